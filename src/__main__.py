@@ -1,0 +1,5 @@
+"""``python -m townsquare`` runs the command line."""
+
+from townsquare.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""In-memory adapters: product code for mock mode and fast tests, not test doubles."""

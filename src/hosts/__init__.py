@@ -1,0 +1,1 @@
+"""Thin hosts around the core: the Litestar HTTP host and the Dramatiq worker host."""

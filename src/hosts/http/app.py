@@ -1,0 +1,98 @@
+"""The HTTP host's factory: ``create_app(settings)`` returns a configured Litestar app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from townsquare import __version__
+from townsquare.bootstrap import Services, bootstrap
+from townsquare.hosts.http.auth import PUBLIC_PATHS, JWTAuthenticationMiddleware, TokenVerifier
+from townsquare.hosts.http.deps import provide_actor
+from townsquare.hosts.http.middleware import (
+    RateLimitMiddleware,
+    RequestContextMiddleware,
+    finish_request,
+    rate_limit_storage,
+)
+from townsquare.hosts.http.problems import EXCEPTION_HANDLERS
+from townsquare.hosts.http.routes import system
+from townsquare.hosts.http.routes.testing import testing_router
+from townsquare.hosts.logs import configure_logging
+from townsquare.settings import Settings
+
+
+def api_routes() -> list[Any]:
+    """Every area's route handlers (the ``ROUTES`` list of each module in ``routes``)."""
+    return [*system.ROUTES]
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """Build the HTTP host.
+
+    Args:
+        settings: the settings, read once by the caller.
+        services: already-wired services (tests pass theirs); built with :func:`bootstrap`
+            and closed at shutdown when omitted.
+    """
+    owned = services is None
+    wired = services if services is not None else bootstrap(settings)
+    if owned and settings.is_memory and settings.seed_demo_data:
+        from townsquare.demo import seed_demo_data
+
+        seed_demo_data(wired)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                wired.close()
+
+    handlers: list[Any] = [*api_routes()]
+    if settings.is_memory:
+        handlers.append(testing_router())
+    verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)
+    return Litestar(
+        route_handlers=[Router(path="/", route_handlers=handlers)],
+        dependencies={
+            "services": Provide(lambda: wired, use_cache=True, sync_to_thread=False),
+            "actor": Provide(provide_actor, sync_to_thread=False),
+        },
+        middleware=[
+            RequestContextMiddleware,
+            DefineMiddleware(JWTAuthenticationMiddleware, verifier=verifier, exclude=PUBLIC_PATHS),
+            DefineMiddleware(
+                RateLimitMiddleware, limit=settings.rate_limit, storage=rate_limit_storage(settings.redis_url)
+            ),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="townsquare",
+            version=__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"BearerToken": []}],
+        ),
+        before_send=[finish_request],
+        request_max_body_size=settings.max_body_bytes,
+        lifespan=[lifespan],
+        on_startup=[lambda: configure_logging(settings.log_level, json=settings.log_json)],
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Factory for ``uvicorn --factory``: reads the settings from the environment once."""
+    return create_app(Settings.from_env(os.environ))

@@ -1,0 +1,121 @@
+"""Bearer JWT authentication (HS256) and the admin guard.
+
+Tokens carry the user id in ``sub`` and roles under a configurable claim path
+(``app_metadata.roles`` by default) plus the single ``role`` claim, so tokens minted by the
+hosted-Postgres platform the product started on keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp
+
+from townsquare.core.identity import ADMIN_ROLE, Actor
+
+ALGORITHM = "HS256"
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/api/v1/testing/", "^/metrics$"]
+
+
+class TokenVerifier:
+    """Checks a token's signature, algorithm, expiry and (optionally) audience.
+
+    Args:
+        secret: the HS256 secret.
+        roles_claim: dotted path of the roles list (``app_metadata.roles``).
+        audience: required ``aud`` when set; otherwise ``aud`` is not checked.
+    """
+
+    def __init__(self, secret: str, *, roles_claim: str, audience: str | None = None) -> None:
+        self._secret = secret
+        self._roles_path = [part for part in roles_claim.split(".") if part]
+        self._audience = audience
+
+    def verify(self, token: str) -> Actor:
+        """Return the actor a valid token names.
+
+        Raises:
+            NotAuthorizedException: invalid, expired, wrong algorithm, or no ``sub``.
+        """
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                options={"require": ["sub", "exp"], "verify_aud": self._audience is not None},
+                leeway=10,
+            )
+        except jwt.ExpiredSignatureError:
+            raise NotAuthorizedException("the token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise NotAuthorizedException(f"the token is invalid: {exc}") from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject or len(subject) > 200:
+            raise NotAuthorizedException("the token's sub claim must be a user id string")
+        return Actor(user_id=subject, roles=self._roles(claims))
+
+    def _roles(self, claims: Mapping[str, Any]) -> frozenset[str]:
+        roles: set[str] = set()
+        node: Any = claims
+        for part in self._roles_path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, str):
+            roles.add(node)
+        elif isinstance(node, Sequence):
+            roles.update(item for item in node if isinstance(item, str))
+        if isinstance(claims.get("role"), str):
+            roles.add(claims["role"])
+        return frozenset(roles)
+
+
+def mint_token(
+    secret: str,
+    user_id: str,
+    *,
+    now: datetime,
+    roles: Sequence[str] = (),
+    ttl: timedelta = timedelta(hours=1),
+    audience: str | None = None,
+) -> str:
+    """Mint a development token shaped like the hosted platform's (``role`` + ``app_metadata.roles``)."""
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "role": "authenticated",
+        "app_metadata": {"roles": list(roles)},
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    if audience:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    """Puts the :class:`Actor` on ``request.user``; missing or bad tokens get a 401."""
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, exclude: list[str]) -> None:
+        super().__init__(app, exclude=exclude, exclude_from_auth_key="exclude_from_auth")
+        self._verifier = verifier
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException("send a bearer token: 'Authorization: Bearer <jwt>'")
+        actor = self._verifier.verify(token.strip())
+        return AuthenticationResult(user=actor, auth=None)
+
+
+def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Route guard: only actors with the admin role pass."""
+    user = connection.scope.get("user")
+    if not isinstance(user, Actor) or ADMIN_ROLE not in user.roles:
+        raise PermissionDeniedException("this operation needs the admin role")

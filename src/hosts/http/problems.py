@@ -1,0 +1,115 @@
+"""RFC 9457 problem details for every error the host returns; no stack trace reaches a client."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from townsquare.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://townsquare.dev/problems/"
+
+_DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
+    (InvalidInput, 400),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+]
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+log = structlog.get_logger("townsquare.http")
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    """Build a problem-details response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    # Routing errors (404, 405) never pass the request-id middleware: make the id here.
+    body["request_id"] = request.scope.setdefault("state", {}).setdefault("request_id", uuid.uuid4().hex)
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, DomainError)
+    status = next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), 400)
+    log.info("request.rejected", status=status, code=exc.code, detail=exc.detail, field=exc.field)
+    return problem(request, status, exc.code, exc.detail, field=exc.field)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if status >= 500:
+        return internal_error_handler(request, exc)
+    errors: Any = None
+    if isinstance(exc, ValidationException):
+        errors = exc.extra
+        detail = _validation_detail(exc)
+        code = "invalid_input"
+    else:
+        detail = exc.detail or _TITLES.get(status, "Error")
+        code = _TITLES.get(status, "error").lower().replace(" ", "_")
+    log.info("request.rejected", status=status, code=code, detail=detail)
+    return problem(request, status, code, detail, headers=exc.headers, errors=errors)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("request.failed", error_type=type(exc).__name__)
+    return problem(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "an unexpected error occurred; quote the request id when reporting it",
+    )
+
+
+def _validation_detail(exc: ValidationException) -> str:
+    if isinstance(exc.extra, list) and exc.extra:
+        first = exc.extra[0]
+        if isinstance(first, dict):
+            key = first.get("key")
+            message = first.get("message", exc.detail)
+            return f"{key}: {message}" if key else str(message)
+    return exc.detail or "the request is invalid"
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: internal_error_handler,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "problem"]

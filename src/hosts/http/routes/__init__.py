@@ -1,0 +1,1 @@
+"""Route handlers of the HTTP host, one module per area."""

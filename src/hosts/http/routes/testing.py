@@ -1,0 +1,76 @@
+"""Test-only routes for front-end end-to-end tests; registered in memory mode and nowhere else."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from attrs import frozen
+from litestar import Router, get, post
+from litestar.exceptions import ClientException
+
+from townsquare.bootstrap import Services
+from townsquare.core.errors import InvalidInput
+
+
+@frozen
+class ClockMove:
+    """Either an absolute time (``now``) or a step forward in seconds (``advance_seconds``)."""
+
+    now: datetime | None = None
+    advance_seconds: float | None = None
+
+
+@frozen
+class ClockState:
+    now: datetime
+
+
+@frozen
+class Done:
+    status: str
+
+
+@post("/reset", summary="Empty every store", sync_to_thread=True)
+def reset(services: Services) -> Done:
+    services.reset()
+    return Done(status="reset")
+
+
+@post(
+    "/seed",
+    summary="Load the deterministic demo data (after a reset: the same data every time)",
+    sync_to_thread=True,
+)
+def seed(services: Services) -> Done:
+    from townsquare.demo import seed_demo_data
+
+    seed_demo_data(services)
+    return Done(status="seeded")
+
+
+@get("/clock", summary="The mock clock's time", sync_to_thread=False)
+def read_clock(services: Services) -> ClockState:
+    return ClockState(now=services.clock.now())
+
+
+@post("/clock", summary="Move the mock clock", sync_to_thread=False)
+def move_clock(services: Services, data: ClockMove) -> ClockState:
+    clock = services.manual_clock
+    if clock is None:
+        raise ClientException("the clock is the system clock (FROZEN_CLOCK=system); it cannot be moved")
+    if (data.now is None) == (data.advance_seconds is None):
+        raise InvalidInput("give exactly one of 'now' or 'advance_seconds'", field="now")
+    if data.now is not None:
+        if data.now.tzinfo is None:
+            raise InvalidInput("'now' needs a UTC offset (e.g. 2026-01-15T12:00:00Z)", field="now")
+        clock.set(data.now)
+    else:
+        assert data.advance_seconds is not None
+        if data.advance_seconds < 0:
+            raise InvalidInput("'advance_seconds' must not be negative", field="advance_seconds")
+        clock.advance(timedelta(seconds=data.advance_seconds))
+    return ClockState(now=clock.now())
+
+
+def testing_router() -> Router:
+    return Router(path="/api/v1/testing", route_handlers=[reset, seed, read_clock, move_clock], tags=["testing"])

@@ -1,0 +1,1 @@
+"""The Dramatiq worker host: ``setup_broker(settings)`` and ``run_worker(settings)``."""

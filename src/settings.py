@@ -1,0 +1,204 @@
+"""Settings, read once from the environment at the edge and passed down explicitly."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from attrs import field, frozen
+
+DEV_JWT_SECRET = "townsquare-dev-secret-change-me-0123456789"
+# Mock mode's clock starts here, so demo data and everything computed from it are the same
+# on every run.
+MOCK_EPOCH = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/townsquare"
+
+
+class PortsMode(StrEnum):
+    MEMORY = "memory"
+    POSTGRES = "postgres"
+
+
+_MODE_ALIASES = {
+    "memory": PortsMode.MEMORY,
+    "mock": PortsMode.MEMORY,
+    "postgres": PortsMode.POSTGRES,
+    "db": PortsMode.POSTGRES,
+}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+@frozen
+class RateLimit:
+    """``count`` requests per ``per`` (second, minute, hour, day) per caller."""
+
+    count: int
+    per: str
+
+    @classmethod
+    def parse(cls, text: str, variable: str = "RATE_LIMIT") -> RateLimit:
+        match = _RATE.match(text)
+        if not match or int(match.group(1)) < 1:
+            raise SettingsError(f"{variable}: expected '<count>/<second|minute|hour|day>', got {text!r}")
+        return cls(count=int(match.group(1)), per=match.group(2))
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.per}"
+
+
+@frozen(kw_only=True)
+class Settings:
+    """Everything the composition root and the hosts need to know.
+
+    Attributes:
+        ports_mode: ``memory`` (default; nothing installed) or ``postgres``.
+        database_url: SQLAlchemy URL of the database (postgres mode); psycopg 3 driver.
+        database_pool_size: connections kept per process.
+        broker_url: ``redis://...`` or ``amqp://...``; empty means Dramatiq's in-process broker.
+        redis_url: where the HTTP rate-limit counters live; empty means per process.
+        jwt_secret: HS256 secret shared with whoever mints tokens.
+        jwt_audience: when set, tokens must carry this ``aud``.
+        jwt_roles_claim: dotted path of the roles list in a token (``app_metadata.roles``).
+        rate_limit: requests per caller per window, for every endpoint.
+        log_level: DEBUG, INFO, WARNING or ERROR.
+        log_json: JSON logs (default) or human-readable console logs.
+        host, port: where ``townsquare serve`` listens.
+        seed_demo_data: load the deterministic demo data at start (memory mode).
+        max_body_bytes: larger request bodies get a 413.
+        cursor_secret: signs page cursors (defaults to a key derived from ``jwt_secret``).
+        frozen_clock: when set, time stands still at this instant until moved (mock mode's
+            deterministic clock; memory mode defaults to ``MOCK_EPOCH``).
+    """
+
+    ports_mode: PortsMode = PortsMode.MEMORY
+    database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = 10
+    broker_url: str = ""
+    redis_url: str = ""
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_audience: str | None = None
+    jwt_roles_claim: str = "app_metadata.roles"
+    rate_limit: RateLimit = RateLimit(count=600, per="minute")
+    log_level: str = "INFO"
+    log_json: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    seed_demo_data: bool = True
+    max_body_bytes: int = 1_048_576
+    cursor_secret: str = field(default="")
+    frozen_clock: datetime | None = None
+
+    @property
+    def is_memory(self) -> bool:
+        return self.ports_mode is PortsMode.MEMORY
+
+    @property
+    def cursor_key(self) -> bytes:
+        return (self.cursor_secret or ("cursor:" + self.jwt_secret)).encode()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read settings from environment variables; bad values raise :class:`SettingsError`."""
+        reader = _Reader(env)
+        mode_text = reader.text("PORTS_MODE", "memory").lower()
+        if mode_text not in _MODE_ALIASES:
+            raise SettingsError(f"PORTS_MODE: expected one of memory, mock, postgres, db; got {mode_text!r}")
+        mode = _MODE_ALIASES[mode_text]
+        jwt_secret = reader.text("JWT_SECRET", DEV_JWT_SECRET)
+        if len(jwt_secret) < 32:
+            raise SettingsError("JWT_SECRET: must be at least 32 characters for HS256")
+        if mode is PortsMode.POSTGRES and "DATABASE_URL" not in env:
+            raise SettingsError("DATABASE_URL: required when PORTS_MODE is postgres")
+        log_level = reader.text("LOG_LEVEL", "INFO").upper()
+        if log_level not in _LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL: expected one of {', '.join(_LOG_LEVELS)}; got {log_level!r}")
+        return cls(
+            ports_mode=mode,
+            database_url=normalize_database_url(reader.text("DATABASE_URL", DEFAULT_DATABASE_URL)),
+            database_pool_size=reader.integer("DATABASE_POOL_SIZE", 10, minimum=1),
+            broker_url=_check_broker(reader.text("BROKER_URL", "")),
+            redis_url=reader.text("REDIS_URL", ""),
+            jwt_secret=jwt_secret,
+            jwt_audience=reader.text("JWT_AUDIENCE", "") or None,
+            jwt_roles_claim=reader.text("JWT_ROLES_CLAIM", "app_metadata.roles"),
+            rate_limit=RateLimit.parse(reader.text("RATE_LIMIT", "600/minute")),
+            log_level=log_level,
+            log_json=reader.boolean("LOG_JSON", True),
+            host=reader.text("HOST", "127.0.0.1"),
+            port=reader.integer("PORT", 8000, minimum=1, maximum=65535),
+            seed_demo_data=reader.boolean("SEED_DEMO_DATA", mode is PortsMode.MEMORY),
+            max_body_bytes=reader.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            cursor_secret=reader.text("CURSOR_SECRET", ""),
+            frozen_clock=reader.instant("FROZEN_CLOCK", MOCK_EPOCH if mode is PortsMode.MEMORY else None),
+        )
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` URLs and pin the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if not url.startswith("postgresql+psycopg://"):
+        raise SettingsError(
+            f"DATABASE_URL: expected a postgresql:// URL, got {url.split('://', maxsplit=1)[0]!r}://..."
+        )
+    return url
+
+
+def _check_broker(url: str) -> str:
+    if url and not url.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+        raise SettingsError("BROKER_URL: expected redis://, rediss://, amqp:// or amqps:// (or empty)")
+    return url
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str, default: str) -> str:
+        return self._env.get(name, default).strip()
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+        raw = self._env.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise SettingsError(f"{name}: must be {bound}, got {value}")
+        return value
+
+    def instant(self, name: str, default: datetime | None) -> datetime | None:
+        raw = self._env.get(name)
+        if raw is None:
+            return default
+        if raw.strip().lower() in ("", "none", "system"):
+            return None
+        try:
+            value = datetime.fromisoformat(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name}: expected an ISO 8601 time like 2026-01-15T12:00:00Z, got {raw!r}") from None
+        if value.tzinfo is None:
+            raise SettingsError(f"{name}: the time needs a UTC offset (e.g. Z), got {raw!r}")
+        return value.astimezone(UTC)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self._env.get(name)
+        if raw is None:
+            return default
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}: expected true or false, got {raw!r}")
