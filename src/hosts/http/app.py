@@ -71,9 +71,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         middleware=[
             RequestContextMiddleware,
             DefineMiddleware(JWTAuthenticationMiddleware, verifier=verifier, exclude=PUBLIC_PATHS),
-            DefineMiddleware(
-                RateLimitMiddleware, limit=settings.rate_limit, storage=rate_limit_storage(settings.redis_url)
-            ),
+            RateLimitMiddleware(settings.rate_limit, rate_limit_storage(settings.redis_url)),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

@@ -102,7 +102,7 @@ class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     """Puts the :class:`Actor` on ``request.user``; missing or bad tokens get a 401."""
 
     def __init__(self, app: ASGIApp, verifier: TokenVerifier, exclude: list[str]) -> None:
-        super().__init__(app, exclude=exclude, exclude_from_auth_key="exclude_from_auth")
+        super().__init__(app, exclude=exclude or None, exclude_from_auth_key="exclude_from_auth")
         self._verifier = verifier
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:

@@ -15,7 +15,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.exceptions import TooManyRequestsException
-from litestar.middleware import AbstractMiddleware
+from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from townsquare.core.identity import Actor
@@ -83,19 +83,20 @@ def rate_limit_storage(redis_url: str) -> Storage:
     return MemoryStorage()
 
 
-class RateLimitMiddleware(AbstractMiddleware):
+class RateLimitMiddleware(ASGIMiddleware):
     """Limits every endpoint per caller (user id when authenticated, else client address).
 
     Over the limit: 429 with ``Retry-After``. Runs after authentication so users behind one
     address don't share a budget.
     """
 
-    def __init__(self, app: ASGIApp, limit: RateLimit, storage: Storage, exclude: list[str] | None = None) -> None:
-        super().__init__(app, exclude=exclude)
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, limit: RateLimit, storage: Storage) -> None:
         self._item = _ITEMS[limit.per](limit.count)
         self._limiter = SlidingWindowCounterRateLimiter(storage)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         key = self._caller(scope)
         if not await self._limiter.hit(self._item, key):
             stats = await self._limiter.get_window_stats(self._item, key)
@@ -104,7 +105,7 @@ class RateLimitMiddleware(AbstractMiddleware):
                 f"rate limit of {self._item.amount} requests per {self._item.GRANULARITY.name} exceeded",
                 headers={"Retry-After": str(retry_after)},
             )
-        await self.app(scope, receive, send)
+        await next_app(scope, receive, send)
 
     @staticmethod
     def _caller(scope: Scope) -> str:

@@ -9,8 +9,7 @@ from attrs import frozen
 from litestar import Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from townsquare.bootstrap import Services
-from townsquare.core.identity import Actor
+from townsquare.hosts.http.deps import ActorDep, ServicesDep
 
 
 @frozen
@@ -37,7 +36,7 @@ def health() -> Health:
 
 
 @get("/ready", summary="Readiness: the database and the broker answer", tags=["system"])
-async def ready(services: Services) -> Response[Readiness]:
+async def ready(services: ServicesDep) -> Response[Readiness]:
     checks: dict[str, str] = {}
     for name, check in services.readiness.items():
         try:
@@ -53,7 +52,7 @@ async def ready(services: Services) -> Response[Readiness]:
 
 
 @get("/api/v1/me", summary="The authenticated caller", sync_to_thread=False, tags=["system"])
-def me(actor: Actor) -> Me:
+def me(actor: ActorDep) -> Me:
     return Me(user_id=actor.user_id, roles=sorted(actor.roles), is_admin=actor.is_admin)
 
 

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from attrs import frozen
 from litestar import Router, get, post
 from litestar.exceptions import ClientException
+from litestar.params import JSONBody
 
-from townsquare.bootstrap import Services
 from townsquare.core.errors import InvalidInput
+from townsquare.hosts.http.deps import ServicesDep
 
 
 @frozen
@@ -31,7 +32,7 @@ class Done:
 
 
 @post("/reset", summary="Empty every store", sync_to_thread=True)
-def reset(services: Services) -> Done:
+def reset(services: ServicesDep) -> Done:
     services.reset()
     return Done(status="reset")
 
@@ -41,7 +42,7 @@ def reset(services: Services) -> Done:
     summary="Load the deterministic demo data (after a reset: the same data every time)",
     sync_to_thread=True,
 )
-def seed(services: Services) -> Done:
+def seed(services: ServicesDep) -> Done:
     from townsquare.demo import seed_demo_data
 
     seed_demo_data(services)
@@ -49,12 +50,12 @@ def seed(services: Services) -> Done:
 
 
 @get("/clock", summary="The mock clock's time", sync_to_thread=False)
-def read_clock(services: Services) -> ClockState:
+def read_clock(services: ServicesDep) -> ClockState:
     return ClockState(now=services.clock.now())
 
 
 @post("/clock", summary="Move the mock clock", sync_to_thread=False)
-def move_clock(services: Services, data: ClockMove) -> ClockState:
+def move_clock(services: ServicesDep, data: JSONBody[ClockMove]) -> ClockState:
     clock = services.manual_clock
     if clock is None:
         raise ClientException("the clock is the system clock (FROZEN_CLOCK=system); it cannot be moved")

@@ -1,0 +1,61 @@
+"""Sessions: tests (lint, types, layers, pytest), lint, typecheck, serve, bench."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_venv = "yes"
+nox.options.default_venv_backend = "venv"
+
+DEV = ".[dev]"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole check: ruff, mypy strict, import-linter contracts, then pytest on both adapters."""
+    session.install("-e", DEV)
+    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    session.run("mypy")
+    session.run("lint-imports")
+    workers = os.environ.get("PYTEST_WORKERS", "2")
+    session.run("pytest", "-n", workers, "--dist", "loadfile", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff and the import-linter layer contracts."""
+    session.install("-e", DEV)
+    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "bench", "noxfile.py")
+    session.run("lint-imports")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package."""
+    session.install("-e", DEV)
+    session.run("mypy")
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """The HTTP host in memory mode with demo data (PORTS_MODE and the rest from the environment)."""
+    session.install("-e", ".")
+    session.run("townsquare", "serve", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark in bench/ (Postgres adapter); each prints one JSON document.
+
+    ``nox -s bench -- jobs`` runs only bench/bench_jobs.py.
+    """
+    session.install("-e", DEV)
+    wanted = set(session.posargs)
+    for script in sorted(Path("bench").glob("bench_*.py")):
+        if not wanted or script.stem.removeprefix("bench_") in wanted:
+            session.run("python", str(script))

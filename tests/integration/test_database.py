@@ -1,0 +1,88 @@
+"""The Postgres frame: migrations apply and revert; the unit of work commits, joins and rolls back."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from townsquare.adapters.memory.database import MemoryDatabase
+from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.adapters.postgres.migrations import downgrade, upgrade
+
+
+@pytest.mark.postgres
+def test_migrations_go_down_and_up_again(pg_url: str) -> None:
+    downgrade(pg_url, "base")
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regnamespace('app')")).scalar() is None
+    upgrade(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT app.current_user_id()")).scalar() is None
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_transaction_sets_the_acting_user_and_joins(pg_url: str) -> None:
+    db = PgDatabase(create_engine(pg_url))
+    with db.transaction(actor="alice"):
+        outer = db.connection()
+        with db.transaction(actor="ignored-when-joining"):
+            assert db.connection() is outer
+            assert outer.execute(text("SELECT app.current_user_id()")).scalar() == "alice"
+    with db.transaction():
+        # set_config(..., true) is transaction-local: the next transaction has no actor.
+        assert db.connection().execute(text("SELECT app.current_user_id()")).scalar() is None
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_an_exception_rolls_back_every_write(pg_url: str) -> None:
+    db = PgDatabase(create_engine(pg_url))
+    with db.transaction():
+        db.connection().execute(text("CREATE TABLE scratch (n int)"))
+    with pytest.raises(RuntimeError), db.transaction():
+        db.connection().execute(text("INSERT INTO scratch VALUES (1)"))
+        with db.transaction():
+            db.connection().execute(text("INSERT INTO scratch VALUES (2)"))
+        raise RuntimeError("boom")
+    with db.transaction():
+        assert db.connection().execute(text("SELECT count(*) FROM scratch")).scalar() == 0
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_callers_can_bind_their_own_transaction(pg_url: str) -> None:
+    engine = create_engine(pg_url)
+    db = PgDatabase(engine)
+    with engine.begin() as theirs:
+        theirs.execute(text("CREATE TABLE scratch (n int)"))
+        with db.bind(theirs), db.transaction():
+            assert db.connection() is theirs
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_store_use_outside_a_transaction_is_a_programming_error(pg_url: str) -> None:
+    db = PgDatabase(create_engine(pg_url))
+    with pytest.raises(RuntimeError, match="outside a unit of work"):
+        db.connection()
+    db.dispose()
+
+
+def test_memory_transactions_undo_on_error() -> None:
+    db = MemoryDatabase()
+    items: list[int] = []
+
+    def add(n: int) -> None:
+        items.append(n)
+        db.record_undo(items.pop)
+
+    with db.transaction():
+        add(1)
+    with pytest.raises(RuntimeError), db.transaction():
+        add(2)
+        with db.transaction():
+            add(3)
+        raise RuntimeError("boom")
+    assert items == [1]
