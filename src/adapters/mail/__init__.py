@@ -1,0 +1,1 @@
+"""Mail senders: adapters of the MailSender port."""

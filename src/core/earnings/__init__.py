@@ -1,0 +1,1 @@
+"""Earnings: the append-only ledger, summaries and tiers."""

@@ -1,0 +1,1 @@
+"""Feed: the fused home feed's items, mixing rules and cursors."""

@@ -1,0 +1,1 @@
+"""Jobs: the durable job queue's models, rules and service."""

@@ -1,0 +1,1 @@
+"""Notifications: lanes, preferences, send policy, digests and the mail outbox."""
