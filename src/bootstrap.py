@@ -5,14 +5,27 @@ Both hosts, the CLI and the tests call :func:`bootstrap`; nothing else construct
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from attrs import define, field
 
 from townsquare.core.clock import Clock, ManualClock, SystemClock
 from townsquare.core.cursor import CursorCodec
+from townsquare.core.earnings.jobs import register_earnings_jobs
+from townsquare.core.earnings.service import EarningsService
+from townsquare.core.feed import FeedService
+from townsquare.core.jobs import JobHandlers, JobService, register_jobs_jobs
+from townsquare.core.notifications import NotificationService
+from townsquare.core.notifications.jobs import register_notifications_jobs
 from townsquare.core.uow import UnitOfWork
 from townsquare.settings import Settings
+
+if TYPE_CHECKING:
+    from townsquare.adapters.memory.database import MemoryDatabase
+    from townsquare.adapters.postgres.database import PgDatabase
+    from townsquare.core.notifications.ports import MailSender
 
 ReadinessCheck = Callable[[], None]
 
@@ -26,6 +39,11 @@ class Services:
         clock: the time source every rule uses.
         uow: opens transactions around store calls.
         cursors: signs and verifies page cursors.
+        feed: the fused home feed and its inputs (items, follows, hidden items, carts).
+        earnings: the earnings ledger: events, summaries, timeline, tiers, recompute.
+        jobs: the durable job queue (enqueue joins the caller's transaction).
+        job_handlers: the job handler registry and periodic schedules.
+        notifications: sending under preferences, the inbox lanes, digests and the mail outbox.
         readiness: named checks that raise when a dependency is unreachable.
     """
 
@@ -33,6 +51,11 @@ class Services:
     clock: Clock
     uow: UnitOfWork
     cursors: CursorCodec
+    feed: FeedService
+    jobs: JobService
+    job_handlers: JobHandlers
+    earnings: EarningsService
+    notifications: NotificationService
     readiness: dict[str, ReadinessCheck] = field(factory=dict)
     _reset: Callable[[], None] | None = None
     _closers: list[Callable[[], None]] = field(factory=list)
@@ -82,25 +105,127 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
 
         url = settings.broker_url
         services.readiness["broker"] = lambda: broker_ping(url)
+    register_jobs_jobs(services.job_handlers, services.jobs)
+    register_notifications_jobs(services.job_handlers, services.notifications)
+    register_earnings_jobs(services.job_handlers, services.earnings)
     return services
 
 
 def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) -> Services:
     from townsquare.adapters.memory.database import MemoryDatabase
+    from townsquare.adapters.memory.earnings import MemoryEarningsLedger
+    from townsquare.adapters.memory.feed import MemoryFeedStore
+    from townsquare.adapters.memory.jobs import MemoryJobStore
 
     db = MemoryDatabase()
-    return Services(settings=settings, clock=clock, uow=db, cursors=cursors, reset=db.reset)
-
-
-def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) -> Services:
-    from townsquare.adapters.postgres.database import PgDatabase, create_database_engine
-
-    db = PgDatabase(create_database_engine(settings.database_url, pool_size=settings.database_pool_size))
+    job_handlers = JobHandlers()
+    jobs = JobService(uow=db, store=MemoryJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors)
     return Services(
         settings=settings,
         clock=clock,
         uow=db,
         cursors=cursors,
-        readiness={"database": db.ping},
-        closers=[db.dispose],
+        feed=FeedService(MemoryFeedStore(db), db, clock, cursors),
+        jobs=jobs,
+        job_handlers=job_handlers,
+        earnings=EarningsService(MemoryEarningsLedger(db), db, clock, cursors),
+        notifications=_memory_notifications(settings, db, clock, cursors, jobs),
+        reset=db.reset,
     )
+
+
+def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) -> Services:
+    from townsquare.adapters.postgres.database import PgDatabase, create_database_engine
+    from townsquare.adapters.postgres.earnings import PgEarningsLedger
+    from townsquare.adapters.postgres.feed import PgFeedStore
+    from townsquare.adapters.postgres.jobs import PgJobStore
+
+    db = PgDatabase(create_database_engine(settings.database_url, pool_size=settings.database_pool_size))
+    job_handlers = JobHandlers()
+    jobs = JobService(uow=db, store=PgJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors)
+    notifications, close_notifications = _postgres_notifications(settings, db, clock, cursors, jobs)
+    return Services(
+        settings=settings,
+        clock=clock,
+        uow=db,
+        cursors=cursors,
+        feed=FeedService(PgFeedStore(db), db, clock, cursors),
+        jobs=jobs,
+        job_handlers=job_handlers,
+        earnings=EarningsService(PgEarningsLedger(db), db, clock, cursors),
+        notifications=notifications,
+        readiness={"database": db.ping},
+        closers=[db.dispose, close_notifications],
+    )
+
+
+def _mail_sender(settings: Settings) -> MailSender:
+    if settings.smtp_url:
+        from townsquare.adapters.mail.smtp import SmtpMailSender
+
+        return SmtpMailSender.from_url(settings.smtp_url, sender=settings.mail_from)
+    from townsquare.adapters.memory.mail import RecordingMailSender
+
+    return RecordingMailSender()
+
+
+def _memory_notifications(
+    settings: Settings, db: MemoryDatabase, clock: Clock, cursors: CursorCodec, jobs: JobService
+) -> NotificationService:
+    from townsquare.adapters.memory.mail import RecordingMailSender
+    from townsquare.adapters.memory.notifications import (
+        MemoryDigestStore,
+        MemoryMailOutbox,
+        MemoryNotificationEvents,
+        MemoryNotificationStore,
+        MemoryPreferenceStore,
+    )
+
+    preferences = MemoryPreferenceStore(db)
+    mailer = _mail_sender(settings)
+    if isinstance(mailer, RecordingMailSender):
+        db.on_reset(mailer.clear)  # mock mode's reset forgets the recorded mail too
+    return NotificationService(
+        uow=db,
+        clock=clock,
+        cursors=cursors,
+        notifications=MemoryNotificationStore(db, preferences),
+        preferences=preferences,
+        digest_runs=MemoryDigestStore(db, preferences),
+        outbox=MemoryMailOutbox(db),
+        mailer=mailer,
+        events=MemoryNotificationEvents(),
+        jobs=jobs,
+    )
+
+
+def _postgres_notifications(
+    settings: Settings, db: PgDatabase, clock: Clock, cursors: CursorCodec, jobs: JobService
+) -> tuple[NotificationService, Callable[[], None]]:
+    from townsquare.adapters.postgres.notifications import (
+        PgDigestStore,
+        PgMailOutbox,
+        PgNotificationEvents,
+        PgNotificationStore,
+        PgPreferenceStore,
+    )
+
+    if not settings.smtp_url:
+        # Postgres mode is production-like: say loudly that outbox mail is only recorded.
+        logging.getLogger("townsquare.notifications").warning(
+            "SMTP_URL is not set: notification mail is recorded in this process, not delivered"
+        )
+    events = PgNotificationEvents.for_engine(db, db.engine)
+    service = NotificationService(
+        uow=db,
+        clock=clock,
+        cursors=cursors,
+        notifications=PgNotificationStore(db),
+        preferences=PgPreferenceStore(db),
+        digest_runs=PgDigestStore(db),
+        outbox=PgMailOutbox(db),
+        mailer=_mail_sender(settings),
+        events=events,
+        jobs=jobs,
+    )
+    return service, events.close

@@ -75,6 +75,9 @@ class Settings:
         cursor_secret: signs page cursors (defaults to a key derived from ``jwt_secret``).
         frozen_clock: when set, time stands still at this instant until moved (mock mode's
             deterministic clock; memory mode defaults to ``MOCK_EPOCH``).
+        smtp_url: where notification mail goes (``smtp://...``); empty: mail is recorded in
+            the process, not delivered.
+        mail_from: the From address of notification mail.
     """
 
     ports_mode: PortsMode = PortsMode.MEMORY
@@ -94,6 +97,8 @@ class Settings:
     max_body_bytes: int = 1_048_576
     cursor_secret: str = field(default="")
     frozen_clock: datetime | None = None
+    smtp_url: str = ""
+    mail_from: str = "townsquare <no-reply@townsquare.local>"
 
     @property
     def is_memory(self) -> bool:
@@ -137,6 +142,8 @@ class Settings:
             max_body_bytes=reader.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
             cursor_secret=reader.text("CURSOR_SECRET", ""),
             frozen_clock=reader.instant("FROZEN_CLOCK", MOCK_EPOCH if mode is PortsMode.MEMORY else None),
+            smtp_url=_check_smtp(reader.text("SMTP_URL", "")),
+            mail_from=reader.text("MAIL_FROM", "townsquare <no-reply@townsquare.local>"),
         )
 
 
@@ -148,6 +155,14 @@ def normalize_database_url(url: str) -> str:
     if not url.startswith("postgresql+psycopg://"):
         raise SettingsError(
             f"DATABASE_URL: expected a postgresql:// URL, got {url.split('://', maxsplit=1)[0]!r}://..."
+        )
+    return url
+
+
+def _check_smtp(url: str) -> str:
+    if url and not url.startswith(("smtp://", "smtps://")):
+        raise SettingsError(
+            "SMTP_URL: expected smtp://[user:password@]host[:port][?starttls=true] or smtps://... (or empty)"
         )
     return url
 

@@ -98,7 +98,8 @@ def clock() -> ManualClock:
 
 
 def memory_settings(**overrides: object) -> Settings:
-    return Settings(seed_demo_data=False, frozen_clock=EPOCH, **overrides)  # type: ignore[arg-type]
+    options: dict[str, object] = {"seed_demo_data": False, "frozen_clock": EPOCH, **overrides}
+    return Settings(**options)  # type: ignore[arg-type]
 
 
 def postgres_settings(url: str, **overrides: object) -> Settings:

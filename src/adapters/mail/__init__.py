@@ -1,1 +1,1 @@
-"""Mail senders: adapters of the MailSender port."""
+"""MailSender adapters: SMTP (stdlib smtplib). The recording sender lives in ``adapters.memory.mail``."""

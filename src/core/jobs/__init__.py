@@ -1,1 +1,60 @@
-"""Jobs: the durable job queue's models, rules and service."""
+"""Jobs: a durable queue with retries, leases, a dead-letter queue and periodic schedules.
+
+Other areas use :class:`JobService` (``services.jobs``) to enqueue, and register their
+handlers on :class:`JobHandlers` (``services.job_handlers``) in the composition root.
+"""
+
+from townsquare.core.jobs.builtin import POISON_TEST_JOB, PRUNE_JOB, register_jobs_jobs
+from townsquare.core.jobs.handlers import Handler, HandlerEntry, JobContext, JobHandlers, Schedule
+from townsquare.core.jobs.models import (
+    ClaimedJob,
+    ExpiredLease,
+    FailureUpdate,
+    Job,
+    JobError,
+    JobStats,
+    JobStatus,
+    Lease,
+    NewJob,
+    Outcome,
+    TypeCounts,
+)
+from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
+from townsquare.core.jobs.ports import JobStore
+from townsquare.core.jobs.runner import BackgroundRunner, JobRunner, RunReport, execute
+from townsquare.core.jobs.service import JobPage, JobRequest, JobService, LeaseLost, RecordReport, normalize_payload
+
+__all__ = [
+    "POISON_TEST_JOB",
+    "PRUNE_JOB",
+    "BackgroundRunner",
+    "ClaimedJob",
+    "ExpiredLease",
+    "FailureUpdate",
+    "Handler",
+    "HandlerEntry",
+    "Job",
+    "JobContext",
+    "JobError",
+    "JobHandlers",
+    "JobPage",
+    "JobRequest",
+    "JobRunner",
+    "JobService",
+    "JobStats",
+    "JobStatus",
+    "JobStore",
+    "Lease",
+    "LeaseLost",
+    "LeasePolicy",
+    "NewJob",
+    "Outcome",
+    "RecordReport",
+    "RetryPolicy",
+    "RunReport",
+    "Schedule",
+    "TypeCounts",
+    "execute",
+    "normalize_payload",
+    "register_jobs_jobs",
+]

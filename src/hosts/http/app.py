@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from townsquare import __version__
 from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.jobs import BackgroundRunner, JobRunner
 from townsquare.hosts.http.auth import PUBLIC_PATHS, JWTAuthenticationMiddleware, TokenVerifier
 from townsquare.hosts.http.deps import provide_actor
 from townsquare.hosts.http.middleware import (
@@ -23,8 +24,8 @@ from townsquare.hosts.http.middleware import (
     finish_request,
     rate_limit_storage,
 )
-from townsquare.hosts.http.problems import EXCEPTION_HANDLERS
-from townsquare.hosts.http.routes import system
+from townsquare.hosts.http.problems import EXCEPTION_HANDLERS, document_problems
+from townsquare.hosts.http.routes import earnings, feed, jobs, notifications, system
 from townsquare.hosts.http.routes.testing import testing_router
 from townsquare.hosts.logs import configure_logging
 from townsquare.settings import Settings
@@ -32,7 +33,7 @@ from townsquare.settings import Settings
 
 def api_routes() -> list[Any]:
     """Every area's route handlers (the ``ROUTES`` list of each module in ``routes``)."""
-    return [*system.ROUTES]
+    return [*system.ROUTES, *earnings.ROUTES, *jobs.ROUTES, *feed.ROUTES, *notifications.ROUTES]
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
@@ -52,13 +53,21 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        # Memory mode keeps its data in this process, so this process also runs the due jobs
+        # (tests pass their own services and run jobs explicitly instead).
+        runner = BackgroundRunner(JobRunner(wired.jobs, wired.job_handlers)) if owned and settings.is_memory else None
+        if runner is not None:
+            runner.start()
         try:
             yield
         finally:
+            if runner is not None:
+                runner.stop()
             if owned:
                 wired.close()
 
     handlers: list[Any] = [*api_routes()]
+    document_problems(handlers)
     if settings.is_memory:
         handlers.append(testing_router())
     verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
+from attrs import frozen
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from townsquare.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
@@ -37,6 +41,37 @@ _TITLES = {
 }
 
 log = structlog.get_logger("townsquare.http")
+
+
+@frozen
+class ProblemDocument:
+    """An RFC 9457 problem document, as every error response of the API carries."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
+    status: ResponseSpec(
+        data_container=ProblemDocument, description=title, media_type=PROBLEM_JSON, generate_examples=False
+    )
+    for status, title in _TITLES.items()
+    if status not in (405, 415, 422, 500)
+}
+"""Documented on every operation: any of these may answer any request (auth, limits, input)."""
+
+
+def document_problems(handlers: Iterable[Any]) -> None:
+    """Add :data:`PROBLEM_RESPONSES` to the OpenAPI description of each route handler."""
+    for handler in handlers:
+        if isinstance(handler, HTTPRouteHandler):
+            handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
 
 
 def problem(

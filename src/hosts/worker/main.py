@@ -4,33 +4,56 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 
 import structlog
-from dramatiq import Worker
 
-from townsquare.bootstrap import bootstrap
+from townsquare.bootstrap import Services, bootstrap
 from townsquare.hosts.logs import configure_logging
 from townsquare.hosts.worker.broker import setup_broker
+from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
 from townsquare.settings import Settings
 
 log = structlog.get_logger("townsquare.worker")
 
 
-def run_worker(settings: Settings, *, threads: int = 8) -> None:
-    """Wire the services, start the Dramatiq worker and block until asked to stop."""
+def run_worker(
+    settings: Settings,
+    *,
+    threads: int = 8,
+    options: WorkerOptions | None = None,
+    setup: Callable[[Services], None] | None = None,
+) -> None:
+    """Wire the services, run jobs (dispatcher, Dramatiq actors, completer, scheduler) until stopped.
+
+    Args:
+        settings: the settings, read once by the caller.
+        threads: Dramatiq worker threads (overridden by ``options.threads`` when given).
+        options: pacing and lease options; defaults suit production.
+        setup: called with the wired services before any job runs: where a library user
+            registers their own job handlers and schedules.
+    """
     configure_logging(settings.log_level, json=settings.log_json)
     services = bootstrap(settings)
+    if setup is not None:
+        setup(services)
     broker = setup_broker(settings)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    worker = Worker(broker, worker_threads=threads)
-    worker.start()
-    log.info("worker.started", threads=threads, broker=type(broker).__name__, mode=settings.ports_mode.value)
+    host = WorkerHost(services, broker, options or WorkerOptions(threads=threads))
+    host.start()
+    log.info(
+        "worker.started",
+        threads=host.options.threads,
+        broker=type(broker).__name__,
+        mode=settings.ports_mode.value,
+        job_types=services.job_handlers.job_types,
+    )
     try:
         stop.wait()
     finally:
         log.info("worker.stopping")
-        worker.stop()
+        host.stop()
         broker.close()
         services.close()

@@ -11,6 +11,9 @@ from litestar.params import JSONBody
 
 from townsquare.core.errors import InvalidInput
 from townsquare.hosts.http.deps import ServicesDep
+from townsquare.hosts.http.problems import document_problems
+
+MAX_ADVANCE = timedelta(days=3653)
 
 
 @frozen
@@ -67,11 +70,12 @@ def move_clock(services: ServicesDep, data: JSONBody[ClockMove]) -> ClockState:
         clock.set(data.now)
     else:
         assert data.advance_seconds is not None
-        if data.advance_seconds < 0:
-            raise InvalidInput("'advance_seconds' must not be negative", field="advance_seconds")
+        if not 0 <= data.advance_seconds <= MAX_ADVANCE.total_seconds():
+            raise InvalidInput("'advance_seconds' must be between 0 and 10 years", field="advance_seconds")
         clock.advance(timedelta(seconds=data.advance_seconds))
     return ClockState(now=clock.now())
 
 
 def testing_router() -> Router:
+    document_problems([reset, seed, read_clock, move_clock])
     return Router(path="/api/v1/testing", route_handlers=[reset, seed, read_clock, move_clock], tags=["testing"])

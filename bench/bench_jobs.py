@@ -1,0 +1,201 @@
+"""Jobs benchmark: enqueue (batch and single), drain, end to end through the Dramatiq worker host, claim latency.
+
+Run: ``.venv/bin/python bench/bench_jobs.py [--explain]`` (``BENCH_SCALE=0.1`` for a quick run). It
+drops and recreates the database ``bench_jobs`` on ``BENCH_PG`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``), uses the Redis broker at ``BENCH_REDIS``
+(default ``redis://127.0.0.1:6379/14``) for the end-to-end figure, and prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import psycopg
+from psycopg import sql
+from sqlalchemy import text
+
+from townsquare.adapters.postgres.migrations import upgrade
+from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.jobs import JobRequest, Outcome
+from townsquare.hosts.worker.broker import setup_broker
+from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
+from townsquare.settings import PortsMode, Settings
+
+ADMIN_DSN = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
+DATABASE = "bench_jobs"
+SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
+NOOP = "bench.noop"
+
+_FINISHED_JOBS = """
+INSERT INTO jobs (job_type, payload, status, priority, attempts, max_attempts, run_at, created_at, finished_at)
+SELECT 'bench.noop', jsonb_build_object('n', n), 'completed', 0, 1, 3,
+       now() - interval '1 day', now() - interval '1 day', now() - interval '1 day' + n * interval '1 ms'
+FROM generate_series(1, :count) AS n
+"""
+_CLAIM_EXPLAIN = """
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+WITH due AS MATERIALIZED (
+    SELECT id FROM jobs WHERE status = 'pending' AND run_at <= now()
+    ORDER BY priority, run_at, id LIMIT 100 FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
+    lease_token = gen_random_uuid(), lease_expires_at = now() + interval '5 minutes'
+FROM due WHERE jobs.id = due.id
+"""
+
+
+def scaled(count: int) -> int:
+    return max(1, int(count * SCALE))
+
+
+def fresh_database() -> str:
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + DATABASE
+    upgrade(url)
+    return url
+
+
+def execute(services: Services, statement: str, **params: Any) -> Any:
+    with services.uow.transaction():
+        return services.jobs.store._db.connection().execute(text(statement), params)  # type: ignore[attr-defined]
+
+
+def reset(services: Services) -> None:
+    execute(services, "TRUNCATE jobs")
+
+
+def vacuum(url: str) -> None:
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE jobs")
+
+
+def rate(count: int, action: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    action()
+    return round(count / (time.perf_counter() - started), 1)
+
+
+def bench_batch_enqueue(services: Services, count: int) -> float:
+    batch = [JobRequest(job_type=NOOP, payload={"to": "someone", "n": 1}) for _ in range(1000)]
+
+    def enqueue() -> None:
+        for _ in range(count // len(batch)):
+            services.jobs.enqueue_many(batch)
+
+    return rate(count // len(batch) * len(batch), enqueue)
+
+
+def bench_single_enqueue(services: Services, count: int, threads: int) -> float:
+    """Each enqueue is its own transaction; ``threads`` callers at once, as request handlers would."""
+
+    def caller() -> None:
+        for n in range(count // threads):
+            services.jobs.enqueue(NOOP, {"n": n})
+
+    def enqueue() -> None:
+        workers = [threading.Thread(target=caller) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    return rate(count // threads * threads, enqueue)
+
+
+def bench_drain(services: Services, count: int) -> float:
+    def drain() -> None:
+        done = 0
+        while done < count:
+            claimed = services.jobs.claim(1000)
+            if not claimed:
+                break
+            report = services.jobs.record([Outcome(job=job) for job in claimed])
+            done += report.completed
+
+    return rate(count, drain)
+
+
+def bench_end_to_end(services: Services, count: int) -> dict[str, Any]:
+    remaining = "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+    settings = attrs.evolve(services.settings, broker_url=REDIS_URL)
+    broker = setup_broker(settings, namespace=f"bench-{uuid.uuid4().hex[:8]}")
+    host = WorkerHost(services, broker, WorkerOptions(threads=8, queue_name="bench_jobs"))
+    started = time.perf_counter()
+    host.start()
+    try:
+        while execute(services, remaining).scalar() > 0:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        host.stop()
+        broker.close()
+    return {"jobs": count, "jobs_per_s": round(count / elapsed, 1), "broker": "redis", "threads": 8}
+
+
+def claim_latency(services: Services, samples: int) -> dict[str, float]:
+    services.jobs.enqueue_many([JobRequest(job_type=NOOP) for _ in range(samples)])
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        claimed = services.jobs.claim(1)
+        timings.append((time.perf_counter() - started) * 1000)
+        services.jobs.record([Outcome(job=job) for job in claimed])
+    timings.sort()
+    return {
+        "p50_ms": round(statistics.median(timings), 3),
+        "p99_ms": round(timings[int(len(timings) * 0.99) - 1], 3),
+    }
+
+
+def main() -> None:
+    url = fresh_database()
+    services = bootstrap(Settings(ports_mode=PortsMode.POSTGRES, database_url=url, seed_demo_data=False))
+    services.job_handlers.register(NOOP, lambda _context: None)
+    figures: dict[str, Any] = {"scale": SCALE}
+
+    figures["batch_enqueue_jobs_per_s"] = bench_batch_enqueue(services, scaled(100_000))
+    vacuum(url)
+    figures["drain_jobs_per_s"] = bench_drain(services, scaled(100_000) // 1000 * 1000)
+    reset(services)
+    figures["single_enqueue_jobs_per_s"] = {
+        "8_callers": bench_single_enqueue(services, scaled(8_000), threads=8),
+        "1_caller": bench_single_enqueue(services, scaled(2_000), threads=1),
+    }
+    reset(services)
+
+    end_to_end = scaled(50_000)
+    bench_batch_enqueue(services, end_to_end)
+    vacuum(url)
+    figures["end_to_end"] = bench_end_to_end(services, end_to_end // 1000 * 1000)
+    reset(services)
+    vacuum(url)
+
+    samples = scaled(2_000)
+    figures["claim_latency_empty_table"] = claim_latency(services, samples)
+    finished = scaled(1_000_000)
+    execute(services, _FINISHED_JOBS, count=finished)
+    vacuum(url)
+    figures["claim_latency_with_finished_jobs"] = {"finished_jobs": finished, **claim_latency(services, samples)}
+    if "--explain" in sys.argv:
+        services.jobs.enqueue_many([JobRequest(job_type=NOOP) for _ in range(1000)])
+        plan = execute(services, _CLAIM_EXPLAIN).all()
+        figures["claim_plan"] = [row[0] for row in plan]
+    services.close()
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""The memory JobStore: jobs in a dict, serialised by the memory database's lock (mock mode)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from attrs import evolve
+
+from townsquare.adapters.memory.database import MemoryDatabase
+from townsquare.core.jobs import (
+    ClaimedJob,
+    ExpiredLease,
+    FailureUpdate,
+    Job,
+    JobStats,
+    JobStatus,
+    Lease,
+    NewJob,
+    TypeCounts,
+)
+
+
+class MemoryJobStore:
+    """Keeps every job in memory; each change records its undo so a failed transaction leaves none."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+        self._jobs: dict[int, Job] = {}
+        self._tokens: dict[int, uuid.UUID] = {}
+        self._keys: dict[str, int] = {}
+        # Ids are never reused, not even after a rollback (as a Postgres sequence).
+        self._last_id = 0
+        db.on_reset(self._reset)
+
+    def _reset(self) -> None:
+        self._jobs.clear()
+        self._tokens.clear()
+        self._keys.clear()
+        self._last_id = 0
+
+    def _put(self, job: Job, token: uuid.UUID | None = None) -> None:
+        previous, previous_token = self._jobs.get(job.id), self._tokens.get(job.id)
+        self._jobs[job.id] = job
+        if token is None:
+            self._tokens.pop(job.id, None)
+        else:
+            self._tokens[job.id] = token
+
+        def undo() -> None:
+            if previous is None:
+                self._jobs.pop(job.id, None)
+            else:
+                self._jobs[job.id] = previous
+            if previous_token is None:
+                self._tokens.pop(job.id, None)
+            else:
+                self._tokens[job.id] = previous_token
+
+        self._db.record_undo(undo)
+
+    def _held(self, lease: Lease) -> Job | None:
+        job = self._jobs.get(lease.job_id)
+        if job is None or job.status is not JobStatus.RUNNING or self._tokens.get(job.id) != lease.token:
+            return None
+        return job
+
+    def add(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        with self._db.lock:
+            ids = []
+            for new in jobs:
+                self._last_id += 1
+                key = new.idempotency_key
+                if key is not None and key in self._keys:
+                    ids.append(self._keys[key])
+                    continue
+                job = Job(
+                    id=self._last_id,
+                    job_type=new.job_type,
+                    payload=new.payload,
+                    status=JobStatus.PENDING,
+                    priority=new.priority,
+                    attempts=0,
+                    max_attempts=new.max_attempts,
+                    run_at=new.run_at,
+                    idempotency_key=key,
+                    created_at=now,
+                )
+                self._put(job)
+                if key is not None:
+                    self._set_key(key, job.id)
+                ids.append(job.id)
+            return ids
+
+    def _set_key(self, key: str, job_id: int) -> None:
+        self._keys[key] = job_id
+
+        def undo() -> None:
+            self._keys.pop(key, None)
+
+        self._db.record_undo(undo)
+
+    def claim(
+        self, now: datetime, *, limit: int, token: uuid.UUID, lease_expires_at: datetime, max_running: int | None
+    ) -> list[ClaimedJob]:
+        with self._db.lock:
+            if max_running is not None:
+                running = sum(1 for job in self._jobs.values() if job.status is JobStatus.RUNNING)
+                limit = min(limit, max(0, max_running - running))
+            due = sorted(
+                (job for job in self._jobs.values() if job.status is JobStatus.PENDING and job.run_at <= now),
+                key=lambda job: (job.priority, job.run_at, job.id),
+            )[:limit]
+            claimed = []
+            for job in due:
+                running_job = evolve(
+                    job, status=JobStatus.RUNNING, attempts=job.attempts + 1, lease_expires_at=lease_expires_at
+                )
+                self._put(running_job, token)
+                claimed.append(
+                    ClaimedJob(
+                        id=job.id,
+                        job_type=job.job_type,
+                        payload=job.payload,
+                        attempt=running_job.attempts,
+                        max_attempts=job.max_attempts,
+                        lease_token=token,
+                        lease_expires_at=lease_expires_at,
+                    )
+                )
+            return claimed
+
+    def extend_lease(self, lease: Lease, lease_expires_at: datetime) -> bool:
+        with self._db.lock:
+            job = self._held(lease)
+            if job is None:
+                return False
+            self._put(evolve(job, lease_expires_at=lease_expires_at), lease.token)
+            return True
+
+    def complete(self, leases: Sequence[Lease], now: datetime) -> int:
+        with self._db.lock:
+            applied = 0
+            for lease in leases:
+                job = self._held(lease)
+                if job is not None:
+                    self._put(evolve(job, status=JobStatus.COMPLETED, finished_at=now, lease_expires_at=None))
+                    applied += 1
+            return applied
+
+    def release(self, leases: Sequence[Lease]) -> int:
+        with self._db.lock:
+            applied = 0
+            for lease in leases:
+                job = self._held(lease)
+                if job is not None:
+                    self._put(evolve(job, status=JobStatus.PENDING, attempts=job.attempts - 1, lease_expires_at=None))
+                    applied += 1
+            return applied
+
+    def fail(self, failures: Sequence[FailureUpdate], now: datetime) -> int:
+        with self._db.lock:
+            applied = 0
+            for failure in failures:
+                job = self._held(failure.lease)
+                if job is None:
+                    continue
+                retry = failure.retry_at is not None
+                self._put(
+                    evolve(
+                        job,
+                        status=JobStatus.PENDING if retry else JobStatus.DEAD,
+                        run_at=failure.retry_at if failure.retry_at is not None else job.run_at,
+                        finished_at=None if retry else now,
+                        lease_expires_at=None,
+                        last_error=failure.error.message,
+                        errors=(*job.errors, failure.error),
+                    )
+                )
+                applied += 1
+            return applied
+
+    def expired_leases(self, now: datetime, *, limit: int) -> list[ExpiredLease]:
+        with self._db.lock:
+            expired = sorted(
+                (
+                    job
+                    for job in self._jobs.values()
+                    if job.status is JobStatus.RUNNING
+                    and job.lease_expires_at is not None
+                    and job.lease_expires_at <= now
+                ),
+                key=lambda job: (job.lease_expires_at, job.id),
+            )[:limit]
+            return [
+                ExpiredLease(
+                    lease=Lease(job_id=job.id, token=self._tokens[job.id]),
+                    attempt=job.attempts,
+                    max_attempts=job.max_attempts,
+                )
+                for job in expired
+            ]
+
+    def get(self, job_id: int) -> Job | None:
+        with self._db.lock:
+            return self._jobs.get(job_id)
+
+    def list_jobs(self, status: JobStatus, *, limit: int, before_id: int | None, job_type: str | None) -> list[Job]:
+        with self._db.lock:
+            matching = (
+                job
+                for job in self._jobs.values()
+                if job.status is status
+                and (before_id is None or job.id < before_id)
+                and (job_type is None or job.job_type == job_type)
+            )
+            return sorted(matching, key=lambda job: job.id, reverse=True)[:limit]
+
+    def requeue_dead(self, job_id: int, now: datetime) -> bool:
+        with self._db.lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status is not JobStatus.DEAD:
+                return False
+            self._put(evolve(job, status=JobStatus.PENDING, attempts=0, run_at=now, finished_at=None))
+            return True
+
+    def stats(self, now: datetime) -> JobStats:
+        with self._db.lock:
+            by_status = dict.fromkeys(JobStatus, 0)
+            by_type: dict[str, dict[JobStatus, int]] = {}
+            oldest: datetime | None = None
+            for job in self._jobs.values():
+                by_status[job.status] += 1
+                counts = by_type.setdefault(job.job_type, dict.fromkeys(JobStatus, 0))
+                counts[job.status] += 1
+                if job.status is JobStatus.PENDING and job.run_at <= now and (oldest is None or job.run_at < oldest):
+                    oldest = job.run_at
+            return JobStats(
+                by_status=by_status,
+                by_type=tuple(TypeCounts(job_type=name, counts=by_type[name]) for name in sorted(by_type)),
+                oldest_due_age=now - oldest if oldest is not None else timedelta(0),
+                dead_letters=by_status[JobStatus.DEAD],
+            )
+
+    def prune(self, finished_before: datetime, *, limit: int) -> int:
+        with self._db.lock:
+            old = sorted(
+                (job.finished_at, job.id)
+                for job in self._jobs.values()
+                if job.status is JobStatus.COMPLETED
+                and job.finished_at is not None
+                and job.finished_at < finished_before
+            )[:limit]
+            for _finished_at, job_id in old:
+                self._delete(job_id)
+            return len(old)
+
+    def _delete(self, job_id: int) -> None:
+        job = self._jobs.pop(job_id)
+        token = self._tokens.pop(job_id, None)
+        key = job.idempotency_key
+        if key is not None and self._keys.get(key) == job_id:
+            del self._keys[key]
+
+        def undo() -> None:
+            self._jobs[job_id] = job
+            if token is not None:
+                self._tokens[job_id] = token
+            if key is not None:
+                self._keys[key] = job_id
+
+        self._db.record_undo(undo)

@@ -1,0 +1,383 @@
+"""Memory adapters of the notification ports: product code for mock mode, serial under the
+memory unit of work's lock, every change undoable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from townsquare.adapters.memory.database import MemoryDatabase
+from townsquare.core.notifications.digests import DigestRun, DigestStatus, DigestWindow
+from townsquare.core.notifications.models import (
+    AddOutcome,
+    Channel,
+    Lane,
+    Notification,
+    OutboxMessage,
+    OutboxStatus,
+    SendContext,
+)
+from townsquare.core.notifications.ports import CountsSubscription
+from townsquare.core.notifications.preferences import DigestFrequency, Preferences
+
+
+class MemoryNotificationStore:
+    """Notifications per user (in sending order), the idempotency keys and the daily counts."""
+
+    def __init__(self, db: MemoryDatabase, preferences: MemoryPreferenceStore) -> None:
+        self._db = db
+        self._preferences = preferences
+        self._by_id: dict[str, Notification] = {}
+        self._by_user: dict[str, list[str]] = defaultdict(list)
+        self._keys: dict[tuple[str, str], str] = {}
+        self._sent: dict[tuple[str, Channel, date], int] = defaultdict(int)
+        db.on_reset(self._clear)
+
+    def _clear(self) -> None:
+        self._by_id.clear()
+        self._by_user.clear()
+        self._keys.clear()
+        self._sent.clear()
+
+    def send_context(self, user_id: str, idempotency_key: str | None) -> SendContext:
+        existing = self._keys.get((user_id, idempotency_key)) if idempotency_key is not None else None
+        return SendContext(existing, self._preferences.load(user_id))
+
+    def add_within_cap(self, notification: Notification, day: date, cap: int) -> AddOutcome:
+        user_id = notification.user_id
+        key = notification.idempotency_key
+        if key is not None and (user_id, key) in self._keys:
+            return AddOutcome(self._keys[(user_id, key)], duplicate=True)
+        counter = (user_id, notification.channel, day)
+        if self._sent[counter] >= cap:
+            return AddOutcome(None)
+        self._sent[counter] += 1
+        self._by_id[notification.id] = notification
+        self._by_user[user_id].append(notification.id)
+        if key is not None:
+            self._keys[(user_id, key)] = notification.id
+
+        def undo() -> None:
+            self._sent[counter] -= 1
+            del self._by_id[notification.id]
+            self._by_user[user_id].remove(notification.id)
+            if key is not None:
+                del self._keys[(user_id, key)]
+
+        self._db.record_undo(undo)
+        return AddOutcome(notification.id)
+
+    def _inbox(self, user_id: str) -> Iterator[Notification]:
+        for ident in self._by_user.get(user_id, ()):
+            item = self._by_id[ident]
+            if item.channel is Channel.INAPP:
+                yield item
+
+    def page(
+        self, user_id: str, lane: Lane | None, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Notification]:
+        items = [item for item in self._inbox(user_id) if lane is None or item.lane is lane]
+        if after is not None:
+            items = [item for item in items if (item.created_at, item.id) < after]
+        items.sort(key=lambda item: (item.created_at, item.id), reverse=True)
+        return items[:limit]
+
+    def unread_counts(self, user_id: str) -> Mapping[Lane, int]:
+        counts: dict[Lane, int] = defaultdict(int)
+        for item in self._inbox(user_id):
+            if item.read_at is None:
+                counts[item.lane] += 1
+        return counts
+
+    def owned(self, user_id: str, ids: Sequence[str]) -> set[str]:
+        return {
+            ident
+            for ident in ids
+            if (item := self._by_id.get(ident)) is not None
+            and item.user_id == user_id
+            and item.channel is Channel.INAPP
+        }
+
+    def _mark(self, items: Sequence[Notification], now: datetime) -> int:
+        changed = [item for item in items if item.read_at is None]
+        for item in changed:
+            self._by_id[item.id] = attrs.evolve(item, read_at=now)
+
+        def undo() -> None:
+            for item in changed:
+                self._by_id[item.id] = item
+
+        self._db.record_undo(undo)
+        return len(changed)
+
+    def mark_read(self, user_id: str, ids: Sequence[str], now: datetime) -> int:
+        return self._mark([self._by_id[ident] for ident in self.owned(user_id, ids)], now)
+
+    def mark_all_read(self, user_id: str, lane: Lane | None, now: datetime) -> int:
+        return self._mark([item for item in self._inbox(user_id) if lane is None or item.lane is lane], now)
+
+    def unread_since(self, user_id: str, since: datetime, limit: int) -> list[Notification]:
+        items = [item for item in self._inbox(user_id) if item.read_at is None and item.created_at >= since]
+        items.sort(key=lambda item: (item.created_at, item.id), reverse=True)
+        return items[:limit]
+
+
+@attrs.frozen
+class _StoredPreferences:
+    document: Mapping[str, Any]
+    timezone: str
+    digest_frequency: DigestFrequency
+    digest_slot: int
+
+
+class MemoryPreferenceStore:
+    """Each user's stored preference document, with the time zone and digest slot beside it."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+        self.rows: dict[str, _StoredPreferences] = {}
+        db.on_reset(self.rows.clear)
+
+    def load(self, user_id: str) -> Mapping[str, Any] | None:
+        row = self.rows.get(user_id)
+        return copy.deepcopy(dict(row.document)) if row is not None else None
+
+    def load_for_update(self, user_id: str) -> Mapping[str, Any] | None:
+        return self.load(user_id)  # the memory unit of work's lock already serializes writers
+
+    def save(self, user_id: str, stored: Mapping[str, Any], effective: Preferences, now: datetime) -> None:
+        previous = self.rows.get(user_id)
+        self.rows[user_id] = _StoredPreferences(
+            copy.deepcopy(dict(stored)), effective.timezone, effective.digest.frequency, effective.digest.slot
+        )
+
+        def undo() -> None:
+            if previous is None:
+                self.rows.pop(user_id, None)
+            else:
+                self.rows[user_id] = previous
+
+        self._db.record_undo(undo)
+
+
+class MemoryDigestStore:
+    """Digest runs, unique per user and period."""
+
+    def __init__(self, db: MemoryDatabase, preferences: MemoryPreferenceStore) -> None:
+        self._db = db
+        self._preferences = preferences
+        self._runs: dict[str, DigestRun] = {}
+        self._periods: dict[tuple[str, str], str] = {}
+        db.on_reset(self._clear)
+
+    def _clear(self) -> None:
+        self._runs.clear()
+        self._periods.clear()
+
+    def digest_timezones(self) -> list[str]:
+        rows = self._preferences.rows.values()
+        return sorted({row.timezone for row in rows if row.digest_frequency is not DigestFrequency.OFF})
+
+    def enqueue_due(self, windows: Sequence[DigestWindow], now: datetime) -> int:
+        by_zone = {(window.timezone, window.frequency): window for window in windows}
+        added: list[DigestRun] = []
+        for user_id, row in sorted(self._preferences.rows.items()):
+            window = by_zone.get((row.timezone, row.digest_frequency))
+            if window is None or row.digest_slot > window.current_slot:
+                continue
+            if (user_id, window.period_key) in self._periods:
+                continue
+            run = DigestRun(str(uuid.uuid4()), user_id, window.period_key, DigestStatus.PENDING, now)
+            self._runs[run.id] = run
+            self._periods[(user_id, run.period_key)] = run.id
+            added.append(run)
+
+        def undo() -> None:
+            for run in added:
+                del self._runs[run.id]
+                del self._periods[(run.user_id, run.period_key)]
+
+        self._db.record_undo(undo)
+        return len(added)
+
+    def claim_pending(self, limit: int) -> list[DigestRun]:
+        pending = [run for run in self._runs.values() if run.status is DigestStatus.PENDING]
+        pending.sort(key=lambda run: (run.created_at, run.id))
+        return pending[:limit]
+
+    def _replace(self, run: DigestRun) -> None:
+        previous = self._runs[run.id]
+        self._runs[run.id] = run
+        self._db.record_undo(lambda: self._runs.__setitem__(run.id, previous))
+
+    def set_status(self, run_id: str, status: DigestStatus, now: datetime) -> None:
+        run = self._runs.get(run_id)
+        if run is not None:
+            sent_at = now if status is DigestStatus.SENT else run.sent_at
+            self._replace(attrs.evolve(run, status=status, sent_at=sent_at))
+
+    def mark_sent(self, user_id: str, period_key: str, now: datetime) -> bool:
+        run_id = self._periods.get((user_id, period_key))
+        if run_id is None:
+            return False
+        run = self._runs[run_id]
+        if run.status is not DigestStatus.SENT:
+            self._replace(attrs.evolve(run, status=DigestStatus.SENT, sent_at=now))
+        return True
+
+    def runs(self, user_id: str) -> list[DigestRun]:
+        mine = [run for run in self._runs.values() if run.user_id == user_id]
+        return sorted(mine, key=lambda run: (run.created_at, run.period_key), reverse=True)
+
+
+class MemoryMailOutbox:
+    """Outbox mail in the order it was written."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+        self._messages: dict[str, OutboxMessage] = {}
+        db.on_reset(self._messages.clear)
+
+    def add(self, message: OutboxMessage) -> None:
+        self._messages[message.id] = message
+
+        def undo() -> None:
+            self._messages.pop(message.id, None)
+
+        self._db.record_undo(undo)
+
+    def _replace(self, message: OutboxMessage) -> None:
+        previous = self._messages[message.id]
+        self._messages[message.id] = message
+        self._db.record_undo(lambda: self._messages.__setitem__(message.id, previous))
+
+    def claim_pending(self, limit: int) -> list[OutboxMessage]:
+        pending = [m for m in self._messages.values() if m.status is OutboxStatus.PENDING][:limit]
+        for message in pending:
+            self._replace(attrs.evolve(message, status=OutboxStatus.DISPATCHED))
+        return pending
+
+    def get(self, message_id: str) -> OutboxMessage | None:
+        return self._messages.get(message_id)
+
+    def mark_delivered(self, message_id: str, now: datetime) -> bool:
+        message = self._messages.get(message_id)
+        if message is None or message.status is OutboxStatus.DELIVERED:
+            return False
+        self._replace(attrs.evolve(message, status=OutboxStatus.DELIVERED, delivered_at=now))
+        return True
+
+    def list_for(self, user_id: str) -> list[OutboxMessage]:
+        return [m for m in self._messages.values() if m.user_id == user_id]
+
+
+class _Subscription:
+    """Wakes a waiting thread, or a waiting coroutine on its event loop, when the counts change."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Event()
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    def notify(self) -> None:
+        self._changed.set()
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+
+    def _take(self) -> bool:
+        changed = self._changed.is_set()
+        self._changed.clear()
+        return changed
+
+    def wait(self, timeout: float) -> bool:
+        self._changed.wait(timeout)
+        return self._take()
+
+    async def wait_async(self, timeout: float) -> bool:
+        event = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), event)
+        with self._lock:
+            self._waiters.append(waiter)
+        try:
+            # Registered first, checked second: a change in between is not lost.
+            if not self._changed.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout)
+        finally:
+            with self._lock:
+                self._waiters.remove(waiter)
+        return self._take()
+
+    def close(self) -> None:
+        self.notify()
+
+
+class LocalCountsHub:
+    """In-process pub/sub of "unread counts changed" per user.
+
+    Memory mode publishes to it directly; the Postgres adapter's listener thread feeds it
+    from LISTEN/NOTIFY, so it is also the fan-out inside each process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, set[_Subscription]] = defaultdict(set)
+
+    def publish(self, user_id: str) -> None:
+        with self._lock:
+            targets = list(self._subscribers.get(user_id, ()))
+        for subscription in targets:
+            subscription.notify()
+
+    def publish_all(self) -> None:
+        """Wake every subscriber (after a gap in which changes may have been missed)."""
+        with self._lock:
+            targets = [subscription for subs in self._subscribers.values() for subscription in subs]
+        for subscription in targets:
+            subscription.notify()
+
+    @contextmanager
+    def subscribe(self, user_id: str) -> Iterator[_Subscription]:
+        subscription = _Subscription()
+        with self._lock:
+            self._subscribers[user_id].add(subscription)
+        try:
+            yield subscription
+        finally:
+            with self._lock:
+                self._subscribers[user_id].discard(subscription)
+                if not self._subscribers[user_id]:
+                    del self._subscribers[user_id]
+            subscription.close()
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return sum(len(subs) for subs in self._subscribers.values())
+
+
+class MemoryNotificationEvents:
+    """Count changes published in this process (memory mode has one process)."""
+
+    def __init__(self, hub: LocalCountsHub | None = None) -> None:
+        self.hub = hub or LocalCountsHub()
+
+    def counts_changed(self, user_id: str) -> None:
+        self.hub.publish(user_id)
+
+    def subscribe(self, user_id: str) -> AbstractContextManager[CountsSubscription]:
+        return self.hub.subscribe(user_id)

@@ -1,0 +1,369 @@
+"""The Postgres JobStore: one table, claims with FOR UPDATE SKIP LOCKED, batched reports.
+
+Every statement is set-based (``unnest`` of arrays), so a batch of a thousand jobs costs one
+round trip. Reports are fenced by the claim's lease token: a run that lost its job changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, overload
+
+from sqlalchemy import RowMapping, text
+
+from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.core.jobs import (
+    ClaimedJob,
+    ExpiredLease,
+    FailureUpdate,
+    Job,
+    JobError,
+    JobStats,
+    JobStatus,
+    Lease,
+    NewJob,
+    TypeCounts,
+)
+
+_JOB_COLUMNS = (
+    "id, job_type, payload, status, priority, attempts, max_attempts, run_at, idempotency_key,"
+    " created_at, finished_at, lease_expires_at, last_error, errors"
+)
+
+_INSERT_ONE = text(
+    """
+    INSERT INTO jobs (job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at)
+    VALUES (:job_type, CAST(:payload AS jsonb), 'pending', :priority, :max_attempts, :run_at, :key, :now)
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+    """
+)
+_RESERVE_IDS = text("SELECT array(SELECT nextval('jobs_id_seq') FROM generate_series(1, :count))")
+# The batch travels as one JSON document (one fast encode, no per-element array quoting).
+_INSERT_ROWS = """
+    INSERT INTO jobs (id, job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at)
+    SELECT r.id, r.job_type, r.payload, 'pending', r.priority, r.max_attempts, r.run_at, r.key, :now
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        id bigint, job_type text, payload jsonb, priority smallint, max_attempts integer, run_at timestamptz, key text
+    )
+"""
+_INSERT_MANY = text(_INSERT_ROWS)
+_INSERT_MANY_KEYED = text(
+    _INSERT_ROWS + " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"
+)
+_IDS_BY_KEY = text("SELECT idempotency_key, id FROM jobs WHERE idempotency_key = ANY(CAST(:keys AS text[]))")
+
+_CLAIM = """
+    WITH due AS MATERIALIZED (
+        SELECT id FROM jobs
+        WHERE status = 'pending' AND run_at <= :now
+        ORDER BY priority, run_at, id
+        LIMIT {limit}
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
+        lease_token = :token, lease_expires_at = :lease_expires_at
+    FROM due WHERE jobs.id = due.id
+    RETURNING jobs.id, jobs.job_type, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.priority, jobs.run_at
+"""
+_CLAIM_ANY = text(_CLAIM.format(limit=":limit"))
+# The running cap is read in the same statement, so a dispatcher never overshoots it by a
+# whole batch; concurrent dispatchers may still overshoot by their in-flight claims.
+_CLAIM_CAPPED = text(
+    _CLAIM.format(
+        limit="greatest(0, least(:limit, :max_running - (SELECT count(*) FROM jobs WHERE status = 'running')))"
+    )
+)
+_EXTEND_LEASE = text(
+    """
+    UPDATE jobs SET lease_expires_at = :lease_expires_at
+    WHERE id = :id AND status = 'running' AND lease_token = :token
+    """
+)
+_COMPLETE = text(
+    """
+    UPDATE jobs SET status = 'completed', finished_at = :now, lease_token = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[])) AS r(id, token)
+    WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
+    """
+)
+_RELEASE = text(
+    """
+    UPDATE jobs SET status = 'pending', attempts = jobs.attempts - 1, lease_token = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[])) AS r(id, token)
+    WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
+    """
+)
+_FAIL = text(
+    """
+    UPDATE jobs SET
+        status = CASE WHEN r.retry_at IS NULL THEN 'dead' ELSE 'pending' END,
+        run_at = coalesce(r.retry_at, jobs.run_at),
+        finished_at = CASE WHEN r.retry_at IS NULL THEN CAST(:now AS timestamptz) END,
+        lease_token = NULL,
+        lease_expires_at = NULL,
+        last_error = r.message,
+        errors = jobs.errors
+            || jsonb_build_array(jsonb_build_object('attempt', r.attempt, 'at', r.at, 'message', r.message))
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:tokens AS uuid[]), CAST(:retry_ats AS timestamptz[]),
+        CAST(:attempts AS integer[]), CAST(:ats AS text[]), CAST(:messages AS text[])
+    ) AS r(id, token, retry_at, attempt, at, message)
+    WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
+    """
+)
+_EXPIRED_LEASES = text(
+    """
+    SELECT id, lease_token, attempts, max_attempts FROM jobs
+    WHERE status = 'running' AND lease_expires_at <= :now
+    ORDER BY lease_expires_at, id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+)
+_GET = text(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = :id")
+_REQUEUE_DEAD = text(
+    """
+    UPDATE jobs SET status = 'pending', attempts = 0, run_at = :now, finished_at = NULL
+    WHERE id = :id AND status = 'dead'
+    """
+)
+_COUNTS = text("SELECT job_type, status, count(*) FROM jobs GROUP BY job_type, status")
+_OLDEST_DUE = text("SELECT min(run_at) FROM jobs WHERE status = 'pending' AND run_at <= :now")
+_PRUNE = text(
+    """
+    DELETE FROM jobs WHERE id IN (
+        SELECT id FROM jobs
+        WHERE status = 'completed' AND finished_at < :cutoff
+        ORDER BY finished_at, id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    """
+)
+
+
+class PgJobStore:
+    """Stores jobs in the ``jobs`` table, on the unit of work's current connection."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    def add(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        conn = self._db.connection()
+        if len(jobs) == 1:
+            return [self._add_one(jobs[0], now)]
+        reserved: list[int] = conn.execute(_RESERVE_IDS, {"count": len(jobs)}).scalar_one()
+        first_of_key: dict[str, int] = {}
+        rows: list[tuple[int, NewJob]] = []
+        for job_id, job in zip(reserved, jobs, strict=True):
+            key = job.idempotency_key
+            if key is not None:
+                if key in first_of_key:
+                    continue
+                first_of_key[key] = job_id
+            rows.append((job_id, job))
+        # Insert keyed rows in key order: two batches racing on the same keys then take the
+        # unique-index locks in the same order and wait for each other instead of deadlocking.
+        rows.sort(key=lambda row: (row[1].idempotency_key is not None, row[1].idempotency_key or ""))
+        document = json.dumps(
+            [
+                {
+                    "id": job_id,
+                    "job_type": job.job_type,
+                    "payload": job.payload,
+                    "priority": job.priority,
+                    "max_attempts": job.max_attempts,
+                    "run_at": job.run_at.isoformat(),
+                    "key": job.idempotency_key,
+                }
+                for job_id, job in rows
+            ],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        params = {"rows": document, "now": now}
+        if not first_of_key:
+            conn.execute(_INSERT_MANY, params)
+            return reserved
+        inserted = set(conn.execute(_INSERT_MANY_KEYED, params).scalars())
+        taken = [key for key, job_id in first_of_key.items() if job_id not in inserted]
+        existing: dict[str, int] = dict(conn.execute(_IDS_BY_KEY, {"keys": taken}).all()) if taken else {}
+        ids = []
+        for job_id, job in zip(reserved, jobs, strict=True):
+            key = job.idempotency_key
+            if key is None:
+                ids.append(job_id)
+            else:
+                resolved = first_of_key[key] if first_of_key[key] in inserted else existing.get(key)
+                if resolved is None:
+                    # The conflicting job was deleted between our insert and our read; the
+                    # caller's transaction retries cleanly from the start.
+                    raise RuntimeError(f"job with idempotency key {key!r} vanished during enqueue; retry")
+                ids.append(resolved)
+        return ids
+
+    def _add_one(self, job: NewJob, now: datetime) -> int:
+        conn = self._db.connection()
+        params = {
+            "job_type": job.job_type,
+            "payload": _dump(job.payload),
+            "priority": job.priority,
+            "max_attempts": job.max_attempts,
+            "run_at": job.run_at,
+            "key": job.idempotency_key,
+            "now": now,
+        }
+        # Two tries: the row holding the key can be pruned between the conflict and the read.
+        for _ in range(2):
+            job_id = conn.execute(_INSERT_ONE, params).scalar()
+            if job_id is not None:
+                return int(job_id)
+            existing = conn.execute(_IDS_BY_KEY, {"keys": [job.idempotency_key]}).first()
+            if existing is not None:
+                return int(existing[1])
+        raise RuntimeError(f"job with idempotency key {job.idempotency_key!r} vanished during enqueue; retry")
+
+    def claim(
+        self, now: datetime, *, limit: int, token: uuid.UUID, lease_expires_at: datetime, max_running: int | None
+    ) -> list[ClaimedJob]:
+        params: dict[str, Any] = {"now": now, "limit": limit, "token": token, "lease_expires_at": lease_expires_at}
+        if max_running is None:
+            rows = list(self._db.connection().execute(_CLAIM_ANY, params))
+        else:
+            rows = list(self._db.connection().execute(_CLAIM_CAPPED, {**params, "max_running": max_running}))
+        rows.sort(key=lambda row: (row.priority, row.run_at, row.id))
+        return [
+            ClaimedJob(
+                id=row.id,
+                job_type=row.job_type,
+                payload=row.payload,
+                attempt=row.attempts,
+                max_attempts=row.max_attempts,
+                lease_token=token,
+                lease_expires_at=lease_expires_at,
+            )
+            for row in rows
+        ]
+
+    def extend_lease(self, lease: Lease, lease_expires_at: datetime) -> bool:
+        result = self._db.connection().execute(
+            _EXTEND_LEASE, {"id": lease.job_id, "token": lease.token, "lease_expires_at": lease_expires_at}
+        )
+        return result.rowcount == 1
+
+    def complete(self, leases: Sequence[Lease], now: datetime) -> int:
+        result = self._db.connection().execute(
+            _COMPLETE,
+            {"ids": [lease.job_id for lease in leases], "tokens": [lease.token for lease in leases], "now": now},
+        )
+        return int(result.rowcount)
+
+    def release(self, leases: Sequence[Lease]) -> int:
+        result = self._db.connection().execute(
+            _RELEASE, {"ids": [lease.job_id for lease in leases], "tokens": [lease.token for lease in leases]}
+        )
+        return int(result.rowcount)
+
+    def fail(self, failures: Sequence[FailureUpdate], now: datetime) -> int:
+        result = self._db.connection().execute(
+            _FAIL,
+            {
+                "ids": [failure.lease.job_id for failure in failures],
+                "tokens": [failure.lease.token for failure in failures],
+                "retry_ats": [failure.retry_at for failure in failures],
+                "attempts": [failure.error.attempt for failure in failures],
+                "ats": [failure.error.at.isoformat() for failure in failures],
+                "messages": [failure.error.message for failure in failures],
+                "now": now,
+            },
+        )
+        return int(result.rowcount)
+
+    def expired_leases(self, now: datetime, *, limit: int) -> list[ExpiredLease]:
+        rows = self._db.connection().execute(_EXPIRED_LEASES, {"now": now, "limit": limit})
+        return [
+            ExpiredLease(
+                lease=Lease(job_id=row.id, token=row.lease_token), attempt=row.attempts, max_attempts=row.max_attempts
+            )
+            for row in rows
+        ]
+
+    def get(self, job_id: int) -> Job | None:
+        row = self._db.connection().execute(_GET, {"id": job_id}).mappings().first()
+        return _job(row) if row is not None else None
+
+    def list_jobs(self, status: JobStatus, *, limit: int, before_id: int | None, job_type: str | None) -> list[Job]:
+        conditions = ["status = :status"]
+        params: dict[str, Any] = {"status": status.value, "limit": limit}
+        if before_id is not None:
+            conditions.append("id < :before_id")
+            params["before_id"] = before_id
+        if job_type is not None:
+            conditions.append("job_type = :job_type")
+            params["job_type"] = job_type
+        statement = text(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT :limit"
+        )
+        return [_job(row) for row in self._db.connection().execute(statement, params).mappings()]
+
+    def requeue_dead(self, job_id: int, now: datetime) -> bool:
+        return self._db.connection().execute(_REQUEUE_DEAD, {"id": job_id, "now": now}).rowcount == 1
+
+    def stats(self, now: datetime) -> JobStats:
+        conn = self._db.connection()
+        by_status = dict.fromkeys(JobStatus, 0)
+        by_type: dict[str, dict[JobStatus, int]] = {}
+        for job_type, status, count in conn.execute(_COUNTS):
+            by_status[JobStatus(status)] += count
+            by_type.setdefault(job_type, dict.fromkeys(JobStatus, 0))[JobStatus(status)] = count
+        oldest = conn.execute(_OLDEST_DUE, {"now": now}).scalar()
+        return JobStats(
+            by_status=by_status,
+            by_type=tuple(TypeCounts(job_type=name, counts=by_type[name]) for name in sorted(by_type)),
+            oldest_due_age=now - oldest if oldest is not None else timedelta(0),
+            dead_letters=by_status[JobStatus.DEAD],
+        )
+
+    def prune(self, finished_before: datetime, *, limit: int) -> int:
+        result = self._db.connection().execute(_PRUNE, {"cutoff": finished_before, "limit": limit})
+        return int(result.rowcount)
+
+
+def _dump(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+@overload
+def _utc(when: datetime) -> datetime: ...
+@overload
+def _utc(when: None) -> None: ...
+def _utc(when: datetime | None) -> datetime | None:
+    # psycopg returns the session's zone; the domain speaks UTC.
+    return when.astimezone(UTC) if when is not None else None
+
+
+def _job(row: RowMapping) -> Job:
+    return Job(
+        id=row["id"],
+        job_type=row["job_type"],
+        payload=row["payload"],
+        status=JobStatus(row["status"]),
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_at=_utc(row["run_at"]),
+        idempotency_key=row["idempotency_key"],
+        created_at=_utc(row["created_at"]),
+        finished_at=_utc(row["finished_at"]),
+        lease_expires_at=_utc(row["lease_expires_at"]),
+        last_error=row["last_error"],
+        errors=tuple(
+            JobError(attempt=entry["attempt"], at=datetime.fromisoformat(entry["at"]), message=entry["message"])
+            for entry in row["errors"]
+        ),
+    )

@@ -1,0 +1,510 @@
+"""Postgres adapters of the notification ports.
+
+The daily cap is a counter row per (user, channel, local day) bumped with a conditional
+upsert, so racing sends serialize on that row and exactly ``cap`` get through; the
+notification insert rides in the same statement. Digests are queued set-wise, the outbox and
+the digest runs are claimed with ``FOR UPDATE SKIP LOCKED``, and count changes travel to
+every process with ``pg_notify`` (sent on commit) and a LISTEN thread per process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, Row, TextClause, text
+
+from townsquare.adapters.memory.notifications import LocalCountsHub
+from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.core.notifications.digests import DigestRun, DigestStatus, DigestWindow
+from townsquare.core.notifications.models import (
+    AddOutcome,
+    Channel,
+    Lane,
+    MailMessage,
+    Notification,
+    OutboxMessage,
+    OutboxStatus,
+    SendContext,
+)
+from townsquare.core.notifications.ports import CountsSubscription
+from townsquare.core.notifications.preferences import Preferences
+
+log = logging.getLogger("townsquare.notifications")
+
+COUNTS_CHANNEL = "townsquare_notification_counts"
+_COLUMNS = "id, user_id, channel, category, lane, title, body, data, idempotency_key, created_at, read_at"
+
+# The send path runs on the driver connection of the current transaction: these statements
+# are most of a send, and skipping SQLAlchemy's statement machinery is most of the Python time
+# that is left per send.
+_SEND_CONTEXT = """
+    SELECT (SELECT id FROM notifications WHERE user_id = %(user_id)s AND idempotency_key = %(key)s) AS existing,
+           (SELECT document FROM notification_preferences WHERE user_id = %(user_id)s) AS document
+"""
+_FIND_BY_KEY = "SELECT id FROM notifications WHERE user_id = %(user_id)s AND idempotency_key = %(key)s"
+_ADD_WITHIN_CAP = """
+    WITH counted AS (
+        INSERT INTO notification_daily_sends AS d (user_id, channel, day, sent)
+        VALUES (%(user_id)s, %(channel)s, %(day)s, 1)
+        ON CONFLICT (user_id, channel, day) DO UPDATE SET sent = d.sent + 1 WHERE d.sent < %(cap)s
+        RETURNING d.sent
+    ), added AS (
+        INSERT INTO notifications (id, user_id, channel, category, lane, title, body, data, idempotency_key, created_at)
+        SELECT %(id)s::uuid, %(user_id)s, %(channel)s, %(category)s, %(lane)s, %(title)s, %(body)s,
+               %(data)s::jsonb, %(key)s, %(created_at)s
+        WHERE EXISTS (SELECT 1 FROM counted)
+        ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING id
+    )
+    SELECT EXISTS (SELECT 1 FROM counted) AS counted, (SELECT id FROM added) AS added_id
+"""
+_UNCOUNT = (
+    "UPDATE notification_daily_sends SET sent = sent - 1 "
+    "WHERE user_id = %(user_id)s AND channel = %(channel)s AND day = %(day)s"
+)
+# All lanes: the newest of each lane's index scan, merged. One index per lane order serves both
+# pages, which keeps mark-read (an update of every row it touches) cheaper.
+_LANE_SCAN = (
+    "(SELECT {columns} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND lane = '{lane}' {after}"
+    "ORDER BY created_at DESC, id DESC LIMIT :limit)"
+)
+_AFTER = "AND (created_at, id) < (:created_at, CAST(:id AS uuid)) "
+
+
+def _all_lanes(after: str) -> TextClause:
+    scans = " UNION ALL ".join(_LANE_SCAN.format(columns=_COLUMNS, lane=lane.value, after=after) for lane in Lane)
+    return text(f"SELECT * FROM ({scans}) AS merged ORDER BY created_at DESC, id DESC LIMIT :limit")
+
+
+_PAGE_ALL = _all_lanes("")
+_PAGE_ALL_AFTER = _all_lanes(_AFTER)
+_PAGE_LANE = text(
+    f"SELECT {_COLUMNS} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND lane = :lane "
+    "ORDER BY created_at DESC, id DESC LIMIT :limit"
+)
+_PAGE_LANE_AFTER = text(
+    f"SELECT {_COLUMNS} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND lane = :lane "
+    "AND (created_at, id) < (:created_at, CAST(:id AS uuid)) ORDER BY created_at DESC, id DESC LIMIT :limit"
+)
+_COUNTS = text(
+    "SELECT lane, count(*) FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND read_at IS NULL "
+    "GROUP BY lane"
+)
+_OWNED = text(
+    "SELECT id FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND id = ANY(CAST(:ids AS uuid[]))"
+)
+_MARK_READ = text(
+    "UPDATE notifications SET read_at = :now WHERE user_id = :user_id AND channel = 'inapp' "
+    "AND id = ANY(CAST(:ids AS uuid[])) AND read_at IS NULL"
+)
+_MARK_ALL_READ = text(
+    "UPDATE notifications SET read_at = :now WHERE user_id = :user_id AND channel = 'inapp' AND read_at IS NULL"
+)
+_MARK_LANE_READ = text(
+    "UPDATE notifications SET read_at = :now WHERE user_id = :user_id AND channel = 'inapp' AND read_at IS NULL "
+    "AND lane = :lane"
+)
+_UNREAD_SINCE = text(
+    f"SELECT {_COLUMNS} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND read_at IS NULL "
+    "AND created_at >= :since ORDER BY created_at DESC, id DESC LIMIT :limit"
+)
+
+
+def _notification(row: Row[Any]) -> Notification:
+    return Notification(
+        id=str(row.id),
+        user_id=row.user_id,
+        channel=Channel(row.channel),
+        category=row.category,
+        lane=Lane(row.lane),
+        title=row.title,
+        body=row.body,
+        data=row.data,
+        created_at=row.created_at,
+        read_at=row.read_at,
+        idempotency_key=row.idempotency_key,
+    )
+
+
+class PgNotificationStore:
+    """Notifications, idempotency keys and per-day sent counters in Postgres."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    def _driver(self) -> psycopg.Connection[Any]:
+        driver: psycopg.Connection[Any] = self._db.connection().connection.driver_connection  # type: ignore[assignment]
+        return driver
+
+    def send_context(self, user_id: str, idempotency_key: str | None) -> SendContext:
+        row = self._driver().execute(_SEND_CONTEXT, {"user_id": user_id, "key": idempotency_key}).fetchone()
+        assert row is not None
+        existing, document = row
+        return SendContext(str(existing) if existing is not None else None, document)
+
+    def _find_by_key(self, user_id: str, idempotency_key: str) -> str | None:
+        row = self._driver().execute(_FIND_BY_KEY, {"user_id": user_id, "key": idempotency_key}).fetchone()
+        return str(row[0]) if row is not None else None
+
+    def add_within_cap(self, notification: Notification, day: date, cap: int) -> AddOutcome:
+        driver = self._driver()
+        counter = {"user_id": notification.user_id, "channel": notification.channel.value, "day": day}
+        params = {
+            **counter,
+            "cap": cap,
+            "id": notification.id,
+            "category": notification.category,
+            "lane": notification.lane.value,
+            "title": notification.title,
+            "body": notification.body,
+            "data": json.dumps(dict(notification.data), separators=(",", ":")),
+            "key": notification.idempotency_key,
+            "created_at": notification.created_at,
+        }
+        row = driver.execute(_ADD_WITHIN_CAP, params).fetchone()
+        assert row is not None
+        counted, added_id = row
+        if added_id is not None:
+            return AddOutcome(str(added_id))
+        key = notification.idempotency_key
+        if counted:
+            # Counted, but a racing send with the same key won: give the count back.
+            driver.execute(_UNCOUNT, counter)
+        existing = self._find_by_key(notification.user_id, key) if key is not None else None
+        if existing is not None:
+            return AddOutcome(existing, duplicate=True)
+        if counted:
+            raise RuntimeError(f"notification {notification.id} was neither added nor found by its key")
+        return AddOutcome(None)
+
+    def page(
+        self, user_id: str, lane: Lane | None, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Notification]:
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+        if lane is not None:
+            params["lane"] = lane.value
+        if after is not None:
+            params["created_at"], params["id"] = after
+            statement = _PAGE_ALL_AFTER if lane is None else _PAGE_LANE_AFTER
+        else:
+            statement = _PAGE_ALL if lane is None else _PAGE_LANE
+        return [_notification(row) for row in self._db.connection().execute(statement, params)]
+
+    def unread_counts(self, user_id: str) -> Mapping[Lane, int]:
+        rows = self._db.connection().execute(_COUNTS, {"user_id": user_id})
+        return {Lane(lane): int(count) for lane, count in rows}
+
+    def owned(self, user_id: str, ids: Sequence[str]) -> set[str]:
+        rows = self._db.connection().execute(_OWNED, {"user_id": user_id, "ids": list(ids)})
+        return {str(ident) for (ident,) in rows}
+
+    def mark_read(self, user_id: str, ids: Sequence[str], now: datetime) -> int:
+        result = self._db.connection().execute(_MARK_READ, {"user_id": user_id, "ids": list(ids), "now": now})
+        return int(result.rowcount)
+
+    def mark_all_read(self, user_id: str, lane: Lane | None, now: datetime) -> int:
+        conn = self._db.connection()
+        if lane is None:
+            result = conn.execute(_MARK_ALL_READ, {"user_id": user_id, "now": now})
+        else:
+            result = conn.execute(_MARK_LANE_READ, {"user_id": user_id, "now": now, "lane": lane.value})
+        return int(result.rowcount)
+
+    def unread_since(self, user_id: str, since: datetime, limit: int) -> list[Notification]:
+        rows = self._db.connection().execute(_UNREAD_SINCE, {"user_id": user_id, "since": since, "limit": limit})
+        return [_notification(row) for row in rows]
+
+
+_LOAD_PREFS = text("SELECT document FROM notification_preferences WHERE user_id = :user_id")
+_ENSURE_PREFS = text(
+    "INSERT INTO notification_preferences (user_id, document, timezone, digest_frequency, digest_slot, updated_at) "
+    "VALUES (:user_id, '{}'::jsonb, 'UTC', 'off', 0, '-infinity') ON CONFLICT (user_id) DO NOTHING"
+)
+_LOAD_PREFS_FOR_UPDATE = text("SELECT document FROM notification_preferences WHERE user_id = :user_id FOR UPDATE")
+_SAVE_PREFS = text(
+    """
+    INSERT INTO notification_preferences (user_id, document, timezone, digest_frequency, digest_slot, updated_at)
+    VALUES (:user_id, CAST(:document AS jsonb), :timezone, :frequency, :slot, :now)
+    ON CONFLICT (user_id) DO UPDATE SET document = excluded.document, timezone = excluded.timezone,
+        digest_frequency = excluded.digest_frequency, digest_slot = excluded.digest_slot,
+        updated_at = excluded.updated_at
+    """
+)
+
+
+class PgPreferenceStore:
+    """Stored preference documents, with the time zone and digest slot as columns for enqueue_due."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    def load(self, user_id: str) -> Mapping[str, Any] | None:
+        document: Mapping[str, Any] | None = self._db.connection().execute(_LOAD_PREFS, {"user_id": user_id}).scalar()
+        return document
+
+    def load_for_update(self, user_id: str) -> Mapping[str, Any] | None:
+        conn = self._db.connection()
+        # The row must exist to be locked: two first-time updates would otherwise both read
+        # "nothing stored" and the second would drop the first's keys.
+        conn.execute(_ENSURE_PREFS, {"user_id": user_id})
+        document: Mapping[str, Any] | None = conn.execute(_LOAD_PREFS_FOR_UPDATE, {"user_id": user_id}).scalar()
+        return document or None
+
+    def save(self, user_id: str, stored: Mapping[str, Any], effective: Preferences, now: datetime) -> None:
+        self._db.connection().execute(
+            _SAVE_PREFS,
+            {
+                "user_id": user_id,
+                "document": json.dumps(stored, separators=(",", ":")),
+                "timezone": effective.timezone,
+                "frequency": effective.digest.frequency.value,
+                "slot": effective.digest.slot,
+                "now": now,
+            },
+        )
+
+
+_DIGEST_TIMEZONES = text(
+    "SELECT DISTINCT timezone FROM notification_preferences WHERE digest_frequency <> 'off' ORDER BY timezone"
+)
+_ENQUEUE_DUE = text(
+    """
+    WITH windows AS (
+        SELECT * FROM unnest(CAST(:timezones AS text[]), CAST(:frequencies AS text[]),
+                             CAST(:slots AS smallint[]), CAST(:periods AS text[]))
+            AS w(timezone, frequency, current_slot, period_key)
+    ), queued AS (
+        INSERT INTO notification_digest_runs (user_id, period_key, status, created_at)
+        SELECT p.user_id, w.period_key, 'pending', :now
+        FROM windows w
+        JOIN notification_preferences p
+          ON p.timezone = w.timezone AND p.digest_frequency = w.frequency AND p.digest_slot <= w.current_slot
+        WHERE p.digest_frequency <> 'off'
+          AND NOT EXISTS (
+              SELECT 1 FROM notification_digest_runs r WHERE r.user_id = p.user_id AND r.period_key = w.period_key
+          )
+        ON CONFLICT (user_id, period_key) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM queued
+    """
+)
+_RUN_COLUMNS = "id, user_id, period_key, status, created_at, sent_at"
+_CLAIM_RUNS = text(
+    f"SELECT {_RUN_COLUMNS} FROM notification_digest_runs WHERE status = 'pending' "
+    "ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+_SET_RUN_STATUS = text(
+    "UPDATE notification_digest_runs SET status = :status, "
+    "sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END WHERE id = CAST(:id AS uuid)"
+)
+_MARK_RUN_SENT = text(
+    "UPDATE notification_digest_runs SET status = 'sent', sent_at = coalesce(sent_at, :now) "
+    "WHERE user_id = :user_id AND period_key = :period_key"
+)
+_RUNS = text(
+    f"SELECT {_RUN_COLUMNS} FROM notification_digest_runs WHERE user_id = :user_id "
+    "ORDER BY created_at DESC, period_key DESC"
+)
+
+
+def _run(row: Row[Any]) -> DigestRun:
+    return DigestRun(str(row.id), row.user_id, row.period_key, DigestStatus(row.status), row.created_at, row.sent_at)
+
+
+class PgDigestStore:
+    """Digest runs, unique per (user, period); queued by one set-based statement."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    def digest_timezones(self) -> list[str]:
+        return [str(zone) for zone in self._db.connection().execute(_DIGEST_TIMEZONES).scalars()]
+
+    def enqueue_due(self, windows: Sequence[DigestWindow], now: datetime) -> int:
+        params = {
+            "timezones": [w.timezone for w in windows],
+            "frequencies": [w.frequency.value for w in windows],
+            "slots": [w.current_slot for w in windows],
+            "periods": [w.period_key for w in windows],
+            "now": now,
+        }
+        return int(self._db.connection().execute(_ENQUEUE_DUE, params).scalar_one())
+
+    def claim_pending(self, limit: int) -> list[DigestRun]:
+        return [_run(row) for row in self._db.connection().execute(_CLAIM_RUNS, {"limit": limit})]
+
+    def set_status(self, run_id: str, status: DigestStatus, now: datetime) -> None:
+        self._db.connection().execute(_SET_RUN_STATUS, {"id": run_id, "status": status.value, "now": now})
+
+    def mark_sent(self, user_id: str, period_key: str, now: datetime) -> bool:
+        params = {"user_id": user_id, "period_key": period_key, "now": now}
+        return bool(self._db.connection().execute(_MARK_RUN_SENT, params).rowcount)
+
+    def runs(self, user_id: str) -> list[DigestRun]:
+        return [_run(row) for row in self._db.connection().execute(_RUNS, {"user_id": user_id})]
+
+
+_OUTBOX_COLUMNS = "id, user_id, recipient, subject, body, headers, status, digest_run_id, created_at, delivered_at"
+_ADD_MAIL = text(
+    """
+    INSERT INTO notification_mail_outbox (id, user_id, recipient, subject, body, headers, status, digest_run_id,
+                                          created_at)
+    VALUES (CAST(:id AS uuid), :user_id, :recipient, :subject, :body, CAST(:headers AS jsonb), 'pending',
+            CAST(:digest_run_id AS uuid), :created_at)
+    """
+)
+_CLAIM_MAIL = text(
+    f"""
+    UPDATE notification_mail_outbox SET status = 'dispatched'
+    WHERE id IN (
+        SELECT id FROM notification_mail_outbox WHERE status = 'pending'
+        ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
+    )
+    RETURNING {_OUTBOX_COLUMNS}
+    """
+)
+_GET_MAIL = text(f"SELECT {_OUTBOX_COLUMNS} FROM notification_mail_outbox WHERE id = CAST(:id AS uuid)")
+_DELIVERED = text(
+    "UPDATE notification_mail_outbox SET status = 'delivered', delivered_at = :now "
+    "WHERE id = CAST(:id AS uuid) AND status <> 'delivered'"
+)
+_MAIL_FOR = text(
+    f"SELECT {_OUTBOX_COLUMNS} FROM notification_mail_outbox WHERE user_id = :user_id ORDER BY created_at, id"
+)
+
+
+def _outbox_message(row: Row[Any]) -> OutboxMessage:
+    return OutboxMessage(
+        id=str(row.id),
+        user_id=row.user_id,
+        message=MailMessage(to=row.recipient, subject=row.subject, text=row.body, headers=row.headers),
+        created_at=row.created_at,
+        status=OutboxStatus(row.status),
+        digest_run_id=str(row.digest_run_id) if row.digest_run_id is not None else None,
+        delivered_at=row.delivered_at,
+    )
+
+
+class PgMailOutbox:
+    """The mail outbox table; claims skip rows another worker holds."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    def add(self, message: OutboxMessage) -> None:
+        self._db.connection().execute(
+            _ADD_MAIL,
+            {
+                "id": message.id,
+                "user_id": message.user_id,
+                "recipient": message.message.to,
+                "subject": message.message.subject,
+                "body": message.message.text,
+                "headers": json.dumps(dict(message.message.headers)),
+                "digest_run_id": message.digest_run_id,
+                "created_at": message.created_at,
+            },
+        )
+
+    def claim_pending(self, limit: int) -> list[OutboxMessage]:
+        rows = self._db.connection().execute(_CLAIM_MAIL, {"limit": limit})
+        return sorted((_outbox_message(row) for row in rows), key=lambda m: (m.created_at, m.id))
+
+    def get(self, message_id: str) -> OutboxMessage | None:
+        row = self._db.connection().execute(_GET_MAIL, {"id": message_id}).one_or_none()
+        return _outbox_message(row) if row is not None else None
+
+    def mark_delivered(self, message_id: str, now: datetime) -> bool:
+        return bool(self._db.connection().execute(_DELIVERED, {"id": message_id, "now": now}).rowcount)
+
+    def list_for(self, user_id: str) -> list[OutboxMessage]:
+        return [_outbox_message(row) for row in self._db.connection().execute(_MAIL_FOR, {"user_id": user_id})]
+
+
+_NOTIFY = f"SELECT pg_notify('{COUNTS_CHANNEL}', %(user_id)s)"
+
+
+class PgNotificationEvents:
+    """Count changes through LISTEN/NOTIFY, so a send in any process reaches subscribers in this one.
+
+    ``counts_changed`` runs ``pg_notify`` in the caller's transaction (Postgres delivers it on
+    commit, never for a rollback). The first subscription starts one listener thread per
+    process, on its own connection, that fans notifications out to local subscribers.
+
+    Args:
+        db: the unit of work whose transaction carries the notify.
+        dsn: a libpq connection string for the listener's connection.
+    """
+
+    def __init__(self, db: PgDatabase, dsn: str) -> None:
+        self._db = db
+        self._dsn = dsn
+        self.hub = LocalCountsHub()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._listening = threading.Event()
+
+    @classmethod
+    def for_engine(cls, db: PgDatabase, engine: Engine) -> PgNotificationEvents:
+        url = engine.url.set(drivername="postgresql")
+        return cls(db, url.render_as_string(hide_password=False))
+
+    def counts_changed(self, user_id: str) -> None:
+        driver: psycopg.Connection[Any] = self._db.connection().connection.driver_connection  # type: ignore[assignment]
+        driver.execute(_NOTIFY, {"user_id": user_id})
+
+    def subscribe(self, user_id: str) -> AbstractContextManager[CountsSubscription]:
+        self._ensure_listener()
+        return self.hub.subscribe(user_id)
+
+    def wait_until_listening(self, timeout: float) -> bool:
+        """Block until the listener has run LISTEN (tests use it to avoid a missed first event)."""
+        self._ensure_listener()
+        return self._listening.wait(timeout)
+
+    def _ensure_listener(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._listen_forever, name="notification-listener", daemon=True)
+                self._thread.start()
+
+    def _listen_forever(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True, application_name="townsquare-listener") as conn:
+                    conn.execute(f"LISTEN {COUNTS_CHANNEL}")
+                    self._listening.set()
+                    # Anything published while we were (re)connecting is unknown: tell everyone.
+                    self.hub.publish_all()
+                    backoff = 0.5
+                    for notice in self._notices(conn):
+                        self.hub.publish(notice)
+            except psycopg.Error:
+                self._listening.clear()
+                log.warning("notification listener lost its connection; reconnecting", exc_info=True)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _notices(self, conn: psycopg.Connection[Any]) -> Iterator[str]:
+        while not self._stop.is_set():
+            for notify in conn.notifies(timeout=0.5):
+                yield notify.payload
+
+    def close(self) -> None:
+        """Stop the listener thread (the composition root calls this on shutdown)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
+        self._listening.clear()

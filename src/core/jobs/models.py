@@ -1,0 +1,198 @@
+"""The job model: what is queued, what a worker holds while running it, and what admins see."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from attrs import field, frozen
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life.
+
+    ``pending`` waits for ``run_at``; ``running`` is held by a worker under a lease;
+    ``completed`` succeeded (pruned after the retention); ``dead`` failed ``max_attempts``
+    times and sits in the dead-letter queue until an admin replays it.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    DEAD = "dead"
+
+
+@frozen
+class JobError:
+    """One recorded failure of a job.
+
+    Attributes:
+        attempt: which attempt failed (1 for the first run).
+        at: when the failure was recorded.
+        message: the error (exception type and message, or why the lease was lost).
+    """
+
+    attempt: int
+    at: datetime
+    message: str
+
+
+@frozen(kw_only=True)
+class NewJob:
+    """A validated job about to be stored; built by :class:`~townsquare.core.jobs.JobService`.
+
+    ``payload`` is already normalised through JSON, so every adapter stores and returns the
+    same value.
+    """
+
+    job_type: str
+    payload: Mapping[str, Any]
+    max_attempts: int
+    run_at: datetime
+    priority: int
+    idempotency_key: str | None
+
+
+def _errors(values: Iterable[JobError]) -> tuple[JobError, ...]:
+    return tuple(values)
+
+
+@frozen(kw_only=True)
+class Job:
+    """A stored job, as admins inspect it.
+
+    Attributes:
+        id: the job id enqueue returned.
+        job_type: selects the handler.
+        payload: the handler's input (a JSON object).
+        status: see :class:`JobStatus`.
+        priority: lower numbers run first among due jobs (0 is the default).
+        attempts: how many times a worker has started it.
+        max_attempts: failures allowed before it is dead-lettered.
+        run_at: when it is (or was) due.
+        idempotency_key: the enqueue key, when one was given.
+        created_at: when it was enqueued.
+        finished_at: when it completed or died.
+        lease_expires_at: while running, when the lease runs out.
+        last_error: the most recent failure's message.
+        errors: every recorded failure, oldest first.
+    """
+
+    id: int
+    job_type: str
+    payload: Mapping[str, Any]
+    status: JobStatus
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    idempotency_key: str | None
+    created_at: datetime
+    finished_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    errors: tuple[JobError, ...] = field(factory=tuple, converter=_errors)
+
+
+@frozen(kw_only=True)
+class ClaimedJob:
+    """A job a worker holds under a lease: everything needed to run it and report back.
+
+    Attributes:
+        id: the job id.
+        job_type: selects the handler.
+        payload: the handler's input.
+        attempt: this run's attempt number (1 for the first).
+        max_attempts: failures allowed before dead-lettering.
+        lease_token: fences this run: reports carrying another token change nothing.
+        lease_expires_at: when the lease runs out unless extended by a heartbeat.
+    """
+
+    id: int
+    job_type: str
+    payload: Mapping[str, Any]
+    attempt: int
+    max_attempts: int
+    lease_token: uuid.UUID
+    lease_expires_at: datetime
+
+    @property
+    def lease(self) -> Lease:
+        return Lease(job_id=self.id, token=self.lease_token)
+
+
+@frozen
+class Lease:
+    """Proof that a worker still holds a job: its id and the token of the claim."""
+
+    job_id: int
+    token: uuid.UUID
+
+
+@frozen(kw_only=True)
+class ExpiredLease:
+    """A running job whose lease ran out (its worker died or stalled)."""
+
+    lease: Lease
+    attempt: int
+    max_attempts: int
+
+
+@frozen(kw_only=True)
+class FailureUpdate:
+    """How the store must record one failed attempt; the retry decision was made in core.
+
+    Attributes:
+        lease: the run that failed (ignored if the job was taken over meanwhile).
+        error: the recorded failure.
+        retry_at: when to run again, or ``None`` to dead-letter the job.
+    """
+
+    lease: Lease
+    error: JobError
+    retry_at: datetime | None
+
+
+@frozen
+class TypeCounts:
+    """How many jobs of one type are in each status."""
+
+    job_type: str
+    counts: Mapping[JobStatus, int]
+
+
+@frozen(kw_only=True)
+class JobStats:
+    """A queue health snapshot.
+
+    Attributes:
+        by_status: jobs per status (every status present, zeros included).
+        by_type: per job type, jobs per status.
+        oldest_due_age: how long the oldest due pending job has waited (zero when none).
+        dead_letters: jobs in the dead-letter queue.
+    """
+
+    by_status: Mapping[JobStatus, int]
+    by_type: tuple[TypeCounts, ...]
+    oldest_due_age: timedelta
+    dead_letters: int
+
+
+@frozen(kw_only=True)
+class Outcome:
+    """What happened when a worker ran a claimed job.
+
+    Attributes:
+        job: the claimed job.
+        error: ``None`` on success, else the failure message.
+    """
+
+    job: ClaimedJob
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None

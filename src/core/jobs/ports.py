@@ -1,0 +1,85 @@
+"""The JobStore port: what the job rules need from storage, in the words of the queue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from townsquare.core.jobs.models import (
+    ClaimedJob,
+    ExpiredLease,
+    FailureUpdate,
+    Job,
+    JobStats,
+    JobStatus,
+    Lease,
+    NewJob,
+)
+
+
+class JobStore(Protocol):
+    """Stores jobs and makes queue transitions atomic. Every call runs inside a unit of work.
+
+    Fencing: every call that reports on a run takes its :class:`Lease`; a run whose job is
+    no longer ``running`` under that token (its lease was rescued, the job was re-claimed)
+    changes nothing.
+    """
+
+    def add(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        """Insert jobs; a job whose idempotency key already exists is not inserted and the
+        existing job's id is returned in its place (also when racing another insert)."""
+        ...
+
+    def claim(
+        self, now: datetime, *, limit: int, token: uuid.UUID, lease_expires_at: datetime, max_running: int | None
+    ) -> list[ClaimedJob]:
+        """Take up to ``limit`` due pending jobs (lowest priority, then earliest ``run_at``, then
+        id), skipping jobs other workers are claiming; mark them running under ``token``.
+
+        ``max_running`` caps the running jobs in total: fewer are claimed when it would be
+        exceeded, so claimed work cannot outlive its leases while waiting in a broker.
+        """
+        ...
+
+    def extend_lease(self, lease: Lease, lease_expires_at: datetime) -> bool:
+        """Move the lease's expiry; False when the run no longer holds the job."""
+        ...
+
+    def complete(self, leases: Sequence[Lease], now: datetime) -> int:
+        """Mark held jobs completed; returns how many were still held."""
+        ...
+
+    def fail(self, failures: Sequence[FailureUpdate], now: datetime) -> int:
+        """Record failures: back to pending at ``retry_at``, or dead; returns how many applied."""
+        ...
+
+    def release(self, leases: Sequence[Lease]) -> int:
+        """Put held jobs back to pending, due as before, undoing the claim's attempt count;
+        returns how many were still held."""
+        ...
+
+    def expired_leases(self, now: datetime, *, limit: int) -> list[ExpiredLease]:
+        """Running jobs whose lease expired before ``now``, oldest expiry first."""
+        ...
+
+    def get(self, job_id: int) -> Job | None:
+        """One job, any status."""
+        ...
+
+    def list_jobs(self, status: JobStatus, *, limit: int, before_id: int | None, job_type: str | None) -> list[Job]:
+        """Jobs in ``status``, newest id first, starting below ``before_id`` when given."""
+        ...
+
+    def requeue_dead(self, job_id: int, now: datetime) -> bool:
+        """Give a dead job a fresh set of attempts, due now; False when it is not dead."""
+        ...
+
+    def stats(self, now: datetime) -> JobStats:
+        """Counts by status and type, the oldest due job's age, dead letters."""
+        ...
+
+    def prune(self, finished_before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` completed jobs finished before the cutoff, oldest first; returns how many."""
+        ...

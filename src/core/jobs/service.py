@@ -1,0 +1,442 @@
+"""The job service: enqueue (transactional, idempotent), claim, report, rescue, inspect and replay."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from attrs import field, frozen
+
+from townsquare.core.clock import Clock
+from townsquare.core.cursor import CursorCodec
+from townsquare.core.errors import Conflict, InvalidInput, NotFound
+from townsquare.core.jobs.handlers import JobHandlers, Schedule, check_job_type
+from townsquare.core.jobs.models import ClaimedJob, Job, JobStats, JobStatus, Lease, NewJob, Outcome
+from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
+from townsquare.core.jobs.ports import JobStore
+from townsquare.core.uow import UnitOfWork
+
+MAX_ATTEMPTS_LIMIT = 100
+PRIORITY_RANGE = (-1000, 1000)
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_KEY_LENGTH = 200
+MAX_ERROR_LENGTH = 4000
+MAX_SCHEDULE_AHEAD = timedelta(days=3660)
+MAX_BATCH = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class LeaseLost(Conflict):
+    """The run no longer holds its job (the lease expired and the job was rescued or re-claimed)."""
+
+    code = "lease_lost"
+
+
+@frozen(kw_only=True)
+class JobRequest:
+    """One job to enqueue with :meth:`JobService.enqueue_many` (the arguments of ``enqueue``)."""
+
+    job_type: str
+    payload: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+    max_attempts: int = 3
+    run_at: datetime | None = None
+    delay: timedelta | None = None
+    priority: int = 0
+
+
+@frozen
+class JobPage:
+    """One page of jobs and the cursor of the next page (``None`` on the last)."""
+
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+@frozen
+class RecordReport:
+    """How many reported outcomes were applied (runs that had lost their lease are not)."""
+
+    completed: int
+    failed: int
+    stale: int
+
+
+@frozen(kw_only=True)
+class JobService:
+    """The queue's operations; every one runs in (or joins) a unit of work.
+
+    Args:
+        uow: opens or joins the transaction; enqueue inside the caller's transaction
+            commits or rolls back with it.
+        store: the JobStore adapter.
+        clock: every time decision.
+        handlers: the registry; enqueue rejects job types without a handler.
+        cursors: signs the admin lists' page cursors.
+        retry: the backoff policy.
+        lease: the lease duration.
+        retention: how long completed jobs are kept before pruning.
+    """
+
+    uow: UnitOfWork
+    store: JobStore
+    clock: Clock
+    handlers: JobHandlers
+    cursors: CursorCodec
+    retry: RetryPolicy = field(factory=RetryPolicy)
+    lease: LeasePolicy = field(factory=LeasePolicy)
+    retention: timedelta = timedelta(days=7)
+
+    # -- enqueue -----------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        job_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        max_attempts: int = 3,
+        run_at: datetime | None = None,
+        priority: int = 0,
+        delay: timedelta | None = None,
+    ) -> int:
+        """Queue a job and return its id.
+
+        Inside an open ``uow.transaction()`` this joins that transaction: the job exists
+        exactly when the caller's writes commit.
+
+        Args:
+            job_type: a registered job type.
+            payload: the handler's input: a JSON object (``None`` means ``{}``).
+            idempotency_key: when given, enqueueing again with the same key returns the
+                first job's id (also under racing enqueues) while that job is stored.
+            max_attempts: failures allowed before dead-lettering (1-100).
+            run_at: when the job becomes due (timezone-aware); times in the past mean now.
+            priority: lower runs first among due jobs (-1000..1000, default 0).
+            delay: alternatively, how long from now until it is due (not negative).
+
+        Raises:
+            InvalidInput: unknown job type, payload not a JSON object, bad numbers or times.
+        """
+        request = JobRequest(
+            job_type=job_type,
+            payload=payload,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            run_at=run_at,
+            delay=delay,
+            priority=priority,
+        )
+        return self.enqueue_many([request])[0]
+
+    def enqueue_many(self, requests: Sequence[JobRequest]) -> list[int]:
+        """Queue many jobs in one statement; returns their ids in order.
+
+        Requests sharing an idempotency key (with each other or a stored job) get the same id.
+
+        Raises:
+            InvalidInput: any request is invalid (then none is queued).
+        """
+        if len(requests) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} jobs per batch", field="jobs")
+        if not requests:
+            return []
+        now = self.clock.now()
+        jobs = [self._new_job(request, now) for request in requests]
+        with self.uow.transaction():
+            return self.store.add(jobs, now)
+
+    def _new_job(self, request: JobRequest, now: datetime) -> NewJob:
+        check_job_type(request.job_type)
+        if request.job_type not in self.handlers:
+            raise InvalidInput(f"unknown job type {request.job_type!r}: no handler is registered", field="job_type")
+        if isinstance(request.max_attempts, bool) or not isinstance(request.max_attempts, int):
+            raise InvalidInput("max_attempts must be an integer", field="max_attempts")
+        if not 1 <= request.max_attempts <= MAX_ATTEMPTS_LIMIT:
+            raise InvalidInput(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}", field="max_attempts")
+        if isinstance(request.priority, bool) or not isinstance(request.priority, int):
+            raise InvalidInput("priority must be an integer", field="priority")
+        if not PRIORITY_RANGE[0] <= request.priority <= PRIORITY_RANGE[1]:
+            raise InvalidInput(
+                f"priority must be between {PRIORITY_RANGE[0]} and {PRIORITY_RANGE[1]}", field="priority"
+            )
+        key = request.idempotency_key
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH or "\x00" in key):
+            raise InvalidInput(f"idempotency_key must be 1-{MAX_KEY_LENGTH} characters", field="idempotency_key")
+        return NewJob(
+            job_type=request.job_type,
+            payload=normalize_payload(request.payload),
+            max_attempts=request.max_attempts,
+            run_at=_due_time(request.run_at, request.delay, now),
+            priority=request.priority,
+            idempotency_key=key,
+        )
+
+    # -- running jobs ------------------------------------------------------------------
+
+    def claim(self, limit: int, *, max_running: int | None = None) -> list[ClaimedJob]:
+        """Take up to ``limit`` due jobs under a new lease (never a job another run holds).
+
+        Args:
+            limit: batch size (1-10000).
+            max_running: claim fewer when more than this many jobs would be running.
+        """
+        if not 1 <= limit <= MAX_BATCH:
+            raise InvalidInput(f"limit must be between 1 and {MAX_BATCH}", field="limit")
+        now = self.clock.now()
+        with self.uow.transaction():
+            return self.store.claim(
+                now,
+                limit=limit,
+                token=uuid.uuid4(),
+                lease_expires_at=self.lease.expires(now),
+                max_running=max_running,
+            )
+
+    def heartbeat(self, lease: Lease) -> datetime:
+        """Extend a running job's lease by the lease duration; returns the new expiry.
+
+        Raises:
+            LeaseLost: the run no longer holds the job.
+        """
+        expires = self.lease.expires(self.clock.now())
+        with self.uow.transaction():
+            held = self.store.extend_lease(lease, expires)
+        if not held:
+            raise LeaseLost(f"job {lease.job_id} is no longer held by this run (its lease expired)")
+        return expires
+
+    def complete(self, leases: Sequence[Lease]) -> int:
+        """Mark runs completed; returns how many still held their job (others changed nothing)."""
+        if not leases:
+            return 0
+        now = self.clock.now()
+        with self.uow.transaction():
+            return self.store.complete(leases, now)
+
+    def release(self, leases: Sequence[Lease]) -> int:
+        """Give back claimed jobs that were never run (e.g. the broker refused the message).
+
+        They are pending again at once and the claim does not count as an attempt. Returns
+        how many were still held (a run that lost its lease changes nothing).
+        """
+        if not leases:
+            return 0
+        with self.uow.transaction():
+            return self.store.release(leases)
+
+    def record(self, outcomes: Sequence[Outcome]) -> RecordReport:
+        """Report a batch of runs: successes complete, failures retry after the backoff or die.
+
+        A run that lost its lease (rescued, re-claimed) is counted as stale and changes nothing.
+        """
+        if not outcomes:
+            return RecordReport(completed=0, failed=0, stale=0)
+        now = self.clock.now()
+        done = [outcome.job.lease for outcome in outcomes if outcome.error is None]
+        failures = [
+            self.retry.after_failure(
+                outcome.job.lease,
+                outcome.job.attempt,
+                outcome.job.max_attempts,
+                _clean_error(outcome.error),
+                now,
+            )
+            for outcome in outcomes
+            if outcome.error is not None
+        ]
+        with self.uow.transaction():
+            completed = self.store.complete(done, now) if done else 0
+            failed = self.store.fail(failures, now) if failures else 0
+        return RecordReport(completed=completed, failed=failed, stale=len(outcomes) - completed - failed)
+
+    def fail(self, job: ClaimedJob, error: str) -> bool:
+        """Report one failed run; False when it had lost its lease."""
+        return self.record([Outcome(job=job, error=error)]).failed == 1
+
+    def rescue_expired_leases(self, *, limit: int = 1000) -> int:
+        """Re-offer running jobs whose lease expired (their worker died or stalled).
+
+        The lost run counts as a failed attempt: the job is due again at once, or dead when
+        it has used all its attempts. Returns how many jobs were rescued.
+        """
+        now = self.clock.now()
+        with self.uow.transaction():
+            expired = self.store.expired_leases(now, limit=limit)
+            if not expired:
+                return 0
+            return self.store.fail([self.retry.after_lost_lease(lease, now) for lease in expired], now)
+
+    def prune(self, *, limit: int = 10_000) -> int:
+        """Delete completed jobs older than the retention; returns how many (at most ``limit``)."""
+        cutoff = self.clock.now() - self.retention
+        with self.uow.transaction():
+            return self.store.prune(cutoff, limit=limit)
+
+    # -- periodic work -----------------------------------------------------------------
+
+    def enqueue_due_schedules(self, schedules: Sequence[Schedule] | None = None) -> list[int]:
+        """Enqueue each schedule's job for the current period (idempotent per period).
+
+        Periods are aligned to the Unix epoch; the key ``periodic:<type>:<period start>``
+        makes any number of workers calling this enqueue each period's job once.
+        """
+        now = self.clock.now()
+        requests = []
+        for schedule in self.handlers.schedules if schedules is None else schedules:
+            period = int((now - _EPOCH) / schedule.every)
+            start = _EPOCH + schedule.every * period
+            requests.append(
+                JobRequest(
+                    job_type=schedule.job_type,
+                    payload=schedule.payload,
+                    idempotency_key=f"periodic:{schedule.job_type}:{start.isoformat()}",
+                    priority=schedule.priority,
+                )
+            )
+        return self.enqueue_many(requests)
+
+    # -- admin -------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        """One job by id.
+
+        Raises:
+            NotFound: no such job (or it was pruned).
+        """
+        with self.uow.transaction():
+            job = self.store.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist", field="job_id")
+        return job
+
+    def list_jobs(
+        self, status: JobStatus, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None
+    ) -> JobPage:
+        """Jobs in one status, newest first, keyset-paged.
+
+        Raises:
+            InvalidInput: bad limit or job type; InvalidCursor for a bad cursor.
+        """
+        if not 1 <= limit <= 200:
+            raise InvalidInput("limit must be between 1 and 200", field="limit")
+        if job_type is not None:
+            check_job_type(job_type)
+        scope = f"jobs:{status.value}:{job_type or '*'}"
+        before_id = None
+        if cursor is not None:
+            position = self.cursors.decode(scope, cursor)
+            before_id = position.get("before_id")
+            if not isinstance(before_id, int):
+                raise InvalidInput("cursor body is malformed", field="cursor")
+        with self.uow.transaction():
+            jobs = self.store.list_jobs(status, limit=limit + 1, before_id=before_id, job_type=job_type)
+        next_cursor = None
+        if len(jobs) > limit:
+            jobs = jobs[:limit]
+            next_cursor = self.cursors.encode(scope, {"before_id": jobs[-1].id})
+        return JobPage(jobs=jobs, next_cursor=next_cursor)
+
+    def dead_letters(self, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None) -> JobPage:
+        """The dead-letter queue, most recent first."""
+        return self.list_jobs(JobStatus.DEAD, limit=limit, cursor=cursor, job_type=job_type)
+
+    def dead_letter(self, job_id: int) -> Job:
+        """One dead job, with its error history.
+
+        Raises:
+            NotFound: no such job, or it is not dead.
+        """
+        job = self.get(job_id)
+        if job.status is not JobStatus.DEAD:
+            raise NotFound(f"job {job_id} is not in the dead-letter queue (it is {job.status.value})", field="job_id")
+        return job
+
+    def replay(self, job_id: int) -> Job:
+        """Give a dead job a fresh set of attempts, due now; its error history is kept.
+
+        Raises:
+            NotFound: no such job.
+            Conflict: the job is not dead (only dead letters can be replayed).
+        """
+        now = self.clock.now()
+        with self.uow.transaction():
+            job = self.store.get(job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist", field="job_id")
+            if job.status is not JobStatus.DEAD or not self.store.requeue_dead(job_id, now):
+                raise Conflict(f"job {job_id} is {job.status.value}; only dead jobs can be replayed", field="job_id")
+            replayed = self.store.get(job_id)
+        assert replayed is not None
+        return replayed
+
+    def stats(self) -> JobStats:
+        """Counts by status and type, the oldest due job's age, and the dead-letter count."""
+        now = self.clock.now()
+        with self.uow.transaction():
+            return self.store.stats(now)
+
+
+def normalize_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check that ``payload`` is a JSON object Postgres can store; return a detached copy.
+
+    Raises:
+        InvalidInput: not a mapping, not JSON-serializable, NaN/Infinity, NUL characters,
+            unpaired surrogates, or larger than 256 KiB.
+    """
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        raise InvalidInput("payload must be a JSON object", field="payload")
+    try:
+        text = json.dumps(dict(payload), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        size = len(text.encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"payload is not JSON-serializable: {exc}", field="payload") from None
+    if size > MAX_PAYLOAD_BYTES:
+        raise InvalidInput(f"payload is larger than {MAX_PAYLOAD_BYTES // 1024} KiB", field="payload")
+    normalized: dict[str, Any] = json.loads(text)
+    if "\\u0000" in text and _has_nul(normalized):
+        raise InvalidInput("payload strings must not contain NUL characters", field="payload")
+    return normalized
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _due_time(run_at: datetime | None, delay: timedelta | None, now: datetime) -> datetime:
+    if run_at is not None and delay is not None:
+        raise InvalidInput("give run_at or delay, not both", field="run_at")
+    if delay is not None:
+        if not isinstance(delay, timedelta):
+            raise InvalidInput("delay must be a duration", field="delay")
+        if delay < timedelta(0):
+            raise InvalidInput("delay must not be negative", field="delay")
+        if delay > MAX_SCHEDULE_AHEAD:
+            raise InvalidInput("delay is more than ten years", field="delay")
+        return now + delay
+    if run_at is None:
+        return now
+    if not isinstance(run_at, datetime) or run_at.tzinfo is None:
+        raise InvalidInput("run_at must be a timezone-aware time", field="run_at")
+    run_at = run_at.astimezone(UTC)
+    if run_at - now > MAX_SCHEDULE_AHEAD:
+        raise InvalidInput("run_at is more than ten years ahead", field="run_at")
+    # A time slightly in the past (computed just before enqueue) simply means "due now".
+    return max(run_at, now)
+
+
+def _clean_error(error: str) -> str:
+    # Postgres text cannot hold NUL; long tracebacks are cut to keep rows small.
+    cleaned = error.replace("\x00", "\ufffd")
+    return cleaned if len(cleaned) <= MAX_ERROR_LENGTH else cleaned[: MAX_ERROR_LENGTH - 1] + "…"

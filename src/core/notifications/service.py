@@ -1,0 +1,475 @@
+"""The notification service: send with the policy, the inbox lanes, preferences, digests and mail."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from townsquare.core.clock import Clock
+from townsquare.core.cursor import CursorCodec
+from townsquare.core.errors import InvalidCursor, InvalidInput, NotFound
+from townsquare.core.jobs import JobRequest, JobService
+from townsquare.core.notifications import digests, policy
+from townsquare.core.notifications.digests import Digest, DigestStatus
+from townsquare.core.notifications.models import (
+    Channel,
+    MailMessage,
+    Notification,
+    NotSentReason,
+    OutboxMessage,
+    OutboxStatus,
+    Page,
+    SendResult,
+    UnreadCounts,
+    lane_of,
+    parse_channel,
+    parse_lane,
+)
+from townsquare.core.notifications.ports import (
+    CountsSubscription,
+    DigestStore,
+    MailOutbox,
+    MailSender,
+    NotificationEvents,
+    NotificationStore,
+    PreferenceStore,
+)
+from townsquare.core.notifications.preferences import Preferences, apply_patch
+from townsquare.core.uow import UnitOfWork
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+MAX_MARK_READ = 500
+MAX_TITLE = 200
+MAX_BODY = 2000
+MAX_DATA_BYTES = 4096
+MAX_KEY = 200
+MAIL_MAX_ATTEMPTS = 5
+DELIVER_MAIL = "notifications.deliver_mail"
+BUILD_DIGESTS = "notifications.build_digests"
+_ID_NAMESPACE = uuid.UUID("6f1d3a52-8f0e-4c55-9a4e-1b7f6d2c9e10")
+
+
+class NotificationService:
+    """Sends notifications under the user's preferences and keeps their inbox, digests and mail.
+
+    Args:
+        uow: opens the transaction around every operation.
+        clock: the time every rule uses.
+        cursors: signs page cursors.
+        notifications, preferences, digest_runs, outbox: the stores.
+        mailer: delivers outbox mail.
+        events: announces unread-count changes to live subscribers.
+        jobs: queues mail deliveries and digest builds in the caller's transaction.
+        daily_cap: most notifications sent per user, channel and local day.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        clock: Clock,
+        cursors: CursorCodec,
+        notifications: NotificationStore,
+        preferences: PreferenceStore,
+        digest_runs: DigestStore,
+        outbox: MailOutbox,
+        mailer: MailSender,
+        events: NotificationEvents,
+        jobs: JobService,
+        daily_cap: int = policy.DEFAULT_DAILY_CAP,
+    ) -> None:
+        if daily_cap < 1:
+            raise ValueError("daily_cap must be at least 1")
+        self._uow = uow
+        self._clock = clock
+        self._cursors = cursors
+        self._notifications = notifications
+        self._preferences = preferences
+        self._digest_runs = digest_runs
+        self._outbox = outbox
+        self._mailer = mailer
+        self._events = events
+        self._jobs = jobs
+        self.daily_cap = daily_cap
+
+    @property
+    def mailer(self) -> MailSender:
+        """The MailSender outbox mail goes through."""
+        return self._mailer
+
+    def subscribe_counts(self, user_id: str) -> AbstractContextManager[CountsSubscription]:
+        """Listen for changes of the user's unread counts (sends, reads) until the block ends."""
+        return self._events.subscribe(user_id)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(
+        self,
+        user_id: str,
+        channel: str,
+        category: str,
+        *,
+        title: str,
+        body: str = "",
+        data: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendResult:
+        """Send a notification unless the user's preferences, quiet hours or the daily cap say no.
+
+        Args:
+            user_id: the recipient.
+            channel: ``inapp``, ``email`` or ``push``.
+            category: one of :data:`~townsquare.core.notifications.models.CATEGORIES`; decides the lane.
+            title, body: the text (title 1..200 characters, body up to 2000).
+            data: a JSON object for the client (at most 4 KiB as JSON).
+            idempotency_key: a retry with the same key returns the first send's id.
+
+        Returns:
+            The notification id, or a soft "not sent" with its reason (nothing stored or queued).
+
+        Raises:
+            InvalidInput: an unknown channel or category, or text or data out of bounds.
+        """
+        chosen = parse_channel(channel)
+        lane = lane_of(category)
+        _check_text(title, body)
+        payload = _check_data(data)
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY:
+            raise InvalidInput(f"idempotency_key must be 1..{MAX_KEY} characters", field="idempotency_key")
+        now = self._clock.now()
+        with self._uow.transaction(actor=user_id):
+            context = self._notifications.send_context(user_id, idempotency_key)
+            if context.existing_id is not None:
+                return SendResult(context.existing_id, duplicate=True)
+            prefs = Preferences.from_stored(context.preferences)
+            reason = policy.refusal(prefs, chosen, category, now)
+            if reason is not None:
+                return SendResult(None, reason)
+            notification = Notification(
+                id=_notification_id(user_id, idempotency_key),
+                user_id=user_id,
+                channel=chosen,
+                category=category,
+                lane=lane,
+                title=title,
+                body=body,
+                data=payload,
+                created_at=now,
+                idempotency_key=idempotency_key,
+            )
+            outcome = self._notifications.add_within_cap(notification, policy.local_day(prefs, now), self.daily_cap)
+            if outcome.capped:
+                return SendResult(None, NotSentReason.DAILY_CAP)
+            assert outcome.notification_id is not None
+            if outcome.duplicate:
+                return SendResult(outcome.notification_id, duplicate=True)
+            if chosen is Channel.INAPP:
+                self._events.counts_changed(user_id)
+            elif chosen is Channel.EMAIL:
+                assert prefs.email_address is not None
+                message = MailMessage(
+                    to=prefs.email_address,
+                    subject=title,
+                    text=body + "\n",
+                    headers={"X-Townsquare-Notification": notification.id},
+                )
+                self._outbox.add(OutboxMessage(id=str(uuid.uuid4()), user_id=user_id, message=message, created_at=now))
+            return SendResult(notification.id)
+
+    def enqueue_test(self, user_id: str, category: str = "test") -> SendResult:
+        """The seeds' test helper: an in-app test notification through the normal policy."""
+        now = self._clock.now()
+        return self.send(
+            user_id,
+            Channel.INAPP.value,
+            category,
+            title=f"Test notification ({category})",
+            body=f"Sent at {now.isoformat()} to check your notification settings.",
+            data={"test": True},
+        )
+
+    # -- the inbox -----------------------------------------------------------------------------
+
+    def inbox(
+        self, user_id: str, lane: str | None = None, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page:
+        """A page of the user's in-app notifications, newest first (one lane, or all of them).
+
+        Raises:
+            InvalidInput: an unknown lane or a limit outside 1..100.
+            InvalidCursor: a malformed, tampered, expired or foreign cursor.
+        """
+        chosen = parse_lane(lane) if lane is not None else None
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}", field="limit")
+        scope = f"notifications:{chosen.value if chosen else 'all'}:{user_id}"
+        after = _decode_position(self._cursors.decode(scope, cursor)) if cursor is not None else None
+        with self._uow.transaction(actor=user_id):
+            items = self._notifications.page(user_id, chosen, limit + 1, after)
+        next_cursor = None
+        if len(items) > limit:
+            items = items[:limit]
+            last = items[-1]
+            next_cursor = self._cursors.encode(scope, {"t": last.created_at.isoformat(), "id": last.id})
+        return Page(items=items, next_cursor=next_cursor)
+
+    def counts(self, user_id: str) -> UnreadCounts:
+        """Unread in-app notifications per lane and in total."""
+        with self._uow.transaction(actor=user_id):
+            return UnreadCounts.of(self._notifications.unread_counts(user_id))
+
+    def mark_read(self, user_id: str, ids: Sequence[str]) -> int:
+        """Mark the user's notifications ``ids`` read (already-read ones stay as they are).
+
+        Returns:
+            How many changed from unread to read.
+
+        Raises:
+            InvalidInput: no ids, too many, or an id that is not a UUID.
+            NotFound: an id that is not one of the user's in-app notifications; nothing changes.
+        """
+        wanted = _check_ids(ids)
+        with self._uow.transaction(actor=user_id):
+            missing = sorted(set(wanted) - self._notifications.owned(user_id, wanted))
+            if missing:
+                raise NotFound(f"no such notification: {', '.join(missing[:5])}", field="ids")
+            changed = self._notifications.mark_read(user_id, wanted, self._clock.now())
+            if changed:
+                self._events.counts_changed(user_id)
+            return changed
+
+    def mark_all_read(self, user_id: str, lane: str | None = None) -> int:
+        """Mark every unread in-app notification read, or only one lane's. Returns how many changed."""
+        chosen = parse_lane(lane) if lane is not None else None
+        with self._uow.transaction(actor=user_id):
+            changed = self._notifications.mark_all_read(user_id, chosen, self._clock.now())
+            if changed:
+                self._events.counts_changed(user_id)
+            return changed
+
+    # -- preferences ---------------------------------------------------------------------------
+
+    def preferences(self, user_id: str) -> Preferences:
+        """The defaults merged with what the user stored."""
+        with self._uow.transaction(actor=user_id):
+            return Preferences.from_stored(self._preferences.load(user_id))
+
+    def update_preferences(self, user_id: str, patch: Any) -> Preferences:
+        """Deep-merge a partial preferences document (JSON merge patch; ``null`` resets a value).
+
+        Raises:
+            InvalidInput: an unknown key or a bad value; ``field`` is its dotted path. Nothing changes.
+        """
+        with self._uow.transaction(actor=user_id):
+            stored = self._preferences.load_for_update(user_id) or {}
+            merged = apply_patch(stored, patch)
+            effective = Preferences.from_stored(merged)
+            self._preferences.save(user_id, merged, effective, self._clock.now())
+            return effective
+
+    # -- digests -------------------------------------------------------------------------------
+
+    def digest_preview(self, user_id: str) -> Digest:
+        """What the user's next digest would contain if it were built now."""
+        with self._uow.transaction(actor=user_id):
+            prefs = Preferences.from_stored(self._preferences.load(user_id))
+            return self._build_digest(user_id, prefs, self._clock.now())
+
+    def send_test_digest(self, user_id: str) -> OutboxMessage:
+        """Write the user's digest to the mail outbox now, whatever the schedule (marked as a test).
+
+        Raises:
+            InvalidInput: the user has no email address in their preferences.
+        """
+        now = self._clock.now()
+        with self._uow.transaction(actor=user_id):
+            prefs = Preferences.from_stored(self._preferences.load(user_id))
+            if not prefs.email_address:
+                raise InvalidInput("set email_address in your notification preferences first", field="email_address")
+            digest = self._build_digest(user_id, prefs, now)
+            message = OutboxMessage(
+                id=str(uuid.uuid4()),
+                user_id=user_id,
+                message=digests.render(digest, prefs.email_address, test=True),
+                created_at=now,
+            )
+            self._outbox.add(message)
+            return message
+
+    def enqueue_due_digests(self) -> int:
+        """Queue the digest of every user whose slot has passed in the current period, once per period.
+
+        Returns how many were queued (0 when run again in the same period).
+        """
+        now = self._clock.now()
+        with self._uow.transaction():
+            windows = digests.due_windows(self._digest_runs.digest_timezones(), now)
+            queued = self._digest_runs.enqueue_due(windows, now) if windows else 0
+            if queued:
+                self._jobs.enqueue(BUILD_DIGESTS, {}, idempotency_key=f"{BUILD_DIGESTS}:{now.isoformat()}")
+            return queued
+
+    def build_pending_digests(self, batch: int = 200, heartbeat: Callable[[], None] | None = None) -> int:
+        """Turn pending digest runs into outbox mail (or skip empty ones), a batch per transaction.
+
+        Returns how many runs were handled.
+        """
+        handled = 0
+        while True:
+            now = self._clock.now()
+            with self._uow.transaction():
+                runs = self._digest_runs.claim_pending(batch)
+                for run in runs:
+                    prefs = Preferences.from_stored(self._preferences.load(run.user_id))
+                    digest = self._build_digest(run.user_id, prefs, now)
+                    if digest.is_empty or not prefs.email_address or not prefs.channels[Channel.EMAIL]:
+                        self._digest_runs.set_status(run.id, DigestStatus.SKIPPED, now)
+                        continue
+                    self._outbox.add(
+                        OutboxMessage(
+                            id=str(uuid.uuid4()),
+                            user_id=run.user_id,
+                            message=digests.render(digest, prefs.email_address),
+                            created_at=now,
+                            digest_run_id=run.id,
+                        )
+                    )
+                    self._digest_runs.set_status(run.id, DigestStatus.MAILED, now)
+            handled += len(runs)
+            if heartbeat is not None:
+                heartbeat()
+            if len(runs) < batch:
+                return handled
+
+    def mark_digest_sent(self, user_id: str, period_key: str) -> bool:
+        """Record that the user's digest for ``period_key`` went out (False: no such digest)."""
+        with self._uow.transaction():
+            return self._digest_runs.mark_sent(user_id, period_key, self._clock.now())
+
+    def digest_runs(self, user_id: str) -> list[digests.DigestRun]:
+        """The user's digest runs, newest first."""
+        with self._uow.transaction(actor=user_id):
+            return self._digest_runs.runs(user_id)
+
+    def _build_digest(self, user_id: str, prefs: Preferences, now: datetime) -> Digest:
+        since = digests.covered_since(prefs.digest.frequency, now)
+        return Digest(
+            user_id=user_id,
+            frequency=prefs.digest.frequency,
+            since=since,
+            until=now,
+            items=self._notifications.unread_since(user_id, since, digests.DIGEST_ITEM_LIMIT),
+            counts=UnreadCounts.of(self._notifications.unread_counts(user_id)),
+            next_at=digests.next_send_at(prefs, now),
+        )
+
+    # -- mail ----------------------------------------------------------------------------------
+
+    def process_outbox(self, batch: int = 500) -> int:
+        """Queue a delivery job for every pending outbox message (in the same transaction).
+
+        Each job retries with backoff through the jobs port and is deduplicated by the
+        message id, so running this on two workers at once delivers each message once.
+        Returns how many were dispatched.
+        """
+        dispatched = 0
+        while True:
+            with self._uow.transaction():
+                claimed = self._outbox.claim_pending(batch)
+                self._jobs.enqueue_many(
+                    [
+                        JobRequest(
+                            job_type=DELIVER_MAIL,
+                            payload={"message_id": message.id},
+                            idempotency_key=f"{DELIVER_MAIL}:{message.id}",
+                            max_attempts=MAIL_MAX_ATTEMPTS,
+                        )
+                        for message in claimed
+                    ]
+                )
+            dispatched += len(claimed)
+            if len(claimed) < batch:
+                return dispatched
+
+    def deliver_mail(self, message_id: str) -> bool:
+        """Hand one outbox message to the MailSender and record it (a digest's run becomes sent).
+
+        Returns False when it was delivered before (a repeated job). Raises when the mail
+        server refuses, so the jobs port retries it.
+        """
+        with self._uow.transaction():
+            message = self._outbox.get(message_id)
+        if message is None or message.status is OutboxStatus.DELIVERED:
+            return False
+        # Not inside a transaction: no row is held while talking to the mail server.
+        self._mailer.send(message.message)
+        with self._uow.transaction():
+            now = self._clock.now()
+            delivered = self._outbox.mark_delivered(message_id, now)
+            if delivered and message.digest_run_id is not None:
+                self._digest_runs.set_status(message.digest_run_id, DigestStatus.SENT, now)
+            return delivered
+
+    def outbox(self, user_id: str) -> list[OutboxMessage]:
+        """The user's mail, oldest first."""
+        with self._uow.transaction(actor=user_id):
+            return self._outbox.list_for(user_id)
+
+
+def _notification_id(user_id: str, idempotency_key: str | None) -> str:
+    # A keyed send gets an id derived from its key: retries and demo data get stable ids.
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{user_id}\x00{idempotency_key}"))
+
+
+def _check_text(title: str, body: str) -> None:
+    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
+        raise InvalidInput(f"title must be 1..{MAX_TITLE} characters", field="title")
+    if not isinstance(body, str) or len(body) > MAX_BODY:
+        raise InvalidInput(f"body must be at most {MAX_BODY} characters", field="body")
+
+
+def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InvalidInput("data must be a JSON object", field="data")
+    try:
+        encoded = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        raise InvalidInput("data must contain only JSON values", field="data") from None
+    if len(encoded.encode()) > MAX_DATA_BYTES:
+        raise InvalidInput(f"data must be at most {MAX_DATA_BYTES} bytes as JSON", field="data")
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
+
+
+def _check_ids(ids: Sequence[str]) -> list[str]:
+    if isinstance(ids, str) or not ids:
+        raise InvalidInput("ids must be a non-empty list of notification ids", field="ids")
+    if len(ids) > MAX_MARK_READ:
+        raise InvalidInput(f"at most {MAX_MARK_READ} ids at a time", field="ids")
+    checked: list[str] = []
+    for value in ids:
+        try:
+            checked.append(str(uuid.UUID(str(value))))
+        except ValueError:
+            raise InvalidInput(f"{value!r} is not a notification id", field="ids") from None
+    return list(dict.fromkeys(checked))
+
+
+def _decode_position(position: Mapping[str, Any]) -> tuple[datetime, str]:
+    try:
+        created = datetime.fromisoformat(str(position["t"]))
+        ident = str(uuid.UUID(str(position["id"])))
+    except (KeyError, ValueError):
+        raise InvalidCursor("cursor body is malformed", field="cursor") from None
+    if created.tzinfo is None:
+        raise InvalidCursor("cursor body is malformed", field="cursor")
+    return created, ident

@@ -1,0 +1,224 @@
+"""Feed endpoints: the home feed, publishing and removing items, following, hiding and the cart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from attrs import frozen
+from litestar import Request, delete, get, post, put
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from townsquare.core.errors import InvalidInput
+from townsquare.core.feed import DEFAULT_LIMIT, MAX_LIMIT, CartEntry, FeedItem, FeedMode, make_draft
+from townsquare.hosts.http.deps import ActorDep, ServicesDep
+
+TAGS = ["feed"]
+
+
+@frozen
+class ItemOut:
+    """A feed item as clients see it."""
+
+    item_id: str
+    creator_id: str
+    kind: str
+    title: str
+    body: str
+    price_cents: int | None
+    currency: str | None
+    published_at: datetime
+
+    @classmethod
+    def from_item(cls, item: FeedItem) -> ItemOut:
+        return cls(
+            item_id=item.item_id,
+            creator_id=item.creator_id,
+            kind=item.kind.value,
+            title=item.title,
+            body=item.body,
+            price_cents=item.price_cents,
+            currency=item.currency,
+            published_at=item.published_at,
+        )
+
+
+@frozen
+class HomePage:
+    """A page of the home feed; pass ``next_cursor`` back for the next one (``null``: the end)."""
+
+    items: list[ItemOut]
+    next_cursor: str | None
+
+
+@frozen
+class NewItem:
+    """An item to publish. ``item_id`` is the client's: a retry with the same id and content is safe.
+
+    ``creator_id`` and ``published_at`` are for admins importing content (publishing on a
+    creator's behalf, at a past time).
+    """
+
+    item_id: str
+    kind: str
+    title: str
+    body: str = ""
+    price_cents: int | None = None
+    currency: str | None = None
+    creator_id: str | None = None
+    published_at: datetime | None = None
+
+
+@frozen
+class CartLine:
+    item: ItemOut
+    added_at: datetime
+
+    @classmethod
+    def from_entry(cls, entry: CartEntry) -> CartLine:
+        return cls(item=ItemOut.from_item(entry.item), added_at=entry.added_at)
+
+
+@frozen
+class Cart:
+    items: list[CartLine]
+
+
+async def integer_price_only(request: Request[Any, Any, Any]) -> None:
+    """Refuse a ``price_cents`` that is not a JSON integer before the lenient body conversion."""
+    body = await request.json()
+    if isinstance(body, dict):
+        price = body.get("price_cents")
+        if price is not None and (isinstance(price, bool) or not isinstance(price, int)):
+            raise InvalidInput("price_cents must be an integer number of minor units", field="price_cents")
+
+
+@get("/api/v1/feed/home", summary="The viewer's home feed, one page", tags=TAGS, sync_to_thread=True)
+def home(
+    services: ServicesDep,
+    actor: ActorDep,
+    mode: Annotated[str, QueryParameter(description="'for_you' (everyone, ranked) or 'following'")] = FeedMode.FOR_YOU,
+    cursor: Annotated[str | None, QueryParameter(description="the previous page's next_cursor", required=False)] = None,
+    limit: Annotated[int, QueryParameter(description=f"page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
+) -> HomePage:
+    page = services.feed.home(actor, mode, cursor, limit)
+    return HomePage(items=[ItemOut.from_item(item) for item in page.items], next_cursor=page.next_cursor)
+
+
+@get("/api/v1/feed/items/{item_id:str}", summary="A live feed item", tags=TAGS, sync_to_thread=True)
+def item(services: ServicesDep, item_id: FromPath[str]) -> ItemOut:
+    return ItemOut.from_item(services.feed.item(item_id))
+
+
+@post(
+    "/api/v1/feed/items",
+    summary="Publish an item as its creator (idempotent by item_id)",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=HTTP_201_CREATED,
+    before_request=integer_price_only,
+)
+def publish(services: ServicesDep, actor: ActorDep, data: JSONBody[NewItem]) -> ItemOut:
+    draft = make_draft(
+        data.item_id, data.kind, data.title, body=data.body, price_cents=data.price_cents, currency=data.currency
+    )
+    published = services.feed.publish(actor, draft, creator_id=data.creator_id, published_at=data.published_at)
+    return ItemOut.from_item(published)
+
+
+@delete(
+    "/api/v1/feed/items/{item_id:str}",
+    summary="Remove an item (its creator, or an admin)",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=HTTP_204_NO_CONTENT,
+)
+def remove(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+    services.feed.remove(actor, item_id)
+
+
+@put(
+    "/api/v1/feed/following/{creator_id:str}",
+    summary="Follow a creator",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=HTTP_204_NO_CONTENT,
+)
+def follow(services: ServicesDep, actor: ActorDep, creator_id: FromPath[str]) -> None:
+    services.feed.follow(actor, creator_id)
+
+
+@delete(
+    "/api/v1/feed/following/{creator_id:str}",
+    summary="Stop following a creator",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=HTTP_204_NO_CONTENT,
+)
+def unfollow(services: ServicesDep, actor: ActorDep, creator_id: FromPath[str]) -> None:
+    services.feed.unfollow(actor, creator_id)
+
+
+@put(
+    "/api/v1/feed/hidden/{item_id:str}",
+    summary="Hide an item from your feeds",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=HTTP_204_NO_CONTENT,
+)
+def hide(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+    services.feed.hide(actor, item_id)
+
+
+@delete(
+    "/api/v1/feed/hidden/{item_id:str}",
+    summary="Show a hidden item again",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=HTTP_204_NO_CONTENT,
+)
+def unhide(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+    services.feed.unhide(actor, item_id)
+
+
+@get("/api/v1/feed/cart", summary="The products in your cart", tags=TAGS, sync_to_thread=True)
+def cart(services: ServicesDep, actor: ActorDep) -> Cart:
+    return Cart(items=[CartLine.from_entry(entry) for entry in services.feed.cart(actor)])
+
+
+@put(
+    "/api/v1/feed/cart/{item_id:str}",
+    summary="Put a product in your cart (it leaves your feeds)",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=HTTP_204_NO_CONTENT,
+)
+def add_to_cart(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+    services.feed.add_to_cart(actor, item_id)
+
+
+@delete(
+    "/api/v1/feed/cart/{item_id:str}",
+    summary="Take a product out of your cart",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=HTTP_204_NO_CONTENT,
+)
+def remove_from_cart(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+    services.feed.remove_from_cart(actor, item_id)
+
+
+ROUTES: list[Any] = [
+    home,
+    item,
+    publish,
+    remove,
+    follow,
+    unfollow,
+    hide,
+    unhide,
+    cart,
+    add_to_cart,
+    remove_from_cart,
+]

@@ -1,0 +1,241 @@
+"""Admin endpoints of the job queue: stats, lists by status, dead letters, replay, test jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from attrs import frozen
+from litestar import get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from townsquare.core.errors import Conflict
+from townsquare.core.jobs import POISON_TEST_JOB, Job, JobPage, JobRunner, JobStats, JobStatus, RunReport
+from townsquare.hosts.http.auth import admin_guard
+from townsquare.hosts.http.deps import ServicesDep
+
+TAGS = ["jobs", "admin"]
+# Every endpoint here is admin-only and synchronous (store calls block).
+ADMIN: dict[str, Any] = {"guards": [admin_guard], "tags": TAGS, "sync_to_thread": True}
+
+
+# -- bodies ------------------------------------------------------------------------------
+
+
+@frozen
+class TestJobRequest:
+    """A ``poison_test`` job: ``fail: true`` fails every attempt (60 s, 120 s ... then dead)."""
+
+    fail: bool = True
+    max_attempts: int = 3
+    idempotency_key: str | None = None
+
+
+@frozen
+class JobErrorOut:
+    attempt: int
+    at: datetime
+    message: str
+
+
+@frozen
+class JobOut:
+    id: int
+    job_type: str
+    payload: dict[str, Any]
+    status: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    idempotency_key: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    lease_expires_at: datetime | None
+    last_error: str | None
+    errors: list[JobErrorOut]
+
+    @classmethod
+    def from_job(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            job_type=job.job_type,
+            payload=dict(job.payload),
+            status=job.status.value,
+            priority=job.priority,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            run_at=job.run_at,
+            idempotency_key=job.idempotency_key,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            lease_expires_at=job.lease_expires_at,
+            last_error=job.last_error,
+            errors=[JobErrorOut(attempt=error.attempt, at=error.at, message=error.message) for error in job.errors],
+        )
+
+
+@frozen
+class JobPageOut:
+    items: list[JobOut]
+    next_cursor: str | None
+
+    @classmethod
+    def from_page(cls, page: JobPage) -> JobPageOut:
+        return cls(items=[JobOut.from_job(job) for job in page.jobs], next_cursor=page.next_cursor)
+
+
+@frozen
+class TypeCountsOut:
+    job_type: str
+    counts: dict[str, int]
+
+
+@frozen
+class JobStatsOut:
+    by_status: dict[str, int]
+    by_type: list[TypeCountsOut]
+    oldest_due_age_seconds: float
+    dead_letters: int
+
+    @classmethod
+    def from_stats(cls, stats: JobStats) -> JobStatsOut:
+        return cls(
+            by_status={status.value: count for status, count in stats.by_status.items()},
+            by_type=[
+                TypeCountsOut(job_type=entry.job_type, counts={s.value: n for s, n in entry.counts.items()})
+                for entry in stats.by_type
+            ],
+            oldest_due_age_seconds=stats.oldest_due_age.total_seconds(),
+            dead_letters=stats.dead_letters,
+        )
+
+
+@frozen
+class EnqueuedOut:
+    job_id: int
+
+
+@frozen
+class JobTypeOut:
+    job_type: str
+    description: str
+    every_seconds: float | None
+
+
+@frozen
+class RunReportOut:
+    completed: int
+    failed: int
+    stale: int
+    rescued: int
+    scheduled: int
+
+    @classmethod
+    def from_report(cls, report: RunReport) -> RunReportOut:
+        return cls(
+            completed=report.completed,
+            failed=report.failed,
+            stale=report.stale,
+            rescued=report.rescued,
+            scheduled=report.scheduled,
+        )
+
+
+Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=200, description="page size (1-200)")]
+Cursor = Annotated[str | None, QueryParameter(name="cursor", description="the previous page's next_cursor")]
+JobTypeFilter = Annotated[str | None, QueryParameter(name="job_type", description="only jobs of this type")]
+
+
+# -- handlers ----------------------------------------------------------------------------
+
+
+@get(
+    "/api/v1/admin/jobs/stats", summary="Queue stats: counts by status and type, oldest due age, dead letters", **ADMIN
+)
+def job_stats(services: ServicesDep) -> JobStatsOut:
+    return JobStatsOut.from_stats(services.jobs.stats())
+
+
+@get("/api/v1/admin/jobs/types", summary="Registered job types and their schedules", **ADMIN)
+def job_types(services: ServicesDep) -> list[JobTypeOut]:
+    every = {schedule.job_type: schedule.every.total_seconds() for schedule in services.job_handlers.schedules}
+    return [
+        JobTypeOut(job_type=entry.job_type, description=entry.description, every_seconds=every.get(entry.job_type))
+        for entry in services.job_handlers.entries
+    ]
+
+
+@get("/api/v1/admin/jobs", summary="Jobs in one status, newest first (cursor paged)", **ADMIN)
+def list_jobs(
+    services: ServicesDep,
+    status: Annotated[JobStatus, QueryParameter(name="status", description="pending, running, completed or dead")],
+    job_type: JobTypeFilter = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> JobPageOut:
+    return JobPageOut.from_page(services.jobs.list_jobs(status, limit=limit, cursor=cursor, job_type=job_type))
+
+
+@get("/api/v1/admin/jobs/{job_id:int}", summary="One job with its error history", **ADMIN)
+def get_job(services: ServicesDep, job_id: FromPath[int]) -> JobOut:
+    return JobOut.from_job(services.jobs.get(job_id))
+
+
+@get("/api/v1/admin/jobs/dead-letters", summary="The dead-letter queue, newest first (cursor paged)", **ADMIN)
+def dead_letters(
+    services: ServicesDep, job_type: JobTypeFilter = None, limit: Limit = 50, cursor: Cursor = None
+) -> JobPageOut:
+    return JobPageOut.from_page(services.jobs.dead_letters(limit=limit, cursor=cursor, job_type=job_type))
+
+
+@get("/api/v1/admin/jobs/dead-letters/{job_id:int}", summary="Inspect one dead job and its errors", **ADMIN)
+def dead_letter(services: ServicesDep, job_id: FromPath[int]) -> JobOut:
+    return JobOut.from_job(services.jobs.dead_letter(job_id))
+
+
+@post(
+    "/api/v1/admin/jobs/dead-letters/{job_id:int}/replay",
+    summary="Replay a dead job: a fresh set of attempts, due now",
+    status_code=HTTP_200_OK,
+    **ADMIN,
+)
+def replay_dead_letter(services: ServicesDep, job_id: FromPath[int]) -> JobOut:
+    return JobOut.from_job(services.jobs.replay(job_id))
+
+
+@post("/api/v1/admin/jobs/test", summary='Enqueue a "poison_test" job (fail=true goes 60 s, 120 s, then dead)', **ADMIN)
+def enqueue_test_job(services: ServicesDep, data: JSONBody[TestJobRequest]) -> EnqueuedOut:
+    job_id = services.jobs.enqueue(
+        POISON_TEST_JOB,
+        {"fail": data.fail},
+        max_attempts=data.max_attempts,
+        idempotency_key=data.idempotency_key,
+    )
+    return EnqueuedOut(job_id=job_id)
+
+
+@post(
+    "/api/v1/admin/jobs/run-due",
+    summary="Memory mode: run every due job now, in this process (Postgres mode: the worker runs them)",
+    status_code=HTTP_200_OK,
+    **ADMIN,
+)
+def run_due_jobs(services: ServicesDep) -> RunReportOut:
+    if not services.settings.is_memory:
+        raise Conflict("jobs run in the worker process (townsquare worker) in postgres mode")
+    return RunReportOut.from_report(JobRunner(services.jobs, services.job_handlers).run_due())
+
+
+ROUTES: list[Any] = [
+    job_stats,
+    job_types,
+    list_jobs,
+    get_job,
+    dead_letters,
+    dead_letter,
+    replay_dead_letter,
+    enqueue_test_job,
+    run_due_jobs,
+]

@@ -1,0 +1,187 @@
+"""Notifications on real Postgres: racing sends, racing digest workers, no lost preference
+update, and count changes crossing processes through LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import psycopg
+import pytest
+
+from tests.conftest import EPOCH
+from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.clock import ManualClock
+from townsquare.core.jobs import JobRunner
+from townsquare.core.notifications import CATEGORIES, NotSentReason, SendResult
+from townsquare.settings import PortsMode, Settings
+
+pytestmark = pytest.mark.postgres
+T = TypeVar("T")
+
+
+def wired(pg_url: str, clock: ManualClock) -> Services:
+    settings = Settings(ports_mode=PortsMode.POSTGRES, database_url=pg_url, database_pool_size=12, seed_demo_data=False)
+    return bootstrap(settings, clock=clock)
+
+
+@pytest.fixture
+def pg_services(pg_url: str, clock: ManualClock) -> Iterator[Services]:
+    services = wired(pg_url, clock)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def race(count: int, action: Callable[[int], T]) -> list[T]:
+    """Run ``action(i)`` for i in range(count) on as many threads, released together."""
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> T:
+        barrier.wait()
+        return action(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def rows(dsn: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_100_racing_sends_with_one_key_make_one_notification(pg_services: Services, pg_dsn: str) -> None:
+    # When 100 senders race with the same idempotency key
+    results = race(
+        100,
+        lambda i: pg_services.notifications.send("alice", "inapp", "follow", title=f"t{i}", idempotency_key="once"),
+    )
+    # Then every one got the same id, and exactly one notification exists, counted once
+    assert len({r.notification_id for r in results}) == 1
+    assert None not in {r.notification_id for r in results}
+    assert sum(not r.duplicate for r in results) == 1
+    assert rows(pg_dsn, "SELECT count(*) FROM notifications") == [(1,)]
+    assert rows(pg_dsn, "SELECT sent FROM notification_daily_sends") == [(1,)]
+
+
+def test_100_racing_sends_with_cap_5_send_exactly_5(pg_services: Services, pg_dsn: str) -> None:
+    results: list[SendResult] = race(
+        100, lambda i: pg_services.notifications.send("alice", "inapp", "sale", title=f"t{i}")
+    )
+    assert sum(r.sent for r in results) == 5
+    assert {r.reason for r in results if not r.sent} == {NotSentReason.DAILY_CAP}
+    assert rows(pg_dsn, "SELECT count(*) FROM notifications") == [(5,)]
+    # Racing keyed sends beside them: keys already capped stay capped, nothing more gets through
+    keyed = race(
+        30, lambda i: pg_services.notifications.send("alice", "inapp", "sale", title="k", idempotency_key=f"k{i % 3}")
+    )
+    assert not any(r.sent for r in keyed)
+    assert rows(pg_dsn, "SELECT count(*) FROM notifications") == [(5,)]
+
+
+def test_racing_keyed_sends_under_the_cap_count_each_key_once(pg_services: Services, pg_dsn: str) -> None:
+    # 60 racing sends over 3 keys: 3 notifications, and the day's count is 3, not 60
+    results = race(
+        60, lambda i: pg_services.notifications.send("bob", "inapp", "tip", title="t", idempotency_key=f"k{i % 3}")
+    )
+    assert len({r.notification_id for r in results}) == 3
+    assert rows(pg_dsn, "SELECT sent FROM notification_daily_sends") == [(3,)]
+    # so two more go through before the cap
+    more = [pg_services.notifications.send("bob", "inapp", "tip", title="t").sent for _ in range(3)]
+    assert more == [True, True, False]
+
+
+def test_racing_preference_updates_lose_nothing(pg_services: Services) -> None:
+    categories = list(CATEGORIES)
+    race(
+        len(categories),
+        lambda i: pg_services.notifications.update_preferences("carol", {"categories": {categories[i]: False}}),
+    )
+    prefs = pg_services.notifications.preferences("carol")
+    assert not any(prefs.categories.values())
+
+
+def test_two_workers_enqueueing_and_sending_digests_send_one_email_per_user(
+    pg_url: str, pg_dsn: str, clock: ManualClock
+) -> None:
+    # Given 40 users with a daily 09:00 UTC digest and something unread each
+    first, second = wired(pg_url, clock), wired(pg_url, clock)
+    try:
+        users = [f"user-{i}" for i in range(40)]
+        for user in users:
+            first.notifications.update_preferences(
+                user, {"email_address": f"{user}@example.com", "digest": {"frequency": "daily", "hour": 9}}
+            )
+            first.notifications.send(user, "inapp", "like", title="Someone liked your post")
+        # When both workers check for due digests at the same moment, twice
+        queued = race(4, lambda i: (first if i % 2 else second).notifications.enqueue_due_digests())
+        # Then each user's digest is queued once
+        assert sum(queued) == 40
+        assert rows(pg_dsn, "SELECT count(DISTINCT user_id), count(*) FROM notification_digest_runs") == [(40, 40)]
+        # And when both workers build, sweep the outbox and deliver concurrently
+        race(2, lambda i: JobRunner((first, second)[i].jobs, (first, second)[i].job_handlers).run_due())
+        race(2, lambda i: (first, second)[i].notifications.process_outbox())
+        race(2, lambda i: JobRunner((first, second)[i].jobs, (first, second)[i].job_handlers).run_due())
+        # Then exactly one email per user went out, and every run is marked sent
+        mails = first.notifications.mailer.messages + second.notifications.mailer.messages  # type: ignore[attr-defined]
+        assert sorted(m.to for m in mails) == sorted(f"{user}@example.com" for user in users)
+        assert rows(pg_dsn, "SELECT status, count(*) FROM notification_digest_runs GROUP BY status") == [("sent", 40)]
+    finally:
+        first.close()
+        second.close()
+
+
+SENDER = """
+import sys
+from datetime import datetime, UTC
+from townsquare.bootstrap import bootstrap
+from townsquare.core.clock import ManualClock
+from townsquare.settings import PortsMode, Settings
+
+settings = Settings(ports_mode=PortsMode.POSTGRES, database_url=sys.argv[1], seed_demo_data=False)
+services = bootstrap(settings, clock=ManualClock(datetime.fromisoformat(sys.argv[2])))
+result = services.notifications.send("alice", "inapp", "comment", title="from another process")
+services.close()
+print(result.notification_id)
+"""
+
+
+def test_a_send_in_another_process_reaches_a_subscriber_here(pg_services: Services, pg_url: str) -> None:
+    # Given alice subscribes in this process (its listener is connected)
+    events = pg_services.notifications._events  # type: ignore[attr-defined]
+    assert events.wait_until_listening(10)
+    with pg_services.notifications.subscribe_counts("alice") as subscription:
+        while subscription.wait(0.2):
+            pass
+        # A rolled-back change is never announced
+        with pytest.raises(RuntimeError), pg_services.uow.transaction():
+            events.counts_changed("alice")
+            raise RuntimeError("roll back")
+        assert not subscription.wait(0.5)
+        # When another process sends her a notification
+        sent = subprocess.run(
+            [sys.executable, "-c", SENDER, pg_url, EPOCH.isoformat()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ},
+            check=True,
+        )
+        # Then this process hears of it, and her counts show it
+        assert subscription.wait(10)
+        assert sent.stdout.strip()
+        assert pg_services.notifications.counts("alice").total == 1
+
+
+def test_the_clock_not_the_database_decides_the_day(pg_services: Services, pg_dsn: str, clock: ManualClock) -> None:
+    clock.set(datetime(2030, 6, 1, 23, 59, tzinfo=UTC))
+    pg_services.notifications.send("dora", "inapp", "event", title="t")
+    assert rows(pg_dsn, "SELECT day::text FROM notification_daily_sends") == [("2030-06-01",)]
