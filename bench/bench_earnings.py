@@ -9,8 +9,6 @@ generate_series`` and prints one JSON document of figures.
 from __future__ import annotations
 
 import json
-import os
-import statistics
 import sys
 import threading
 import time
@@ -18,19 +16,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import text
 
-from townsquare.adapters.postgres.migrations import upgrade
+from common import SCALE, fresh_database, percentiles
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.identity import Actor
 from townsquare.settings import PortsMode, Settings
 
-ADMIN_DSN = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = "bench_earnings"
-SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 CREATOR = "bench-creator"
 WRITERS = 8
 ADMIN = Actor("bench-admin", roles=["admin"])
@@ -76,32 +70,13 @@ FROM generate_series(1, :others) AS n;
 
 
 def timed(call: Callable[[], object], repeat: int) -> list[float]:
-    """Milliseconds per call."""
+    """Seconds per call."""
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
         call()
-        samples.append((time.perf_counter() - started) * 1000)
+        samples.append(time.perf_counter() - started)
     return samples
-
-
-def figures(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered), 3),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
-        "max_ms": round(ordered[-1], 3),
-        "runs": len(ordered),
-    }
-
-
-def prepare_database() -> str:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + DATABASE
-    upgrade(url)
-    return url
 
 
 def load(services: Services, earnings: int, others: int) -> dict[str, Any]:
@@ -223,7 +198,7 @@ def explain(services: Services) -> dict[str, list[str]]:
 
 def main() -> None:
     earnings = int(500_000 * SCALE)
-    url = prepare_database()
+    url = fresh_database(DATABASE)
     settings = Settings(
         ports_mode=PortsMode.POSTGRES, database_url=url, database_pool_size=WRITERS, seed_demo_data=False
     )
@@ -247,15 +222,15 @@ def main() -> None:
         result = {
             "scale": SCALE,
             "data": data,
-            "summary": {**figures(summary), "target_ms": 5, "net": usd.net, "events": usd.events},
+            "summary": {**percentiles(summary), "target_ms": 5, "net": usd.net, "events": usd.events},
             "recompute": {
-                **figures(recompute),
-                "first_build_ms": round(first[0], 1),
+                **percentiles(recompute),
+                "first_build_ms": round(first[0] * 1000, 1),
                 "events": report.events,
                 "target_ms": 1000,
             },
-            "timeline_first_page": figures(timeline),
-            "timeline_second_page": figures(second_page),
+            "timeline_first_page": percentiles(timeline),
+            "timeline_second_page": percentiles(second_page),
             "writes_across_creators": {**writes, "target_per_second": 2000},
             "writes_one_creator": hot,
         }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import threading
 import time
@@ -20,20 +19,17 @@ from typing import Any
 
 import attrs
 import psycopg
-from psycopg import sql
 from sqlalchemy import text
 
-from townsquare.adapters.postgres.migrations import upgrade
+from common import SCALE, fresh_database, percentiles, scaled
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.jobs import JobRequest, Outcome
 from townsquare.hosts.worker.broker import setup_broker
 from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
 from townsquare.settings import PortsMode, Settings
 
-ADMIN_DSN = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 DATABASE = "bench_jobs"
-SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 NOOP = "bench.noop"
 
 _FINISHED_JOBS = """
@@ -52,19 +48,6 @@ UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
     lease_token = gen_random_uuid(), lease_expires_at = now() + interval '5 minutes'
 FROM due WHERE jobs.id = due.id
 """
-
-
-def scaled(count: int) -> int:
-    return max(1, int(count * SCALE))
-
-
-def fresh_database() -> str:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + DATABASE
-    upgrade(url)
-    return url
 
 
 def execute(services: Services, statement: str, **params: Any) -> Any:
@@ -151,17 +134,13 @@ def claim_latency(services: Services, samples: int) -> dict[str, float]:
     for _ in range(samples):
         started = time.perf_counter()
         claimed = services.jobs.claim(1)
-        timings.append((time.perf_counter() - started) * 1000)
+        timings.append(time.perf_counter() - started)
         services.jobs.record([Outcome(job=job) for job in claimed])
-    timings.sort()
-    return {
-        "p50_ms": round(statistics.median(timings), 3),
-        "p99_ms": round(timings[int(len(timings) * 0.99) - 1], 3),
-    }
+    return percentiles(timings)
 
 
 def main() -> None:
-    url = fresh_database()
+    url = fresh_database(DATABASE)
     services = bootstrap(Settings(ports_mode=PortsMode.POSTGRES, database_url=url, seed_demo_data=False))
     services.job_handlers.register(NOOP, lambda _context: None)
     figures: dict[str, Any] = {"scale": SCALE}
