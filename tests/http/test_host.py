@@ -208,3 +208,10 @@ def test_clock_can_be_set() -> None:
         response = test_client.post("/api/v1/testing/clock", json={"now": "2026-02-01T00:00:00Z"})
         assert response.json() == {"now": "2026-02-01T00:00:00Z"}
         assert test_client.get("/api/v1/testing/clock").json()["now"] == "2026-02-01T00:00:00Z"
+
+
+def test_a_missing_body_says_so() -> None:
+    settings = memory_settings()
+    with TestClient(create_app(settings, bootstrap(settings))) as test_client:
+        body = assert_problem(test_client.post("/api/v1/testing/clock"), 400)
+    assert "needs a JSON body" in body["detail"]

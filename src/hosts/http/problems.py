@@ -6,18 +6,22 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 import structlog
 from attrs import frozen
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from townsquare.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://townsquare.dev/problems/"
+RETRY_AFTER_SECONDS = 2
+"""What a 503 for an unreachable database asks clients to wait before retrying."""
 
 _DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (InvalidInput, 400),
@@ -121,6 +125,35 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return problem(request, status, code, detail, headers=exc.headers, errors=errors)
 
 
+def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A lost or refused database connection is a 503 the client may retry; other database errors are 500s."""
+    if not is_connection_failure(exc):
+        return internal_error_handler(request, exc)
+    log.warning("request.database_unavailable", error_type=type(exc).__name__, detail=str(exc).splitlines()[0])
+    return problem(
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the database is unreachable; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not be reached (restart, failover, full pool).
+
+    psycopg raises ``OperationalError`` (class 08 connection errors, 57P admin shutdown,
+    "the database system is starting up") when a server goes away or refuses; SQLAlchemy
+    wraps it, marks a dropped pooled connection ``connection_invalidated``, and raises its
+    own ``TimeoutError`` when no pooled connection frees up in time.
+    """
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError)
+    return isinstance(exc, psycopg.OperationalError)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("request.failed", error_type=type(exc).__name__)
     return problem(
@@ -137,6 +170,9 @@ def _validation_detail(exc: ValidationException) -> str:
         if isinstance(first, dict):
             key = first.get("key")
             message = first.get("message", exc.detail)
+            if first.get("source") == "body" and message == f"'{key}'":
+                # Litestar reports a missing body as the bare parameter name.
+                return "the request needs a JSON body (send {} for all defaults)"
             return f"{key}: {message}" if key else str(message)
     return exc.detail or "the request is invalid"
 
@@ -144,6 +180,8 @@ def _validation_detail(exc: ValidationException) -> str:
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     DomainError: domain_error_handler,
     HTTPException: http_exception_handler,
+    sqlalchemy.exc.SQLAlchemyError: database_error_handler,
+    psycopg.Error: database_error_handler,
     Exception: internal_error_handler,
 }
 
