@@ -145,6 +145,8 @@ def test_admin_guard_refuses_non_admins(auth: TokenFactory) -> None:
         ),
         ("POST", "/api/v1/testing/clock", {"json": {"advance_seconds": "soon"}}, 400),
         ("POST", "/api/v1/testing/clock", {"json": {"advance_seconds": -5}}, 400),
+        ("POST", "/api/v1/testing/clock", {"json": {"now": "9999-01-01T00:00:00Z"}}, 400),
+        ("POST", "/api/v1/testing/clock", {"json": {"advance_seconds": 1e300}}, 400),
         ("POST", "/api/v1/testing/clock", {"json": {}}, 400),
         ("POST", "/api/v1/testing/clock", {"json": [1, 2]}, 400),
         ("POST", "/api/v1/testing/clock", {"content": b"x" * 2_000_000}, 413),

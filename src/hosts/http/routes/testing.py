@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from attrs import frozen
 from litestar import Router, get, post
@@ -13,7 +13,10 @@ from townsquare.core.errors import InvalidInput
 from townsquare.hosts.http.deps import ServicesDep
 from townsquare.hosts.http.problems import document_problems
 
-MAX_ADVANCE = timedelta(days=3653)
+# The mock clock stays in a range where every date computed from it (digest periods, demo
+# data, cursor expiry) is representable.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 
 
 @frozen
@@ -67,12 +70,16 @@ def move_clock(services: ServicesDep, data: JSONBody[ClockMove]) -> ClockState:
     if data.now is not None:
         if data.now.tzinfo is None:
             raise InvalidInput("'now' needs a UTC offset (e.g. 2026-01-15T12:00:00Z)", field="now")
-        clock.set(data.now)
+        target, field = data.now, "now"
     else:
         assert data.advance_seconds is not None
-        if not 0 <= data.advance_seconds <= MAX_ADVANCE.total_seconds():
-            raise InvalidInput("'advance_seconds' must be between 0 and 10 years", field="advance_seconds")
-        clock.advance(timedelta(seconds=data.advance_seconds))
+        if data.advance_seconds < 0:
+            raise InvalidInput("'advance_seconds' must not be negative", field="advance_seconds")
+        step = timedelta(seconds=min(data.advance_seconds, (LATEST - EARLIEST).total_seconds()))
+        target, field = clock.now() + step, "advance_seconds"
+    if not EARLIEST <= target <= LATEST:
+        raise InvalidInput("the mock clock must stay between the years 2000 and 2999", field=field)
+    clock.set(target)
     return ClockState(now=clock.now())
 
 
