@@ -1,4 +1,4 @@
-"""Sessions: tests (lint, types, layers, pytest), lint, typecheck, serve, bench."""
+"""Sessions: tests (lint, types, layers, pytest), lint, typecheck, serve, bench, smoke, load."""
 
 from __future__ import annotations
 
@@ -59,3 +59,23 @@ def bench(session: nox.Session) -> None:
     for script in sorted(Path("bench").glob("bench_*.py")):
         if not wanted or script.stem.removeprefix("bench_") in wanted:
             session.run("python", str(script))
+
+
+@nox.session
+def smoke(session: nox.Session) -> None:
+    """The seeds' smoke checks end to end against a real host (and worker), memory and postgres mode.
+
+    ``nox -s smoke -- --mode memory`` runs one mode; postgres mode needs PostgreSQL and Redis.
+    """
+    session.install("-e", DEV)
+    session.run("python", "bench/smoke.py", *session.posargs)
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """wrk against the host (feed page, notification counts, send), memory and postgres mode; one JSON document.
+
+    Needs ``wrk`` (``apt-get install -y wrk``); ``nox -s load -- --duration 5`` shortens each run.
+    """
+    session.install("-e", DEV)
+    session.run("python", "bench/load.py", *session.posargs)

@@ -56,7 +56,9 @@ def execute(services: Services, statement: str, **params: Any) -> Any:
 
 
 def reset(services: Services) -> None:
-    execute(services, "TRUNCATE jobs")
+    # TRUNCATE is the table owner's (the login role's), not the system role's: no transaction().
+    with services.uow.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("TRUNCATE jobs"))
 
 
 def vacuum(url: str) -> None:

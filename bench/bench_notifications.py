@@ -253,7 +253,13 @@ def explain(dsn: str) -> dict[str, str]:
     """The plans of the hot queries, as the Postgres adapter runs them, for a heavy user."""
     from townsquare.adapters.postgres import notifications as adapter
 
-    params = {"user_id": "heavy-1", "lane": "social", "limit": 51, "now": NOW}
+    params = {
+        "user_id": "heavy-1",
+        "lane": "social",
+        "lanes": ["social", "commerce", "events", "system"],
+        "limit": 51,
+        "now": NOW,
+    }
     queries = {
         "lane_page": adapter._PAGE_LANE,
         "all_lanes_page": adapter._PAGE_ALL,

@@ -74,7 +74,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
     from townsquare.adapters.postgres.migrations import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(settings.migration_url)
     print("townsquare: migrations applied")
     return 0
 

@@ -61,6 +61,8 @@ class Settings:
         ports_mode: ``memory`` (default; nothing installed) or ``postgres``.
         database_url: SQLAlchemy URL of the database (postgres mode); psycopg 3 driver.
         database_pool_size: connections kept per process.
+        migration_database_url: the owner's URL that ``townsquare migrate`` uses, when the hosts
+            log in as the unprivileged ``townsquare_host`` role (empty: ``database_url``).
         broker_url: ``redis://...`` or ``amqp://...``; empty means Dramatiq's in-process broker.
         redis_url: where the HTTP rate-limit counters live; empty means per process.
         jwt_secret: HS256 secret shared with whoever mints tokens.
@@ -83,6 +85,7 @@ class Settings:
     ports_mode: PortsMode = PortsMode.MEMORY
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = 10
+    migration_database_url: str = ""
     broker_url: str = ""
     redis_url: str = ""
     jwt_secret: str = DEV_JWT_SECRET
@@ -103,6 +106,11 @@ class Settings:
     @property
     def is_memory(self) -> bool:
         return self.ports_mode is PortsMode.MEMORY
+
+    @property
+    def migration_url(self) -> str:
+        """Where migrations run: the owner connection, or ``database_url`` when none is set."""
+        return self.migration_database_url or self.database_url
 
     @property
     def cursor_key(self) -> bytes:
@@ -128,6 +136,7 @@ class Settings:
             ports_mode=mode,
             database_url=normalize_database_url(reader.text("DATABASE_URL", DEFAULT_DATABASE_URL)),
             database_pool_size=reader.integer("DATABASE_POOL_SIZE", 10, minimum=1),
+            migration_database_url=_optional_database_url(reader.text("MIGRATION_DATABASE_URL", "")),
             broker_url=_check_broker(reader.text("BROKER_URL", "")),
             redis_url=reader.text("REDIS_URL", ""),
             jwt_secret=jwt_secret,
@@ -147,16 +156,18 @@ class Settings:
         )
 
 
-def normalize_database_url(url: str) -> str:
+def normalize_database_url(url: str, variable: str = "DATABASE_URL") -> str:
     """Accept ``postgres://`` and ``postgresql://`` URLs and pin the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     if not url.startswith("postgresql+psycopg://"):
-        raise SettingsError(
-            f"DATABASE_URL: expected a postgresql:// URL, got {url.split('://', maxsplit=1)[0]!r}://..."
-        )
+        raise SettingsError(f"{variable}: expected a postgresql:// URL, got {url.split('://', maxsplit=1)[0]!r}://...")
     return url
+
+
+def _optional_database_url(url: str) -> str:
+    return normalize_database_url(url, "MIGRATION_DATABASE_URL") if url else ""
 
 
 def _check_smtp(url: str) -> str:

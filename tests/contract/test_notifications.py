@@ -219,6 +219,69 @@ def test_mark_read_and_mark_all_read_update_the_counts(services: Services) -> No
     assert all(n.is_read for n in read)
 
 
+def test_a_notification_sent_after_mark_all_read_is_unread_even_at_the_same_instant(
+    services: Services, clock: ManualClock
+) -> None:
+    # Given alice marked her social lane read
+    first = send(services, category="follow").notification_id
+    assert services.notifications.mark_all_read("alice", "social") == 1
+    marked_at = clock.now()
+
+    # When a new social notification arrives in the same instant (the clock has not moved)
+    second = send(services, category="like").notification_id
+
+    # Then only the new one is unread; the old one keeps the time it was read
+    assert services.notifications.counts("alice").lanes[Lane.SOCIAL] == 1
+    items = {n.id: n for n in services.notifications.inbox("alice", "social").items}
+    assert items[first].read_at == marked_at
+    assert second is not None and items[second].read_at is None
+    assert services.notifications.mark_all_read("alice", "social") == 1
+    assert services.notifications.mark_all_read("alice") == 0
+
+
+def test_marking_read_after_mark_all_read_changes_only_what_is_still_unread(
+    services: Services, clock: ManualClock
+) -> None:
+    # Given alice marked everything read at 12:00, then got a new notification at 12:05
+    old = send(services, category="sale").notification_id
+    services.notifications.mark_all_read("alice")
+    clock.advance(timedelta(minutes=5))
+    new = send(services, category="sale").notification_id
+    assert old and new
+
+    # When she marks both read one by one at 12:10
+    clock.advance(timedelta(minutes=5))
+    changed = services.notifications.mark_read("alice", [old, new])
+
+    # Then only the new one changed, and each keeps the time it was actually read
+    assert changed == 1
+    items = {n.id: n for n in services.notifications.inbox("alice").items}
+    assert items[old].read_at == clock.now() - timedelta(minutes=10)
+    assert items[new].read_at == clock.now()
+    assert services.notifications.counts("alice").total == 0
+
+
+def test_a_later_mark_all_read_keeps_earlier_read_times(services: Services, clock: ManualClock) -> None:
+    # Given one event read by mark-all-read at 12:00 and one read on its own at 12:01
+    early = send(services, category="event").notification_id
+    services.notifications.mark_all_read("alice", "events")
+    clock.advance(timedelta(minutes=1))
+    single = send(services, category="reminder").notification_id
+    assert early and single
+    services.notifications.mark_read("alice", [single])
+    clock.advance(timedelta(minutes=1))
+    late = send(services, category="waitlist").notification_id
+
+    # When everything is marked read again at 12:02
+    assert services.notifications.mark_all_read("alice") == 1
+
+    # Then every notification says when it was first read; the digest has nothing unread
+    start = clock.now() - timedelta(minutes=2)
+    read_at = {n.id: n.read_at for n in services.notifications.inbox("alice", "events").items}
+    assert read_at == {early: start, single: start + timedelta(minutes=1), late: clock.now()}
+    assert list(services.notifications.digest_preview("alice").items) == []
+
+
 def test_marking_someone_elses_notification_is_not_found_and_changes_nothing(services: Services) -> None:
     mine = send(services, user="alice").notification_id
     theirs = send(services, user="bob").notification_id

@@ -20,7 +20,7 @@ from townsquare.core.errors import NotFound
 USERS = ["ann", "ben"]
 TABLES = (
     "notifications, notification_daily_sends, notification_preferences, notification_digest_runs, "
-    "notification_mail_outbox"
+    "notification_mail_outbox, notification_read_marks"
 )
 
 
@@ -33,8 +33,9 @@ def test_memory_and_postgres_agree(pg_url: str) -> None:
         def __init__(self) -> None:
             super().__init__()
             clock.set(EPOCH)
-            with postgres.uow.transaction():
-                postgres.uow.connection().execute(text(f"TRUNCATE {TABLES}"))  # type: ignore[attr-defined]
+            # TRUNCATE is the owner's (the login role's), not the system role's: no transaction() here.
+            with postgres.uow.engine.begin() as conn:  # type: ignore[attr-defined]
+                conn.execute(text(f"TRUNCATE {TABLES}"))
             self.memory = bootstrap(memory_settings(), clock=clock)
             self.sent: list[tuple[str, str]] = []
             self.keys = 0

@@ -39,8 +39,9 @@ def test_transaction_sets_the_acting_user_and_joins(pg_url: str) -> None:
 @pytest.mark.postgres
 def test_an_exception_rolls_back_every_write(pg_url: str) -> None:
     db = PgDatabase(create_engine(pg_url))
-    with db.transaction():
-        db.connection().execute(text("CREATE TABLE scratch (n int)"))
+    with db.engine.begin() as owner:
+        # DDL is the migration owner's; transactions run as the system role, which may write.
+        owner.execute(text("CREATE TABLE scratch (n int)"))
     with pytest.raises(RuntimeError), db.transaction():
         db.connection().execute(text("INSERT INTO scratch VALUES (1)"))
         with db.transaction():

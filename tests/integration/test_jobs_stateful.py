@@ -73,8 +73,9 @@ def test_memory_and_postgres_queues_agree(pair: tuple[Services, Services, Manual
             super().__init__()
             clock.set(EPOCH)
             memory.reset()
-            with postgres.uow.transaction():
-                postgres.jobs.store._db.connection().execute(text("TRUNCATE jobs RESTART IDENTITY"))  # type: ignore[attr-defined]
+            # TRUNCATE is the owner's (the login role's), not the system role's: no transaction() here.
+            with postgres.uow.engine.begin() as conn:  # type: ignore[attr-defined]
+                conn.execute(text("TRUNCATE jobs RESTART IDENTITY"))
             self.claims: list[tuple[ClaimedJob, ClaimedJob]] = []
             self.ids: set[int] = set()
 

@@ -185,3 +185,52 @@ def test_the_clock_not_the_database_decides_the_day(pg_services: Services, pg_ds
     clock.set(datetime(2030, 6, 1, 23, 59, tzinfo=UTC))
     pg_services.notifications.send("dora", "inapp", "event", title="t")
     assert rows(pg_dsn, "SELECT day::text FROM notification_daily_sends") == [("2030-06-01",)]
+
+
+def test_mark_all_read_racing_sends_covers_only_what_it_counted(pg_services: Services) -> None:
+    # Given a user without a daily cap in the way, and one thread marking all read over and over
+    notifications = pg_services.notifications
+    notifications.daily_cap = 1000
+    marked: list[int] = []
+    stop = threading.Event()
+
+    def mark_until_stopped() -> None:
+        while not stop.is_set():
+            marked.append(notifications.mark_all_read("racer"))
+
+    marker = threading.Thread(target=mark_until_stopped)
+    marker.start()
+    try:
+        # When 6 threads send 20 notifications each meanwhile
+        sent = race(
+            6,
+            lambda i: [
+                notifications.send("racer", "inapp", "like", title=f"{i}/{k}", idempotency_key=f"{i}/{k}").sent
+                for k in range(20)
+            ],
+        )
+    finally:
+        stop.set()
+        marker.join()
+
+    # Then every notification was counted by exactly one mark or is still unread: a mark never
+    # covered a notification it could not see (one committing late with an earlier position)
+    assert all(all(batch) for batch in sent)
+    assert sum(marked) + notifications.counts("racer").total == 120
+    assert sum(marked) > 0
+
+
+def test_a_count_change_is_announced_once_its_transaction_has_committed(pg_services: Services) -> None:
+    # Given alice subscribes (the listener is connected) and nothing is pending
+    events = pg_services.notifications._events  # type: ignore[attr-defined]
+    assert events.wait_until_listening(10)
+    with pg_services.notifications.subscribe_counts("alice") as subscription:
+        while subscription.wait(0.2):
+            pass
+        # When a transaction changes her counts, nothing is announced while it is open
+        with pg_services.uow.transaction(actor="alice"):
+            pg_services.notifications.send("alice", "inapp", "follow", title="hello")
+            assert not subscription.wait(0.5)
+        # Then it is announced after the commit, and the new count is there to read
+        assert subscription.wait(10)
+        assert pg_services.notifications.counts("alice").total == 1

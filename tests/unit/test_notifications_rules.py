@@ -1,5 +1,5 @@
 """Properties of the notification rules: quiet hours in any time zone and window (DST
-included), the validated deep merge of preferences, and the digest schedule.
+included), the validated deep merge of preferences, the digest schedule and read marks.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from townsquare.core.errors import InvalidInput
 from townsquare.core.notifications import DEFAULT_PREFERENCES, DigestFrequency, Preferences, QuietHours
 from townsquare.core.notifications.digests import due_windows, is_due, next_send_at
+from townsquare.core.notifications.models import Lane, ReadMark, read_time
 from townsquare.core.notifications.policy import in_quiet_hours, local_day
-from townsquare.core.notifications.preferences import WEEKDAYS, apply_patch, deep_merge
+from townsquare.core.notifications.preferences import WEEKDAYS, apply_patch, deep_merge, with_defaults
 
 ZONES = sorted(available_timezones() - {"Factory", "localtime"})
 zones = st.sampled_from(ZONES)
@@ -215,3 +216,38 @@ def test_the_digest_schedule_agrees_with_itself(
         assert local.utcoffset() != (upcoming - timedelta(hours=3)).astimezone(ZoneInfo(zone)).utcoffset()
     if frequency is DigestFrequency.WEEKLY and local.hour == hour:
         assert local.weekday() == WEEKDAYS.index(weekday)
+
+
+# -- read marks ------------------------------------------------------------------------------
+
+T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def test_read_time_is_its_own_or_the_first_mark_of_its_lane_that_covers_it() -> None:
+    marks = [
+        ReadMark(Lane.SOCIAL, 10, T0),
+        ReadMark(Lane.SOCIAL, 20, T0 + timedelta(hours=1)),
+        ReadMark(Lane.EVENTS, 50, T0 + timedelta(hours=2)),
+    ]
+    # Read on its own: that time, whatever the marks say
+    assert read_time(T0 - timedelta(minutes=1), Lane.SOCIAL, 5, marks) == T0 - timedelta(minutes=1)
+    # Covered: by the first mark at or past its position
+    assert read_time(None, Lane.SOCIAL, 10, marks) == T0
+    assert read_time(None, Lane.SOCIAL, 11, marks) == T0 + timedelta(hours=1)
+    # Sent after every mark of its lane (another lane's mark does not count): unread
+    assert read_time(None, Lane.SOCIAL, 21, marks) is None
+    assert read_time(None, Lane.COMMERCE, 1, marks) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: st.dictionaries(st.text(max_size=5), inner, max_size=4),
+        max_leaves=10,
+    )
+)
+def test_with_defaults_is_the_deep_merge_over_the_defaults(stored: Any) -> None:
+    assume(isinstance(stored, dict))
+    assert with_defaults(stored) == deep_merge(DEFAULT_PREFERENCES, stored)
+    assert with_defaults(stored) is not with_defaults(stored)

@@ -32,6 +32,13 @@ def test_postgres_mode_uses_psycopg3_and_a_system_clock() -> None:
     assert settings.seed_demo_data is False
 
 
+def test_migrations_run_as_the_owner_when_hosts_log_in_as_the_host_role() -> None:
+    hosts = {"PORTS_MODE": "postgres", "DATABASE_URL": "postgresql://townsquare_host@h/d"}
+    assert Settings.from_env(hosts).migration_url == "postgresql+psycopg://townsquare_host@h/d"
+    owner = Settings.from_env({**hosts, "MIGRATION_DATABASE_URL": "postgres://owner@h/d"})
+    assert owner.migration_url == "postgresql+psycopg://owner@h/d"
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -49,6 +56,7 @@ def test_postgres_mode_uses_psycopg3_and_a_system_clock() -> None:
         ({"FROZEN_CLOCK": "yesterday"}, "FROZEN_CLOCK"),
         ({"FROZEN_CLOCK": "2026-01-01T00:00:00"}, "FROZEN_CLOCK"),
         ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE"),
+        ({"MIGRATION_DATABASE_URL": "mysql://x/y"}, "MIGRATION_DATABASE_URL"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:

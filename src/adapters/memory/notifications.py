@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import itertools
 import threading
 import uuid
 from collections import defaultdict
@@ -26,14 +27,17 @@ from townsquare.core.notifications.models import (
     Notification,
     OutboxMessage,
     OutboxStatus,
+    ReadMark,
     SendContext,
+    read_time,
 )
 from townsquare.core.notifications.ports import CountsSubscription
 from townsquare.core.notifications.preferences import DigestFrequency, Preferences
 
 
 class MemoryNotificationStore:
-    """Notifications per user (in sending order), the idempotency keys and the daily counts."""
+    """Notifications per user (in sending order, with their positions), the idempotency keys,
+    the daily counts and the read marks of mark-all-read."""
 
     def __init__(self, db: MemoryDatabase, preferences: MemoryPreferenceStore) -> None:
         self._db = db
@@ -42,6 +46,9 @@ class MemoryNotificationStore:
         self._by_user: dict[str, list[str]] = defaultdict(list)
         self._keys: dict[tuple[str, str], str] = {}
         self._sent: dict[tuple[str, Channel, date], int] = defaultdict(int)
+        self._positions: dict[str, int] = {}
+        self._next_position = itertools.count(1)
+        self._marks: dict[str, list[ReadMark]] = defaultdict(list)
         db.on_reset(self._clear)
 
     def _clear(self) -> None:
@@ -49,6 +56,8 @@ class MemoryNotificationStore:
         self._by_user.clear()
         self._keys.clear()
         self._sent.clear()
+        self._positions.clear()
+        self._marks.clear()
 
     def send_context(self, user_id: str, idempotency_key: str | None) -> SendContext:
         existing = self._keys.get((user_id, idempotency_key)) if idempotency_key is not None else None
@@ -65,12 +74,14 @@ class MemoryNotificationStore:
         self._sent[counter] += 1
         self._by_id[notification.id] = notification
         self._by_user[user_id].append(notification.id)
+        self._positions[notification.id] = next(self._next_position)
         if key is not None:
             self._keys[(user_id, key)] = notification.id
 
         def undo() -> None:
             self._sent[counter] -= 1
             del self._by_id[notification.id]
+            del self._positions[notification.id]
             self._by_user[user_id].remove(notification.id)
             if key is not None:
                 del self._keys[(user_id, key)]
@@ -79,10 +90,13 @@ class MemoryNotificationStore:
         return AddOutcome(notification.id)
 
     def _inbox(self, user_id: str) -> Iterator[Notification]:
+        """The user's in-app notifications, each with its read time as the core's rule gives it."""
+        marks = self._marks.get(user_id, ())
         for ident in self._by_user.get(user_id, ()):
             item = self._by_id[ident]
             if item.channel is Channel.INAPP:
-                yield item
+                read_at = read_time(item.read_at, item.lane, self._positions[ident], marks)
+                yield item if read_at == item.read_at else attrs.evolve(item, read_at=read_at)
 
     def page(
         self, user_id: str, lane: Lane | None, limit: int, after: tuple[datetime, str] | None
@@ -109,8 +123,9 @@ class MemoryNotificationStore:
             and item.channel is Channel.INAPP
         }
 
-    def _mark(self, items: Sequence[Notification], now: datetime) -> int:
-        changed = [item for item in items if item.read_at is None]
+    def mark_read(self, user_id: str, ids: Sequence[str], now: datetime) -> int:
+        wanted = self.owned(user_id, ids)
+        changed = [item for item in self._inbox(user_id) if item.id in wanted and item.read_at is None]
         for item in changed:
             self._by_id[item.id] = attrs.evolve(item, read_at=now)
 
@@ -121,11 +136,20 @@ class MemoryNotificationStore:
         self._db.record_undo(undo)
         return len(changed)
 
-    def mark_read(self, user_id: str, ids: Sequence[str], now: datetime) -> int:
-        return self._mark([self._by_id[ident] for ident in self.owned(user_id, ids)], now)
-
     def mark_all_read(self, user_id: str, lane: Lane | None, now: datetime) -> int:
-        return self._mark([item for item in self._inbox(user_id) if lane is None or item.lane is lane], now)
+        unread: dict[Lane, list[int]] = defaultdict(list)
+        for item in self._inbox(user_id):
+            if item.read_at is None and (lane is None or item.lane is lane):
+                unread[item.lane].append(self._positions[item.id])
+        marks = self._marks[user_id]
+        added = [ReadMark(chosen, max(positions), now) for chosen, positions in unread.items()]
+        marks.extend(added)
+
+        def undo() -> None:
+            del marks[len(marks) - len(added) :]
+
+        self._db.record_undo(undo)
+        return sum(len(positions) for positions in unread.values())
 
     def unread_since(self, user_id: str, since: datetime, limit: int) -> list[Notification]:
         items = [item for item in self._inbox(user_id) if item.read_at is None and item.created_at >= since]

@@ -1,34 +1,84 @@
-"""The Postgres unit of work: a pooled engine and the transaction bound to the current context."""
+"""The Postgres unit of work: a pooled engine and the transaction bound to the current context.
+
+Every transaction switches to one of two database roles (docs/security.md): a user's to
+:data:`APP_ROLE`, where row-level security shows and accepts only that user's rows, and a
+transaction without an actor (workers, admin and system operations) to :data:`SYSTEM_ROLE`.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-_SET_ACTOR = text("SELECT set_config('app.user_id', :user_id, true)")
+APP_ROLE = "townsquare_app"
+"""A user's transactions: row-level security limits them to the acting user's rows."""
+SYSTEM_ROLE = "townsquare_system"
+"""Transactions without an actor (workers, admin and system operations): every row, no DDL."""
+HOST_ROLE = "townsquare_host"
+"""The login role hosts and workers connect as: owns nothing, may only switch to the two above."""
+
+# One round trip each, transaction-local (``SET LOCAL``): the role and acting user end with
+# the transaction, so a pooled connection never carries them into the next one.
+_ACT_AS_USER = text(f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.user_id', :user_id, true)")
+_ACT_AS_SYSTEM = text(f"SELECT set_config('role', '{SYSTEM_ROLE}', true)")
+_IDLE_SINCE = "townsquare_idle_since"
+
+
+PING_AFTER_IDLE_S = 10.0
+"""A pooled connection idle for longer than this is pinged before use (see below)."""
 
 
 def create_database_engine(url: str, *, pool_size: int = 10, application_name: str = "townsquare") -> Engine:
-    """Build the process's engine (called by the composition root, never at import time)."""
-    return create_engine(
+    """Build the process's engine (called by the composition root, never at import time).
+
+    Connections are checked with a ``SELECT 1`` only when they have been idle in the pool
+    for over :data:`PING_AFTER_IDLE_S`: the connections a quiet spell leaves behind are the
+    ones a database restart, a failover or an idle timeout kills. Pinging on every checkout
+    (``pool_pre_ping``) cost a round trip per request under load, about a tenth of a feed
+    page's time. A connection that breaks while busy fails its request (a 503 from the host)
+    and, as a disconnect, makes SQLAlchemy invalidate the whole pool, so the next requests
+    reconnect.
+    """
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"application_name": application_name},
     )
+    dialect = engine.dialect
+
+    def note_idle_since(_: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def ping_if_idle(connection: DBAPIConnection, record: ConnectionPoolEntry, _: PoolProxiedConnection) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)  # absent: a new connection, no need
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(connection)
+        except dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out (or opens) another one.
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+
+    event.listen(engine, "checkin", note_idle_since)
+    event.listen(engine, "checkout", ping_if_idle)
+    return engine
 
 
 class PgDatabase:
     """Opens transactions and hands the current connection to the stores.
 
-    A ``transaction()`` inside another joins it. :meth:`bind` makes a caller's own
-    SQLAlchemy connection the current one, so library users can run our writes (e.g. a job
-    enqueue) inside their transaction.
+    A ``transaction()`` inside another joins it (and its role). :meth:`bind` makes a
+    caller's own SQLAlchemy connection the current one, so library users can run our writes
+    (e.g. a job enqueue) inside their transaction, under whatever role they chose.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -37,12 +87,19 @@ class PgDatabase:
 
     @contextmanager
     def transaction(self, *, actor: str | None = None) -> Iterator[None]:
+        """Open a transaction as ``actor`` (the app role) or, without one, as the system role.
+
+        Works whatever the login role, as long as it may switch to both roles (a superuser in
+        development and tests, :data:`HOST_ROLE` in production).
+        """
         if self._current.get() is not None:
             yield
             return
         with self.engine.begin() as conn:
-            if actor is not None:
-                conn.execute(_SET_ACTOR, {"user_id": actor})
+            if actor is None:
+                conn.execute(_ACT_AS_SYSTEM)
+            else:
+                conn.execute(_ACT_AS_USER, {"user_id": actor})
             token = self._current.set(conn)
             try:
                 yield

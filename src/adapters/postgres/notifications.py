@@ -2,23 +2,26 @@
 
 The daily cap is a counter row per (user, channel, local day) bumped with a conditional
 upsert, so racing sends serialize on that row and exactly ``cap`` get through; the
-notification insert rides in the same statement. Digests are queued set-wise, the outbox and
-the digest runs are claimed with ``FOR UPDATE SKIP LOCKED``, and count changes travel to
-every process with ``pg_notify`` (sent on commit) and a LISTEN thread per process.
+notification insert rides in the same statement. Mark-all-read records a read mark per lane
+(the core's rule of "read", in SQL). Digests are queued set-wise, the outbox and the digest
+runs are claimed with ``FOR UPDATE SKIP LOCKED``, and count changes travel to every process
+with ``pg_notify`` (published once the change has committed) and a LISTEN thread per process.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, Row, TextClause, text
+from sqlalchemy import Connection, Engine, Row, TextClause, event, text
 
 from townsquare.adapters.memory.notifications import LocalCountsHub
 from townsquare.adapters.postgres.database import PgDatabase
@@ -39,7 +42,19 @@ from townsquare.core.notifications.preferences import Preferences
 log = logging.getLogger("townsquare.notifications")
 
 COUNTS_CHANNEL = "townsquare_notification_counts"
-_COLUMNS = "id, user_id, channel, category, lane, title, body, data, idempotency_key, created_at, read_at"
+# The core's rule of "read" (models.read_time), in SQL: read on its own, or covered by the
+# lane's first read mark at or past its position.
+_READ_AT = (
+    "coalesce(read_at, (SELECT m.marked_at FROM notification_read_marks m WHERE m.user_id = notifications.user_id "
+    "AND m.lane = notifications.lane AND m.read_up_to >= notifications.seq ORDER BY m.read_up_to LIMIT 1)) AS read_at"
+)
+_COLUMNS = "id, user_id, channel, category, lane, title, body, data, idempotency_key, created_at"
+_READ_COLUMNS = f"{_COLUMNS}, {_READ_AT}"
+# Unread: not read on its own and past the lane's latest read mark (PK order: an index probe).
+_PAST_MARK = (
+    "seq > coalesce((SELECT max(m.read_up_to) FROM notification_read_marks m WHERE m.user_id = {user} "
+    "AND m.lane = {lane}), 0)"
+)
 
 # The send path runs on the driver connection of the current transaction: these statements
 # are most of a send, and skipping SQLAlchemy's statement machinery is most of the Python time
@@ -79,42 +94,64 @@ _AFTER = "AND (created_at, id) < (:created_at, CAST(:id AS uuid)) "
 
 
 def _all_lanes(after: str) -> TextClause:
-    scans = " UNION ALL ".join(_LANE_SCAN.format(columns=_COLUMNS, lane=lane.value, after=after) for lane in Lane)
-    return text(f"SELECT * FROM ({scans}) AS merged ORDER BY created_at DESC, id DESC LIMIT :limit")
+    scans = " UNION ALL ".join(
+        _LANE_SCAN.format(columns=f"{_COLUMNS}, read_at, seq", lane=lane.value, after=after) for lane in Lane
+    )
+    # The read time is looked up for the page's rows only, after the merge.
+    return text(
+        f"SELECT {_COLUMNS}, {_READ_AT} FROM ("
+        f"SELECT * FROM ({scans}) AS merged ORDER BY created_at DESC, id DESC LIMIT :limit"
+        ") AS notifications ORDER BY created_at DESC, id DESC"
+    )
 
 
 _PAGE_ALL = _all_lanes("")
 _PAGE_ALL_AFTER = _all_lanes(_AFTER)
 _PAGE_LANE = text(
-    f"SELECT {_COLUMNS} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND lane = :lane "
+    f"SELECT {_READ_COLUMNS} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND lane = :lane "
     "ORDER BY created_at DESC, id DESC LIMIT :limit"
 )
 _PAGE_LANE_AFTER = text(
-    f"SELECT {_COLUMNS} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND lane = :lane "
+    f"SELECT {_READ_COLUMNS} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND lane = :lane "
     "AND (created_at, id) < (:created_at, CAST(:id AS uuid)) ORDER BY created_at DESC, id DESC LIMIT :limit"
 )
-_COUNTS = text(
-    "SELECT lane, count(*) FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND read_at IS NULL "
-    "GROUP BY lane"
+# Per lane: an index probe for the latest mark, then an index-only range scan of what is past it.
+_UNREAD_IN = (
+    "SELECT count(*) AS unread, max(seq) AS up_to FROM notifications WHERE user_id = :user_id "
+    "AND channel = 'inapp' AND read_at IS NULL AND lane = l.lane AND "
+    + _PAST_MARK.format(user=":user_id", lane="l.lane")
 )
+_LANES = "unnest(CAST(:lanes AS text[])) AS l(lane)"
+_COUNTS = text(f"SELECT l.lane, u.unread FROM {_LANES} CROSS JOIN LATERAL ({_UNREAD_IN}) AS u")
 _OWNED = text(
     "SELECT id FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND id = ANY(CAST(:ids AS uuid[]))"
 )
 _MARK_READ = text(
     "UPDATE notifications SET read_at = :now WHERE user_id = :user_id AND channel = 'inapp' "
-    "AND id = ANY(CAST(:ids AS uuid[])) AND read_at IS NULL"
+    "AND id = ANY(CAST(:ids AS uuid[])) AND read_at IS NULL AND "
+    + _PAST_MARK.format(user="notifications.user_id", lane="notifications.lane")
 )
+# One read mark per lane with something unread, at its newest unread position: a row per
+# lane however many notifications it covers. Returns how many it covered.
 _MARK_ALL_READ = text(
-    "UPDATE notifications SET read_at = :now WHERE user_id = :user_id AND channel = 'inapp' AND read_at IS NULL"
-)
-_MARK_LANE_READ = text(
-    "UPDATE notifications SET read_at = :now WHERE user_id = :user_id AND channel = 'inapp' AND read_at IS NULL "
-    "AND lane = :lane"
+    f"""
+    WITH unread AS (
+        SELECT l.lane, u.unread, u.up_to FROM {_LANES} CROSS JOIN LATERAL ({_UNREAD_IN}) AS u WHERE u.unread > 0
+    ), marked AS (
+        INSERT INTO notification_read_marks (user_id, lane, read_up_to, marked_at)
+        SELECT :user_id, lane, up_to, :now FROM unread
+        ON CONFLICT (user_id, lane, read_up_to) DO NOTHING
+    )
+    SELECT coalesce(sum(unread), 0) FROM unread
+    """
 )
 _UNREAD_SINCE = text(
-    f"SELECT {_COLUMNS} FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND read_at IS NULL "
-    "AND created_at >= :since ORDER BY created_at DESC, id DESC LIMIT :limit"
+    f"SELECT {_COLUMNS}, read_at FROM notifications WHERE user_id = :user_id AND channel = 'inapp' "
+    "AND read_at IS NULL AND created_at >= :since AND "
+    + _PAST_MARK.format(user="notifications.user_id", lane="notifications.lane")
+    + " ORDER BY created_at DESC, id DESC LIMIT :limit"
 )
+_ALL_LANES = [lane.value for lane in Lane]
 
 
 def _notification(row: Row[Any]) -> Notification:
@@ -198,7 +235,7 @@ class PgNotificationStore:
         return [_notification(row) for row in self._db.connection().execute(statement, params)]
 
     def unread_counts(self, user_id: str) -> Mapping[Lane, int]:
-        rows = self._db.connection().execute(_COUNTS, {"user_id": user_id})
+        rows = self._db.connection().execute(_COUNTS, {"user_id": user_id, "lanes": _ALL_LANES})
         return {Lane(lane): int(count) for lane, count in rows}
 
     def owned(self, user_id: str, ids: Sequence[str]) -> set[str]:
@@ -210,12 +247,9 @@ class PgNotificationStore:
         return int(result.rowcount)
 
     def mark_all_read(self, user_id: str, lane: Lane | None, now: datetime) -> int:
-        conn = self._db.connection()
-        if lane is None:
-            result = conn.execute(_MARK_ALL_READ, {"user_id": user_id, "now": now})
-        else:
-            result = conn.execute(_MARK_LANE_READ, {"user_id": user_id, "now": now, "lane": lane.value})
-        return int(result.rowcount)
+        lanes = _ALL_LANES if lane is None else [lane.value]
+        params = {"user_id": user_id, "lanes": lanes, "now": now}
+        return int(self._db.connection().execute(_MARK_ALL_READ, params).scalar_one())
 
     def unread_since(self, user_id: str, since: datetime, limit: int) -> list[Notification]:
         rows = self._db.connection().execute(_UNREAD_SINCE, {"user_id": user_id, "since": since, "limit": limit})
@@ -430,37 +464,131 @@ class PgMailOutbox:
 
 
 _NOTIFY = f"SELECT pg_notify('{COUNTS_CHANNEL}', %(user_id)s)"
+_NOTIFY_MANY = f"SELECT pg_notify('{COUNTS_CHANNEL}', user_id) FROM unnest(%(user_ids)s::text[]) AS u(user_id)"
+# Keys in a pooled connection's info: users changed by its open transaction, and by the one
+# it is committing (published once the commit is done).
+_CHANGED = "townsquare.notifications.counts_changed"
+_COMMITTED = "townsquare.notifications.counts_committed"
 
 
 class PgNotificationEvents:
     """Count changes through LISTEN/NOTIFY, so a send in any process reaches subscribers in this one.
 
-    ``counts_changed`` runs ``pg_notify`` in the caller's transaction (Postgres delivers it on
-    commit, never for a rollback). The first subscription starts one listener thread per
-    process, on its own connection, that fans notifications out to local subscribers.
+    ``counts_changed`` remembers the user on the transaction's pooled connection; once that
+    transaction has committed (the connection goes back to the pool or begins its next
+    transaction) a publisher thread sends the ``pg_notify``, batched, in its own transaction.
+    A rolled-back transaction announces nothing. NOTIFY is deliberately not run inside the
+    sending transaction: Postgres serializes the commits of all notifying transactions of a
+    database (a lock held through the WAL flush), which halved concurrent sends.
+    The first subscription starts one listener thread per process, on its own connection,
+    that fans notifications out to local subscribers.
 
     Args:
-        db: the unit of work whose transaction carries the notify.
-        dsn: a libpq connection string for the listener's connection.
+        db: the unit of work whose transactions change counts.
+        dsn: a libpq connection string for the listener's and the publisher's connections.
+        engine: ``db``'s engine, whose commits the publisher follows (without it, or for a
+            caller's connection of another engine, NOTIFY runs in the transaction itself).
     """
 
-    def __init__(self, db: PgDatabase, dsn: str) -> None:
+    def __init__(self, db: PgDatabase, dsn: str, engine: Engine | None = None) -> None:
         self._db = db
         self._dsn = dsn
+        self._engine = engine
         self.hub = LocalCountsHub()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._listening = threading.Event()
+        self._outgoing: queue.SimpleQueue[set[str] | None] = queue.SimpleQueue()
+        self._publisher: threading.Thread | None = None
+        if engine is not None:
+            event.listen(engine, "begin", self._on_begin)
+            event.listen(engine, "commit", self._on_commit)
+            event.listen(engine, "rollback", self._on_rollback)
+            event.listen(engine, "checkin", self._on_checkin)
 
     @classmethod
     def for_engine(cls, db: PgDatabase, engine: Engine) -> PgNotificationEvents:
         url = engine.url.set(drivername="postgresql")
-        return cls(db, url.render_as_string(hide_password=False))
+        return cls(db, url.render_as_string(hide_password=False), engine)
 
     def counts_changed(self, user_id: str) -> None:
-        driver: psycopg.Connection[Any] = self._db.connection().connection.driver_connection  # type: ignore[assignment]
-        driver.execute(_NOTIFY, {"user_id": user_id})
+        conn = self._db.connection()
+        if self._engine is None or conn.engine is not self._engine:
+            driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+            driver.execute(_NOTIFY, {"user_id": user_id})
+            return
+        changed: set[str] = conn.info.setdefault(_CHANGED, set())
+        changed.add(user_id)
+
+    def _on_begin(self, conn: Connection) -> None:
+        # A connection kept by a caller across transactions: its last commit is done now.
+        self._publish(conn.info.pop(_COMMITTED, None))
+        conn.info.pop(_CHANGED, None)
+
+    def _on_commit(self, conn: Connection) -> None:
+        # Fired just before the commit is sent; published once it is done (checkin or begin).
+        changed = conn.info.pop(_CHANGED, None)
+        if changed:
+            conn.info[_COMMITTED] = changed
+
+    def _on_rollback(self, conn: Connection) -> None:
+        if conn.invalidated:
+            # The server went away (restart, failover): reading ``info`` now would raise and
+            # hide that error behind a PendingRollbackError (a 500 instead of a 503), and the
+            # pool clears a dead connection's info before reconnecting anyway.
+            return
+        conn.info.pop(_CHANGED, None)
+        conn.info.pop(_COMMITTED, None)
+
+    def _on_checkin(self, dbapi_connection: Any, record: Any) -> None:
+        self._publish(record.info.pop(_COMMITTED, None))
+        record.info.pop(_CHANGED, None)
+
+    def _publish(self, users: set[str] | None) -> None:
+        if not users:
+            return
+        with self._lock:
+            if self._publisher is None or not self._publisher.is_alive():
+                self._publisher = threading.Thread(
+                    target=self._publish_forever, name="notification-publisher", daemon=True
+                )
+                self._publisher.start()
+        self._outgoing.put(users)
+
+    def _publish_forever(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        done = False
+        while not done:
+            batch = self._outgoing.get()
+            if batch is None:
+                break
+            users = set(batch)
+            # Whatever queued up meanwhile goes out in the same statement and commit.
+            while not self._outgoing.empty():
+                more = self._outgoing.get()
+                if more is None:
+                    done = True
+                    break
+                users |= more
+            for attempt in range(3):
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(self._dsn, autocommit=True, application_name="townsquare-publisher")
+                    conn.execute(_NOTIFY_MANY, {"user_ids": sorted(users)})
+                    break
+                except psycopg.Error:
+                    log.warning("publishing count changes failed (attempt %d)", attempt + 1, exc_info=True)
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    time.sleep(0.2 * (attempt + 1))
+            else:
+                # Other processes miss these; this process's subscribers still re-read their counts.
+                for user_id in users:
+                    self.hub.publish(user_id)
+        if conn is not None:
+            conn.close()
 
     def subscribe(self, user_id: str) -> AbstractContextManager[CountsSubscription]:
         self._ensure_listener()
@@ -502,7 +630,11 @@ class PgNotificationEvents:
                 yield notify.payload
 
     def close(self) -> None:
-        """Stop the listener thread (the composition root calls this on shutdown)."""
+        """Publish what is pending, then stop both threads (the composition root calls this on shutdown)."""
+        publisher = self._publisher
+        if publisher is not None and publisher.is_alive():
+            self._outgoing.put(None)
+            publisher.join(timeout=5)
         self._stop.set()
         thread = self._thread
         if thread is not None:

@@ -105,7 +105,7 @@ class EarningsService:
             idempotency_key=key,
             recorded_at=self._clock.now(),
         )
-        with self._uow.transaction(actor=actor.user_id):
+        with self._uow.transaction(actor=actor.acting_as(LEDGER_WRITER_ROLES)):
             return replay_or_conflict(self._ledger.append(requested), requested)
 
     def capture(
@@ -203,7 +203,8 @@ class EarningsService:
             check_amount(amount)
         if currency is not None:
             check_currency(currency)
-        with self._uow.transaction(actor=actor.user_id):
+        # Ledger writers act for every creator; a creator refunding acts as themselves.
+        with self._uow.transaction(actor=actor.acting_as(LEDGER_WRITER_ROLES)):
             # The lock serializes every capture, void and refund of this earning, so the
             # balance checked below is still the balance when the event is appended.
             balance = self._ledger.lock_earning(earning_id)
@@ -248,7 +249,7 @@ class EarningsService:
             NotFound: no such earning, or not the actor's to see.
         """
         earning_id = _check_event_id(earning_id)
-        with self._uow.transaction(actor=actor.user_id):
+        with self._uow.transaction(actor=actor.acting_as()):
             balance = self._ledger.balance(earning_id)
         if balance is None or not _may_read(actor, balance.earning.creator_id):
             raise NotFound(f"no earning with id {earning_id!r}", field="earning_id")
@@ -261,7 +262,7 @@ class EarningsService:
             Forbidden: another creator's, and the actor is not an admin.
         """
         creator_id = _require_reader(actor, creator_id)
-        with self._uow.transaction(actor=actor.user_id):
+        with self._uow.transaction(actor=actor.acting_as()):
             totals = self._ledger.stored_totals(creator_id)
         return [Summary.of(creator_id, each) for each in totals if each.events]
 
@@ -287,7 +288,7 @@ class EarningsService:
             raise InvalidInput(f"limit must be an integer in 1..{MAX_PAGE_SIZE}", field="limit")
         scope = f"earnings:timeline:{creator_id}:{where.fingerprint}"
         after = _decode_position(self._cursors.decode(scope, cursor)) if cursor is not None else None
-        with self._uow.transaction(actor=actor.user_id):
+        with self._uow.transaction(actor=actor.acting_as()):
             events = list(self._ledger.timeline(creator_id, where, after, limit + 1))
         page, more = events[:limit], len(events) > limit
         next_cursor = None
@@ -317,7 +318,7 @@ class EarningsService:
             Forbidden: another creator's, and the actor is not an admin.
         """
         creator_id = _require_reader(actor, creator_id)
-        with self._uow.transaction(actor=actor.user_id):
+        with self._uow.transaction(actor=actor.acting_as()):
             self._ledger.lock_totals(creator_id)
             recomputed = self._ledger.sum_events(creator_id)
             report = reconcile(creator_id, self._ledger.stored_totals(creator_id), recomputed)
@@ -332,7 +333,7 @@ class EarningsService:
             Forbidden: the actor is not an admin.
         """
         actor.require_admin()
-        with self._uow.transaction(actor=actor.user_id):
+        with self._uow.transaction(actor=actor.acting_as()):
             return list(self._ledger.creators())
 
 

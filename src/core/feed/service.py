@@ -143,7 +143,7 @@ class FeedService:
                 raise Forbidden("only an admin may publish for another creator or with a past time")
             _check_user_id(creator, "creator_id")
         when = now if published_at is None else _past_time(published_at, now)
-        with self._uow.transaction(actor=actor.user_id):
+        with self._uow.transaction(actor=actor.acting_as()):
             existing = self._store.get(draft.item_id)
             if existing is None:
                 stored = self._store.add(
@@ -174,7 +174,7 @@ class FeedService:
             NotFound: no such item.
             Forbidden: the actor is neither its creator nor an admin.
         """
-        with self._uow.transaction(actor=actor.user_id):
+        with self._uow.transaction(actor=actor.acting_as()):
             item = self._store.get(item_id)
             if item is None:
                 raise NotFound(f"no feed item {item_id!r}", field="item_id")

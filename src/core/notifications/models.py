@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -122,6 +122,33 @@ class Notification:
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+@frozen
+class ReadMark:
+    """A mark-all-read of one lane: its notifications up to ``read_up_to`` were read at ``marked_at``.
+
+    ``read_up_to`` is a position in the order the store kept the user's notifications in
+    (a notification sent later has a higher one), so marking a lane read is one record, not
+    an update of every notification in it, and a notification sent afterwards is unread.
+    """
+
+    lane: Lane
+    read_up_to: int
+    marked_at: datetime
+
+
+def read_time(own: datetime | None, lane: Lane, position: int, marks: Iterable[ReadMark]) -> datetime | None:
+    """When a notification was read, or None while it is unread: the one rule of "unread".
+
+    A notification is read when it was marked read on its own (``own``), or when a
+    mark-all-read of its lane covered its position; then it was read when the first such
+    mark was made. A mark never covers a notification sent after it.
+    """
+    if own is not None:
+        return own
+    covering = [mark for mark in marks if mark.lane is lane and mark.read_up_to >= position]
+    return min(covering, key=lambda mark: mark.read_up_to).marked_at if covering else None
 
 
 @frozen

@@ -26,7 +26,12 @@ from townsquare.core.notifications.preferences import Preferences
 
 
 class NotificationStore(Protocol):
-    """Keeps notifications, their idempotency keys and the per-day sent counts."""
+    """Keeps notifications, their idempotency keys, the per-day sent counts and the read marks.
+
+    Read and unread follow :func:`~townsquare.core.notifications.models.read_time`: a
+    notification is read when it was marked read on its own or a mark-all-read of its lane
+    covered it; every ``read_at`` a store returns is that time.
+    """
 
     def send_context(self, user_id: str, idempotency_key: str | None) -> SendContext:
         """What deciding a send needs, read at once: the notification already sent with this
@@ -56,11 +61,15 @@ class NotificationStore(Protocol):
         ...
 
     def mark_read(self, user_id: str, ids: Sequence[str], now: datetime) -> int:
-        """Mark the user's unread ones among ``ids`` read; returns how many changed."""
+        """Mark the user's unread ones among ``ids`` read on their own; returns how many changed."""
         ...
 
     def mark_all_read(self, user_id: str, lane: Lane | None, now: datetime) -> int:
-        """Mark every unread in-app notification (of one lane) read; returns how many changed."""
+        """Mark every unread in-app notification (of one lane) read; returns how many changed.
+
+        Records a :class:`~townsquare.core.notifications.models.ReadMark` per lane at its newest
+        unread notification, rather than touching each notification.
+        """
         ...
 
     def unread_since(self, user_id: str, since: datetime, limit: int) -> list[Notification]:

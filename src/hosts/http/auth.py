@@ -7,7 +7,9 @@ hosted-Postgres platform the product started on keep working.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +23,10 @@ from litestar.types import ASGIApp
 from townsquare.core.identity import ADMIN_ROLE, Actor
 
 ALGORITHM = "HS256"
+LEEWAY_S = 10
+"""Clock skew allowed on ``exp`` (and ``nbf``/``iat``), in seconds."""
+VERIFIED_CACHE_SIZE = 4096
+"""Verified tokens remembered per process (see :meth:`TokenVerifier.verify`)."""
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/api/v1/testing/", "^/metrics$"]
 
 
@@ -31,19 +37,56 @@ class TokenVerifier:
         secret: the HS256 secret.
         roles_claim: dotted path of the roles list (``app_metadata.roles``).
         audience: required ``aud`` when set; otherwise ``aud`` is not checked.
+        cache_size: how many verified tokens to remember (see :meth:`verify`).
+        wall_clock: seconds since the epoch, for the remembered tokens' expiry (tests move it).
     """
 
-    def __init__(self, secret: str, *, roles_claim: str, audience: str | None = None) -> None:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        roles_claim: str,
+        audience: str | None = None,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self._secret = secret
+        self._wall_clock = wall_clock
         self._roles_path = [part for part in roles_claim.split(".") if part]
         self._audience = audience
+        self._cache_size = cache_size
+        # raw token -> (actor, the wall-clock second after which the token is refused)
+        self._verified: OrderedDict[str, tuple[Actor, float]] = OrderedDict()
 
     def verify(self, token: str) -> Actor:
         """Return the actor a valid token names.
 
+        A token that verified before is answered from a small LRU cache until its expiry:
+        the key is the whole raw token, signature included, so a token that differs in any
+        byte is verified afresh, and an entry is dropped once ``exp`` (plus the same leeway
+        PyJWT allows) has passed. Only successes are cached; a cache hit saves the HMAC and
+        the claim checks, about a twentieth of a feed page's CPU.
+
         Raises:
             NotAuthorizedException: invalid, expired, wrong algorithm, or no ``sub``.
         """
+        cached = self._verified.get(token)
+        if cached is not None:
+            actor, refused_after = cached
+            if self._wall_clock() <= refused_after:
+                self._verified.move_to_end(token)
+                return actor
+            del self._verified[token]
+            raise NotAuthorizedException("the token has expired")
+        actor, expires_at = self._decode(token)
+        if self._wall_clock() > expires_at + LEEWAY_S:  # PyJWT reads the real clock itself
+            raise NotAuthorizedException("the token has expired")
+        self._verified[token] = (actor, expires_at + LEEWAY_S)
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return actor
+
+    def _decode(self, token: str) -> tuple[Actor, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -51,7 +94,7 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 options={"require": ["sub", "exp"], "verify_aud": self._audience is not None},
-                leeway=10,
+                leeway=LEEWAY_S,
             )
         except jwt.ExpiredSignatureError:
             raise NotAuthorizedException("the token has expired") from None
@@ -60,7 +103,8 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 200:
             raise NotAuthorizedException("the token's sub claim must be a user id string")
-        return Actor(user_id=subject, roles=self._roles(claims))
+        # "require" made PyJWT check that exp is present and numeric.
+        return Actor(user_id=subject, roles=self._roles(claims)), float(claims["exp"])
 
     def _roles(self, claims: Mapping[str, Any]) -> frozenset[str]:
         roles: set[str] = set()

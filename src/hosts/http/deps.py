@@ -17,8 +17,15 @@ ActorDep: TypeAlias = NamedDependency[Actor]
 """Declare a handler parameter ``actor: ActorDep`` to receive the authenticated caller."""
 
 
-def provide_actor(request: Request[Any, Any, Any]) -> Actor:
-    """The authenticated caller (the auth middleware has put it on the request)."""
+def provide_actor(request: Request[Any, Any, Any], services: ServicesDep) -> Actor:
+    """The authenticated caller (the auth middleware has put it on the request).
+
+    ``services`` is unused: declaring it makes ``actor`` depend on ``services``, so Litestar
+    resolves the two one after the other. Independent dependencies of a handler are resolved
+    concurrently, in an anyio task group per request, which cost about 60 us of CPU per
+    request (a twentieth of a feed page) for two values that are ready at once.
+    """
+    del services
     user = request.scope.get("user")
     if not isinstance(user, Actor):
         raise NotAuthorizedException("authentication required")
