@@ -187,8 +187,13 @@ def counting_worker(url: str, broker_url: str, queue_name: str, runs: str) -> No
         def count(context: JobContext) -> None:
             with open(runs, "a") as file:  # one short append per line: atomic between processes
                 file.write(f"{os.getpid()} {context.job_id} {context.attempt}\n")
+            # A job that takes a moment, as real ones do: one fast process can't drain the
+            # whole queue before the others have claimed anything.
+            time.sleep(0.002)
 
         services.job_handlers.register("test.count", count)
+        with open(runs + ".ready", "a") as file:
+            file.write(f"{os.getpid()}\n")
 
     settings = attrs.evolve(postgres_settings(url), broker_url=broker_url, log_json=False)
     options = WorkerOptions(threads=4, claim_batch=50, poll_interval=0.02, queue_name=queue_name)
@@ -198,11 +203,10 @@ def counting_worker(url: str, broker_url: str, queue_name: str, runs: str) -> No
 @pytest.mark.postgres
 @pytest.mark.broker
 def test_worker_processes_on_one_broker_run_each_job_once(pg_url: str, redis_url: str, tmp_path: Path) -> None:
-    # Given 2,000 queued jobs
     services = bootstrap(postgres_settings(pg_url))
     services.job_handlers.register("test.count", lambda _context: None)
-    services.jobs.enqueue_many([JobRequest(job_type="test.count") for _ in range(2000)])
     runs = tmp_path / "runs"
+    ready = tmp_path / "runs.ready"
     queue_name = f"jobs-{uuid.uuid4().hex[:8]}"
     code = (
         "from tests.integration.test_jobs_worker import counting_worker; "
@@ -213,9 +217,12 @@ def test_worker_processes_on_one_broker_run_each_job_once(pg_url: str, redis_url
         counts = {entry.job_type: entry.counts for entry in services.jobs.stats().by_type}
         return counts[job_type][JobStatus.COMPLETED]
 
-    # When three worker processes share the database and the Redis queue
+    # Given three worker processes sharing the database and the Redis queue
     children = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.DEVNULL) for _ in range(3)]
     try:
+        wait_for(lambda: ready.exists() and len(ready.read_text().split()) == 3, 60, "the workers to start")
+        # When 2,000 jobs are queued
+        job_ids = services.jobs.enqueue_many([JobRequest(job_type="test.count") for _ in range(2000)])
         wait_for(lambda: completed("test.count") == 2000, 60, "all jobs to complete")
     finally:
         for child in children:
@@ -224,7 +231,7 @@ def test_worker_processes_on_one_broker_run_each_job_once(pg_url: str, redis_url
         services.close()
     # Then every job ran exactly once (attempt 1), and more than one process ran jobs
     lines = [line.split() for line in runs.read_text().splitlines()]
-    assert sorted(int(job_id) for _pid, job_id, _attempt in lines) == list(range(1, 2001))
+    assert sorted(int(job_id) for _pid, job_id, _attempt in lines) == sorted(job_ids)
     assert {attempt for _pid, _job_id, attempt in lines} == {"1"}
     workers = {int(pid) for pid, _job_id, _attempt in lines}
     assert len(workers) >= 2
