@@ -6,10 +6,24 @@ from collections.abc import Iterable, Set
 
 from attrs import field, frozen
 
-from townsquare.core.errors import Forbidden
+from townsquare.core.errors import Forbidden, InvalidInput
 
 ADMIN_ROLE = "admin"
 ADMIN_ROLES: frozenset[str] = frozenset({ADMIN_ROLE})
+MAX_USER_ID = 200
+
+
+def is_user_id(value: object) -> bool:
+    """Whether ``value`` can be a user id: 1..200 printable characters (no NUL, no newline)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_USER_ID and value.isprintable()
+
+
+def check_user_id(value: object, field: str = "user_id") -> str:
+    """Return ``value`` when it can be a user id, else raise :class:`InvalidInput` naming ``field``."""
+    if not is_user_id(value):
+        raise InvalidInput(f"{field} must be a user id of 1..{MAX_USER_ID} printable characters", field=field)
+    assert isinstance(value, str)
+    return value
 
 
 def _roles(values: Iterable[str]) -> frozenset[str]:
@@ -30,8 +44,8 @@ class Actor:
 
     @user_id.validator
     def _check_user_id(self, _attribute: object, value: str) -> None:
-        if not value or len(value) > 200:
-            raise ValueError("user id must be 1..200 characters")
+        if not is_user_id(value):
+            raise ValueError(f"user id must be 1..{MAX_USER_ID} printable characters")
 
     @property
     def is_admin(self) -> bool:

@@ -70,6 +70,8 @@ def test_the_same_idempotency_key_returns_the_same_notification(services: Servic
         ({"data": {"blob": "x" * 5000}}, "data"),
         ({"data": {"when": datetime(2026, 1, 1)}}, "data"),
         ({"idempotency_key": ""}, "idempotency_key"),
+        ({"user": "al\x00ice"}, "user_id"),
+        ({"user": ""}, "user_id"),
     ],
 )
 def test_bad_sends_are_refused_and_store_nothing(services: Services, changes: dict[str, Any], field: str) -> None:
@@ -77,6 +79,15 @@ def test_bad_sends_are_refused_and_store_nothing(services: Services, changes: di
         send(services, **changes)
     assert error.value.field == field
     assert services.notifications.counts("alice").total == 0
+
+
+def test_marking_a_digest_sent_checks_its_names(services: Services) -> None:
+    with pytest.raises(InvalidInput) as error:
+        services.notifications.mark_digest_sent("al\x00ice", "daily:2026-01-15")
+    assert error.value.field == "user_id"
+    with pytest.raises(InvalidInput) as error:
+        services.notifications.mark_digest_sent("alice", "daily:\x00")
+    assert error.value.field == "period_key"
 
 
 def test_turned_off_channels_and_categories_are_not_sent(services: Services) -> None:

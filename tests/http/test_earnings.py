@@ -177,6 +177,16 @@ def test_admin_queues_a_recompute_for_the_worker(client: Client, auth: TokenFact
     assert services.jobs.get(queued.json()["job_id"]).status is JobStatus.COMPLETED
 
 
+def test_a_recompute_for_a_malformed_creator_is_refused_before_queueing(
+    client: Client, auth: TokenFactory, services: Services
+) -> None:
+    # When an admin queues a recompute for a creator id no user can have
+    refused = client.post("/api/v1/admin/earnings/%01bad/recompute/jobs", headers=auth("root", admin=True))
+    # Then the request is a 400 naming the field, and no job waits to fail in the worker
+    assert assert_problem(refused, 400)["field"] == "creator_id"
+    assert services.jobs.stats().by_status[JobStatus.PENDING] == 0
+
+
 def test_timeline_pages_and_rejects_bad_filters(client: Client, auth: TokenFactory) -> None:
     for n in range(5):
         record(client, auth, idempotency_key=f"order-{n}", amount=100 + n)

@@ -17,10 +17,17 @@ from townsquare.cli import main
 
 
 def start_host(port: int, redis_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PORTS_MODE": "memory", "PORT": str(port), "REDIS_URL": redis_url,
-           "RATE_LIMIT": "5/minute", "SEED_DEMO_DATA": "false"}
-    return subprocess.Popen([sys.executable, "-m", "townsquare", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PORTS_MODE": "memory",
+        "PORT": str(port),
+        "REDIS_URL": redis_url,
+        "RATE_LIMIT": "5/minute",
+        "SEED_DEMO_DATA": "false",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "townsquare", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def wait_healthy(base: str) -> None:
@@ -51,8 +58,9 @@ def two_hosts(redis_url: str) -> Iterator[tuple[str, str]]:
 
 @pytest.mark.broker
 @pytest.mark.slow
-def test_one_users_budget_is_shared_by_two_processes(two_hosts: tuple[str, str],
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_users_budget_is_shared_by_two_processes(
+    two_hosts: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given a user with a budget of 5 requests a minute, and two host processes on one Redis
     main(["token", f"rate-{uuid.uuid4().hex}"])
     headers = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 import sqlalchemy.exc
 
-from townsquare.hosts.http.problems import is_connection_failure
+from townsquare.hosts.http.problems import is_connection_failure, is_invalid_data
 
 
 def wrapped(orig: Exception, *, invalidated: bool = False) -> sqlalchemy.exc.DBAPIError:
@@ -41,3 +41,10 @@ def test_an_unreachable_database_is_a_connection_failure(error: Exception) -> No
 )
 def test_other_database_errors_stay_internal_errors(error: Exception) -> None:
     assert not is_connection_failure(error)
+
+
+def test_a_value_postgres_refuses_is_the_requests_fault() -> None:
+    # SQLSTATE class 22 (data exception), e.g. a NUL character in text
+    assert is_invalid_data(wrapped(psycopg.errors.UntranslatableCharacter("invalid byte sequence")))
+    assert is_invalid_data(wrapped(psycopg.errors.NumericValueOutOfRange("out of range")))
+    assert not is_invalid_data(wrapped(psycopg.errors.UniqueViolation("duplicate key")))

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from townsquare.core.earnings.models import RecomputeReport
+from townsquare.core.earnings.models import RecomputeReport, check_creator_id
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.errors import InvalidInput
 from townsquare.core.identity import ADMIN_ROLE, Actor
 from townsquare.core.jobs.handlers import JobContext, JobHandlers
+from townsquare.core.jobs.service import JobService
 
 RECOMPUTE_JOB = "earnings.recompute"
 RECONCILE_ALL_JOB = "earnings.reconcile_all"
 WORKER_ACTOR = Actor(user_id="system:earnings-worker", roles=[ADMIN_ROLE])
 """The worker acts as an admin: recompute jobs are enqueued by admins or by the schedule."""
+
+
+def enqueue_recompute(jobs: JobService, creator_id: str) -> int:
+    """Queue a recompute of ``creator_id``'s totals; a bad creator id is refused here, not by the worker."""
+    return jobs.enqueue(RECOMPUTE_JOB, {"creator_id": check_creator_id(creator_id)})
 
 
 def register_earnings_jobs(

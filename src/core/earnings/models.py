@@ -16,6 +16,7 @@ from attrs import field, frozen
 
 from townsquare.core.earnings.money import Money
 from townsquare.core.errors import Conflict, InvalidInput
+from townsquare.core.identity import check_user_id
 
 MAX_KEY_LENGTH = 200
 MAX_REASON_LENGTH = 500
@@ -91,9 +92,7 @@ def check_creator_id(creator_id: object) -> str:
 
     Printable only: with no newline in either, ``creator_id + "\\n" + key`` names one pair.
     """
-    if not isinstance(creator_id, str) or not creator_id or len(creator_id) > 200 or not creator_id.isprintable():
-        raise InvalidInput("creator_id must be a user id of 1..200 printable characters", field="creator_id")
-    return creator_id
+    return check_user_id(creator_id, "creator_id")
 
 
 def check_idempotency_key(key: object) -> str:

@@ -20,12 +20,11 @@ from townsquare.core.feed.models import (
 )
 from townsquare.core.feed.ports import CandidateQuery, FeedStore
 from townsquare.core.feed.rules import compose_page, rank_key
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, check_user_id
 from townsquare.core.uow import UnitOfWork
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-_MAX_USER_ID = 200
 
 
 class FeedService:
@@ -141,7 +140,7 @@ class FeedService:
         if creator != actor.user_id or published_at is not None:
             if not actor.is_admin:
                 raise Forbidden("only an admin may publish for another creator or with a past time")
-            _check_user_id(creator, "creator_id")
+            check_user_id(creator, "creator_id")
         when = now if published_at is None else _past_time(published_at, now)
         with self._uow.transaction(actor=actor.acting_as()):
             existing = self._store.get(draft.item_id)
@@ -191,7 +190,7 @@ class FeedService:
         Raises:
             InvalidInput: a malformed creator id, or the viewer themselves.
         """
-        _check_user_id(creator_id, "creator_id")
+        check_user_id(creator_id, "creator_id")
         if creator_id == viewer.user_id:
             raise InvalidInput("you cannot follow yourself", field="creator_id")
         with self._uow.transaction(actor=viewer.user_id):
@@ -199,7 +198,7 @@ class FeedService:
 
     def unfollow(self, viewer: Actor, creator_id: str) -> None:
         """Stop following a creator. Idempotent."""
-        _check_user_id(creator_id, "creator_id")
+        check_user_id(creator_id, "creator_id")
         with self._uow.transaction(actor=viewer.user_id):
             self._store.unfollow(viewer.user_id, creator_id)
 
@@ -293,11 +292,6 @@ def _position_in(raw: Any) -> Position | None:
     if isinstance(rank, bool) or not isinstance(rank, int) or not isinstance(item_id, str):
         raise TypeError("position must be [int, str]")
     return Position(rank, item_id)
-
-
-def _check_user_id(value: str, field: str) -> None:
-    if not isinstance(value, str) or not value or len(value) > _MAX_USER_ID or not value.isprintable():
-        raise InvalidInput(f"{field} must be 1..{_MAX_USER_ID} printable characters", field=field)
 
 
 def _past_time(when: datetime, now: datetime) -> datetime:

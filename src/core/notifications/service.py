@@ -12,6 +12,7 @@ from typing import Any
 from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.errors import InvalidCursor, InvalidInput, NotFound
+from townsquare.core.identity import check_user_id
 from townsquare.core.jobs import JobRequest, JobService
 from townsquare.core.notifications import digests, policy
 from townsquare.core.notifications.digests import Digest, DigestStatus
@@ -135,6 +136,7 @@ class NotificationService:
         Raises:
             InvalidInput: an unknown channel or category, or text or data out of bounds.
         """
+        check_user_id(user_id)
         chosen = parse_channel(channel)
         lane = lane_of(category)
         _check_text(title, body)
@@ -348,6 +350,9 @@ class NotificationService:
 
     def mark_digest_sent(self, user_id: str, period_key: str) -> bool:
         """Record that the user's digest for ``period_key`` went out (False: no such digest)."""
+        check_user_id(user_id)
+        if not (isinstance(period_key, str) and 0 < len(period_key) <= 64 and period_key.isprintable()):
+            raise InvalidInput("period_key must be a digest period such as 'daily:2026-01-15'", field="period_key")
         with self._uow.transaction():
             return self._digest_runs.mark_sent(user_id, period_key, self._clock.now())
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import psycopg
+import psycopg.errors
 import sqlalchemy.exc
 import structlog
 from attrs import frozen
@@ -127,6 +128,11 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A lost or refused database connection is a 503 the client may retry; other database errors are 500s."""
+    if is_invalid_data(exc):
+        # A value the core let through but Postgres can't store (e.g. a NUL character in
+        # text): the request is at fault, and the transaction was rolled back.
+        log.warning("request.invalid_data", error_type=type(exc).__name__)
+        return problem(request, 400, "invalid_input", "a value in the request cannot be stored (e.g. a NUL character)")
     if not is_connection_failure(exc):
         return internal_error_handler(request, exc)
     log.warning("request.database_unavailable", error_type=type(exc).__name__, detail=str(exc).splitlines()[0])
@@ -137,6 +143,12 @@ def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
         "the database is unreachable; retry shortly",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+def is_invalid_data(exc: BaseException) -> bool:
+    """Whether ``exc`` is Postgres refusing a value (SQLSTATE class 22, data exception)."""
+    orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    return isinstance(orig, psycopg.errors.DataError)
 
 
 def is_connection_failure(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ from townsquare.core.earnings import (
     Tier,
     TimelineFilter,
 )
-from townsquare.core.earnings.jobs import RECOMPUTE_JOB
+from townsquare.core.earnings.jobs import enqueue_recompute
 from townsquare.core.earnings.money import check_amount
 from townsquare.core.earnings.service import DEFAULT_PAGE_SIZE
 from townsquare.hosts.http.auth import admin_guard
@@ -391,7 +391,7 @@ class QueuedJob:
     sync_to_thread=True,
 )
 def queue_recompute(services: ServicesDep, creator_id: FromPath[str]) -> QueuedJob:
-    return QueuedJob(job_id=services.jobs.enqueue(RECOMPUTE_JOB, {"creator_id": creator_id}))
+    return QueuedJob(job_id=enqueue_recompute(services.jobs, creator_id))
 
 
 ROUTES: list[Any] = [
