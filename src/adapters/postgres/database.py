@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
@@ -26,8 +28,10 @@ HOST_ROLE = "townsquare_host"
 
 # One round trip each, transaction-local (``SET LOCAL``): the role and acting user end with
 # the transaction, so a pooled connection never carries them into the next one.
-_ACT_AS_USER = text(f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.user_id', :user_id, true)")
-_ACT_AS_SYSTEM = text(f"SELECT set_config('role', '{SYSTEM_ROLE}', true)")
+# Sent on the psycopg connection itself: this runs once per transaction, and skipping
+# SQLAlchemy's statement and result layers saves ~40 us of CPU each time.
+_ACT_AS_USER = f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.user_id', %s, true)"
+_ACT_AS_SYSTEM = f"SELECT set_config('role', '{SYSTEM_ROLE}', true)"
 _IDLE_SINCE = "townsquare_idle_since"
 
 
@@ -96,10 +100,11 @@ class PgDatabase:
             yield
             return
         with self.engine.begin() as conn:
+            driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
             if actor is None:
-                conn.execute(_ACT_AS_SYSTEM)
+                driver.execute(_ACT_AS_SYSTEM)
             else:
-                conn.execute(_ACT_AS_USER, {"user_id": actor})
+                driver.execute(_ACT_AS_USER, (actor,))
             token = self._current.set(conn)
             try:
                 yield
