@@ -5,7 +5,7 @@ HTTP pages per second through one host process. Prints one JSON document.
     BENCH_SCALE=0.1 .venv/bin/python bench/bench_feed.py
     .venv/bin/python bench/bench_feed.py --explain  # also print EXPLAIN (ANALYZE, BUFFERS) to stderr
 
-It recreates the database ``bench_feed`` on ``BENCH_PG_DSN`` (default 127.0.0.1, user postgres).
+It recreates the database ``bench_feed`` on ``BENCH_PG`` (default 127.0.0.1, user postgres).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -25,12 +24,11 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg import sql
 from sqlalchemy import create_engine, text
 
+from common import SCALE, database_dsn, database_url, fresh_database, percentiles
 from feed_data import FeedData, generate_feed_data
 from townsquare.adapters.postgres.feed import candidates_statement
-from townsquare.adapters.postgres.migrations import upgrade
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import SystemClock
 from townsquare.core.feed import CandidateQuery, FeedMode, Position, product_quota
@@ -38,49 +36,26 @@ from townsquare.core.identity import Actor
 from townsquare.hosts.http.auth import mint_token
 from townsquare.settings import PortsMode, RateLimit, Settings
 
-ADMIN_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = "bench_feed"
-SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 LIMIT = 50
 DEEP_PAGE = 50
-
-
-def _dsn(database: str) -> str:
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
-
-
-def _url(database: str) -> str:
-    return _dsn(database).replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def create_database(data: FeedData, newest: datetime) -> dict[str, float]:
     """Drop, create, migrate and fill the benchmark database; return how long each step took."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    upgrade(_url(DATABASE))
+    fresh_database(DATABASE)
     timings["migrate_s"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
-    engine = create_engine(_url(DATABASE))
+    engine = create_engine(database_url(DATABASE))
     with engine.begin() as conn:
         generate_feed_data(conn, data, newest)
     engine.dispose()
-    with psycopg.connect(_dsn(DATABASE), autocommit=True) as conn:
+    with psycopg.connect(database_dsn(DATABASE), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     timings["generate_s"] = round(time.perf_counter() - started, 2)
     return timings
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 3),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
-        "max_ms": round(ordered[-1] * 1000, 3),
-        "samples": len(ordered),
-    }
 
 
 def measure_pages(services: Services, viewer: Actor, mode: FeedMode, rounds: int) -> dict[str, Any]:
@@ -99,7 +74,7 @@ def measure_pages(services: Services, viewer: Actor, mode: FeedMode, rounds: int
             began = time.perf_counter()
             page = services.feed.home(viewer, mode, start, LIMIT)
             samples.append(time.perf_counter() - began)
-        results[name] = {**_percentiles(samples), "items": len(page.items)}
+        results[name] = {**percentiles(samples), "items": len(page.items)}
     return results
 
 
@@ -122,7 +97,7 @@ def explain(services: Services, viewer: Actor, mode: FeedMode, deep_cursor: str 
         products_limit=product_quota(LIMIT) + 1,
     )
     statement, params = candidates_statement(query)
-    engine = create_engine(_url(DATABASE))
+    engine = create_engine(database_url(DATABASE))
     with engine.connect() as conn:
         plan = conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {statement.text}"), params).scalars().all()
     engine.dispose()
@@ -184,7 +159,7 @@ def measure_http(
     env = {
         **os.environ,
         "PORTS_MODE": "postgres",
-        "DATABASE_URL": _url(DATABASE),
+        "DATABASE_URL": database_url(DATABASE),
         "DATABASE_POOL_SIZE": "8",
         "RATE_LIMIT": "100000000/minute",
         "LOG_LEVEL": "WARNING",
@@ -223,7 +198,7 @@ def measure_http(
                 # What one fully available core would serve: the figure the busy machine hides.
                 "host_cpu_s": round(cpu, 2),
                 "pages_per_host_cpu_s": round(len(latencies) / cpu, 1) if cpu else None,
-                **_percentiles(latencies),
+                **percentiles(latencies),
             }
         results["mix"] = "first pages and page 50, both modes, 50 items each"
         return results
@@ -246,7 +221,7 @@ def main() -> None:
     setup = {} if args.skip_generate else create_database(data, newest)
     settings = Settings(
         ports_mode=PortsMode.POSTGRES,
-        database_url=_url(DATABASE),
+        database_url=database_url(DATABASE),
         database_pool_size=4,
         seed_demo_data=False,
         rate_limit=RateLimit(count=100_000_000, per="minute"),

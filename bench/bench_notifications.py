@@ -10,7 +10,6 @@ generate_series`` and prints one JSON document of figures.
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import threading
@@ -20,17 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from sqlalchemy import create_engine, text
 
-from townsquare.adapters.postgres.migrations import upgrade
+from common import SCALE, database_dsn, fresh_database, percentiles
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.settings import PortsMode, Settings
 
-ADMIN_DSN = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = "bench_notifications"
-SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 SENDERS = 8
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 HEAVY_USERS = 100  # users with 1,000 notifications each (500 unread): the worst cases
@@ -77,24 +73,6 @@ FROM generate_series(0, %(users)s - 1) AS n,
      (SELECT %(zones)s::text[] AS zones, cardinality(%(zones)s::text[]) AS size) AS z
 ON CONFLICT (user_id) DO NOTHING
 """
-
-
-def recreate_database() -> str:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + DATABASE
-    upgrade(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
-    return dsn
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
-
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 3)}
 
 
 def timed(calls: list[Callable[[], object]]) -> list[float]:
@@ -280,7 +258,8 @@ def explain(dsn: str) -> dict[str, str]:
 
 
 def main() -> None:
-    dsn = recreate_database()
+    dsn = database_dsn(DATABASE)
+    fresh_database(DATABASE)
     settings = Settings(
         ports_mode=PortsMode.POSTGRES,
         database_url=dsn.replace("postgresql://", "postgresql+psycopg://", 1),

@@ -40,11 +40,16 @@ def fresh_database(database: str) -> str:
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
-    """p50, p99 and max in milliseconds of latency samples given in seconds."""
+    """p50, p95, p99 and max in milliseconds of latency samples given in seconds."""
     ordered = sorted(seconds)
+
+    def at(quantile: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * quantile))] * 1000, 3)
+
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 3),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
         "max_ms": round(ordered[-1] * 1000, 3),
         "samples": len(ordered),
     }
