@@ -22,6 +22,7 @@ from townsquare.core.earnings.jobs import enqueue_recompute
 from townsquare.core.earnings.money import check_amount
 from townsquare.core.earnings.service import DEFAULT_PAGE_SIZE
 from townsquare.hosts.http.auth import admin_guard
+from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 
 TAGS = ["earnings"]
@@ -100,18 +101,7 @@ class EventOut:
 
     @classmethod
     def of(cls, event: LedgerEvent) -> EventOut:
-        return cls(
-            id=event.id,
-            creator_id=event.creator_id,
-            type=event.type.value,
-            kind=event.kind.value,
-            earning_id=event.earning_id,
-            amount=event.amount,
-            currency=event.currency,
-            idempotency_key=event.idempotency_key,
-            reason=event.reason,
-            recorded_at=event.recorded_at,
-        )
+        return project(event, cls)
 
 
 @frozen
@@ -127,14 +117,7 @@ class EarningOut:
 
     @classmethod
     def of(cls, balance: EarningBalance) -> EarningOut:
-        return cls(
-            earning=EventOut.of(balance.earning),
-            status=balance.status.value,
-            captured=balance.captured,
-            uncaptured=balance.uncaptured,
-            refunded=balance.refunded,
-            refundable=balance.refundable,
-        )
+        return project(balance, cls, earning=EventOut.of(balance.earning))
 
 
 @frozen
@@ -156,17 +139,7 @@ class CurrencySummary:
 
     @classmethod
     def of(cls, summary: Summary) -> CurrencySummary:
-        return cls(
-            currency=summary.currency,
-            total=summary.total,
-            captured=summary.captured,
-            pending=summary.pending,
-            voided=summary.voided,
-            missed=summary.missed,
-            refunded=summary.refunded,
-            net=summary.net,
-            events=summary.events,
-        )
+        return project(summary, cls)
 
 
 @frozen

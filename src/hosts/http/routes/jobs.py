@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK
 from townsquare.core.errors import Conflict
 from townsquare.core.jobs import POISON_TEST_JOB, Job, JobPage, JobRunner, JobStats, JobStatus, RunReport
 from townsquare.hosts.http.auth import admin_guard
+from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ServicesDep
 
 TAGS = ["jobs", "admin"]
@@ -58,21 +59,8 @@ class JobOut:
 
     @classmethod
     def from_job(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            job_type=job.job_type,
-            payload=dict(job.payload),
-            status=job.status.value,
-            priority=job.priority,
-            attempts=job.attempts,
-            max_attempts=job.max_attempts,
-            run_at=job.run_at,
-            idempotency_key=job.idempotency_key,
-            created_at=job.created_at,
-            finished_at=job.finished_at,
-            lease_expires_at=job.lease_expires_at,
-            last_error=job.last_error,
-            errors=[JobErrorOut(attempt=error.attempt, at=error.at, message=error.message) for error in job.errors],
+        return project(
+            job, cls, payload=dict(job.payload), errors=[project(error, JobErrorOut) for error in job.errors]
         )
 
 
@@ -134,13 +122,7 @@ class RunReportOut:
 
     @classmethod
     def from_report(cls, report: RunReport) -> RunReportOut:
-        return cls(
-            completed=report.completed,
-            failed=report.failed,
-            stale=report.stale,
-            rescued=report.rescued,
-            scheduled=report.scheduled,
-        )
+        return project(report, cls)
 
 
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=200, description="page size (1-200)")]

@@ -20,6 +20,7 @@ from townsquare.core.notifications import Digest, Notification, OutboxMessage, P
 from townsquare.core.notifications.digests import DigestRun
 from townsquare.core.notifications.service import DEFAULT_PAGE_SIZE
 from townsquare.hosts.http.auth import admin_guard
+from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 
 TAGS = ["notifications"]
@@ -44,18 +45,7 @@ class NotificationBody:
 
     @classmethod
     def of(cls, item: Notification) -> NotificationBody:
-        return cls(
-            id=item.id,
-            channel=item.channel.value,
-            category=item.category,
-            lane=item.lane.value,
-            title=item.title,
-            body=item.body,
-            data=dict(item.data),
-            created_at=item.created_at,
-            read_at=item.read_at,
-            is_read=item.is_read,
-        )
+        return project(item, cls, data=dict(item.data))
 
 
 @frozen
@@ -120,12 +110,7 @@ class SendOutcome:
 
     @classmethod
     def of(cls, result: SendResult) -> SendOutcome:
-        return cls(
-            sent=result.sent,
-            notification_id=result.notification_id,
-            reason=result.reason.value if result.reason else None,
-            duplicate=result.duplicate,
-        )
+        return project(result, cls)
 
 
 @frozen
@@ -158,13 +143,8 @@ class DigestPreview:
 
     @classmethod
     def of(cls, digest: Digest) -> DigestPreview:
-        return cls(
-            frequency=digest.frequency.value,
-            since=digest.since,
-            until=digest.until,
-            counts=Counts.of(digest.counts),
-            items=[NotificationBody.of(item) for item in digest.items],
-            next_at=digest.next_at,
+        return project(
+            digest, cls, counts=Counts.of(digest.counts), items=[NotificationBody.of(item) for item in digest.items]
         )
 
 
@@ -185,7 +165,7 @@ class DigestRunBody:
 
     @classmethod
     def of(cls, run: DigestRun) -> DigestRunBody:
-        return cls(run.id, run.period_key, run.status.value, run.created_at, run.sent_at)
+        return project(run, cls)
 
 
 @frozen
