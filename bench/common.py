@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
+import time
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -53,3 +56,60 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
         "max_ms": round(ordered[-1] * 1000, 3),
         "samples": len(ordered),
     }
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, steal) jiffies of the whole machine so far (Linux /proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return user + nice + system + irq + softirq, steal
+
+
+def machine(seconds: float = 1.0) -> dict[str, Any]:
+    """How fast this machine is right now, to read the other figures against.
+
+    The benchmarks run on shared 2-core machines whose speed varies by 2-3x from hour to
+    hour (other tenants take CPU time: "steal"). Three fixed workloads, each ``seconds``
+    long: a pure-Python loop, ``SELECT 1`` round trips on one connection, and one-row
+    ``INSERT`` + ``COMMIT`` transactions from 8 threads (CPU, scheduling and WAL flushes).
+    """
+    report: dict[str, Any] = {"cpus": os.cpu_count()}
+    busy_before, steal_before = _cpu_times()
+    started = time.perf_counter()
+    loops = 0
+    while time.perf_counter() - started < seconds:
+        for _ in range(10_000):
+            pass
+        loops += 1
+    report["python_loop_mhz"] = round(loops * 10_000 / (time.perf_counter() - started) / 1e6, 1)
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        started, trips = time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            conn.execute("SELECT 1")
+            trips += 1
+        report["select_1_per_s"] = round(trips / (time.perf_counter() - started))
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_machine_probe (n int)")
+    commits = [0] * 8
+
+    def commit_loop(index: int) -> None:
+        with psycopg.connect(ADMIN_DSN) as conn:
+            began = time.perf_counter()
+            while time.perf_counter() - began < seconds:
+                conn.execute("INSERT INTO bench_machine_probe VALUES (1)")
+                conn.commit()
+                commits[index] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=commit_loop, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    report["insert_commit_8_threads_per_s"] = round(sum(commits) / (time.perf_counter() - started))
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute("DROP TABLE bench_machine_probe")
+    busy_after, steal_after = _cpu_times()
+    stolen = steal_after - steal_before
+    report["steal_percent"] = round(100 * stolen / max(1, busy_after - busy_before + stolen), 1)
+    return report
