@@ -26,7 +26,7 @@ import httpx
 import psycopg
 from sqlalchemy import create_engine, text
 
-from common import SCALE, database_dsn, database_url, fresh_database, machine, percentiles
+from common import SCALE, database_dsn, database_url, fresh_database, machine, percentiles, postgres_cpu_seconds
 from feed_data import FeedData, generate_feed_data
 from townsquare.adapters.postgres.feed import candidates_statement
 from townsquare.bootstrap import Services, bootstrap
@@ -190,14 +190,22 @@ def measure_http(
         asyncio.run(_drive(port, headers, paths, 2.0, 16))  # warm-up
         results: dict[str, Any] = {}
         for concurrency in (4, 8, 16):
-            cpu_before = _cpu_seconds(server.pid)
+            cpu_before, postgres_before = _cpu_seconds(server.pid), postgres_cpu_seconds()
             latencies = asyncio.run(_drive(port, headers, paths, seconds, concurrency))
             cpu = _cpu_seconds(server.pid) - cpu_before
+            postgres = postgres_cpu_seconds() - postgres_before
+            pages = len(latencies)
             results[f"concurrency_{concurrency}"] = {
-                "pages_per_s": round(len(latencies) / seconds, 1),
+                "pages_per_s": round(pages / seconds, 1),
                 # What one fully available core would serve: the figure the busy machine hides.
                 "host_cpu_s": round(cpu, 2),
-                "pages_per_host_cpu_s": round(len(latencies) / cpu, 1) if cpu else None,
+                "pages_per_host_cpu_s": round(pages / cpu, 1) if cpu else None,
+                "cpu_ms_per_page": {
+                    "host": round(cpu * 1000 / pages, 3),
+                    "postgres": round(postgres * 1000 / pages, 3),
+                },
+                # Host and Postgres on the machine's cores with nothing else (the load generator left out).
+                "pages_per_s_if_cpu_bound": round((os.cpu_count() or 1) * pages / (cpu + postgres), 1),
                 **percentiles(latencies),
             }
         results["mix"] = "first pages and page 50, both modes, 50 items each"

@@ -10,6 +10,7 @@ generate_series`` and prints one JSON document of figures.
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import create_engine, text
 
-from common import SCALE, database_dsn, fresh_database, machine, percentiles
+from common import SCALE, database_dsn, fresh_database, machine, percentiles, postgres_cpu_seconds
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.settings import PortsMode, Settings
@@ -118,8 +119,9 @@ def _send_batch(services: Services, prefix: str, index: int, per_sender: int, re
     return sent
 
 
-def _trial(services: Services, prefix: str, per_sender: int, recipients: int) -> tuple[float, int]:
-    """One timed run of the senders; returns sends per second and how many were sent."""
+def _trial(services: Services, prefix: str, per_sender: int, recipients: int) -> dict[str, float]:
+    """One timed run of the senders: sends per second, how many were sent, and the CPU
+    milliseconds per send of this process and of Postgres."""
     barrier = threading.Barrier(SENDERS + 1)
     sent = [0] * SENDERS
 
@@ -131,10 +133,16 @@ def _trial(services: Services, prefix: str, per_sender: int, recipients: int) ->
     for thread in threads:
         thread.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, python_cpu, postgres_cpu = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
     for thread in threads:
         thread.join()
-    return SENDERS * per_sender / (time.perf_counter() - started), sum(sent)
+    sends = SENDERS * per_sender
+    return {
+        "rate": sends / (time.perf_counter() - started),
+        "sent": sum(sent),
+        "python_ms": (time.process_time() - python_cpu) * 1000 / sends,
+        "postgres_ms": (postgres_cpu_seconds() - postgres_cpu) * 1000 / sends,
+    }
 
 
 def bench_sends(services: Services, dsn: str, trials: int = 3) -> dict[str, Any]:
@@ -143,21 +151,24 @@ def bench_sends(services: Services, dsn: str, trials: int = 3) -> dict[str, Any]
     quiet hours, the key and the cap). Each trial sends to fresh recipients, 4 sends each."""
     per_sender = max(50, int(1000 * SCALE))
     recipients = SENDERS * per_sender // 4  # 4 sends per recipient: under the cap of 5
-    rates = []
-    sent = 0
+    results = []
     for trial in range(trials):
         prefix = f"trial{trial}-"
         _prepare_recipients(dsn, prefix, recipients)
-        rate, trial_sent = _trial(services, prefix, per_sender, recipients)
-        rates.append(rate)
-        sent += trial_sent
+        results.append(_trial(services, prefix, per_sender, recipients))
+    python_ms = statistics.median(result["python_ms"] for result in results)
+    postgres_ms = statistics.median(result["postgres_ms"] for result in results)
     return {
         "senders": f"{SENDERS} threads, one process",
         "sends_per_trial": SENDERS * per_sender,
-        "sent": sent,
-        "trials_per_second": [round(rate, 1) for rate in rates],
-        "sends_per_second": round(statistics.median(rates), 1),
+        "sent": int(sum(result["sent"] for result in results)),
+        "trials_per_second": [round(result["rate"], 1) for result in results],
+        "sends_per_second": round(statistics.median(result["rate"] for result in results), 1),
         "target_per_second": 2000,
+        # CPU per send (median of the trials) and what the machine's cores would serve at that
+        # cost if nothing else used them: the figure that a busy or throttled machine hides.
+        "cpu_ms_per_send": {"python": round(python_ms, 3), "postgres": round(postgres_ms, 3)},
+        "sends_per_second_if_cpu_bound": round((os.cpu_count() or 1) * 1000 / (python_ms + postgres_ms), 1),
     }
 
 

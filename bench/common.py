@@ -58,6 +58,25 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def postgres_cpu_seconds() -> float:
+    """User plus system CPU time of every process of the local Postgres server so far
+    (Linux /proc; backends that exited in between are not counted)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() != "postgres":
+                    continue
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_times() -> tuple[int, int]:
     """(busy, steal) jiffies of the whole machine so far (Linux /proc/stat)."""
     with open("/proc/stat") as stat:
