@@ -11,12 +11,14 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
 from tests.conftest import EPOCH
+from townsquare.adapters.postgres.database import PgDatabase, create_database_engine
+from townsquare.adapters.postgres.notifications import COUNTS_CHANNEL, PgNotificationEvents
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.jobs import JobRunner
@@ -234,3 +236,30 @@ def test_a_count_change_is_announced_once_its_transaction_has_committed(pg_servi
         # Then it is announced after the commit, and the new count is there to read
         assert subscription.wait(10)
         assert pg_services.notifications.counts("alice").total == 1
+
+
+def test_count_changes_within_the_publish_window_go_out_in_one_notify(pg_url: str, pg_dsn: str) -> None:
+    # Given count events whose publisher gathers changes for a second, recording each NOTIFY
+    published: list[list[str]] = []
+
+    class Recording(PgNotificationEvents):
+        def _notify(self, conn: psycopg.Connection[Any], users: set[str]) -> None:
+            published.append(sorted(users))
+            super()._notify(conn, users)
+
+    db = PgDatabase(create_database_engine(pg_url))
+    events = Recording(db, pg_dsn, db.engine, publish_window=1.0)
+    try:
+        with psycopg.connect(pg_dsn, autocommit=True) as listener:
+            listener.execute(f"LISTEN {COUNTS_CHANNEL}")
+            # When three transactions, one after the other, change three users' counts
+            for user in ("ann", "ben", "cat"):
+                with db.transaction(actor=user):
+                    events.counts_changed(user)
+            # Then each user is announced, all of them by one NOTIFY transaction
+            received = {notify.payload for notify in listener.notifies(timeout=10, stop_after=3)}
+        assert received == {"ann", "ben", "cat"}
+        assert published == [["ann", "ben", "cat"]]
+    finally:
+        events.close()
+        db.dispose()

@@ -42,6 +42,8 @@ from townsquare.core.notifications.preferences import Preferences
 log = logging.getLogger("townsquare.notifications")
 
 COUNTS_CHANNEL = "townsquare_notification_counts"
+PUBLISH_WINDOW_S = 0.02
+"""How long the publisher gathers count changes into one NOTIFY (see PgNotificationEvents)."""
 # The core's rule of "read" (models.read_time), in SQL: read on its own, or covered by the
 # lane's first read mark at or past its position.
 _READ_AT = (
@@ -488,10 +490,18 @@ class PgNotificationEvents:
         dsn: a libpq connection string for the listener's and the publisher's connections.
         engine: ``db``'s engine, whose commits the publisher follows (without it, or for a
             caller's connection of another engine, NOTIFY runs in the transaction itself).
+        publish_window: seconds the publisher gathers changes before one NOTIFY transaction.
+            Each publish is a transaction with a WAL flush, under the database-wide notify
+            lock: published one by one, they cost busy senders more than their own sends.
+            With the window there are at most ``1 / publish_window`` per second, and a count
+            reaches subscribers that much later.
     """
 
-    def __init__(self, db: PgDatabase, dsn: str, engine: Engine | None = None) -> None:
+    def __init__(
+        self, db: PgDatabase, dsn: str, engine: Engine | None = None, *, publish_window: float = PUBLISH_WINDOW_S
+    ) -> None:
         self._db = db
+        self._publish_window = publish_window
         self._dsn = dsn
         self._engine = engine
         self.hub = LocalCountsHub()
@@ -508,9 +518,11 @@ class PgNotificationEvents:
             event.listen(engine, "checkin", self._on_checkin)
 
     @classmethod
-    def for_engine(cls, db: PgDatabase, engine: Engine) -> PgNotificationEvents:
+    def for_engine(
+        cls, db: PgDatabase, engine: Engine, *, publish_window: float = PUBLISH_WINDOW_S
+    ) -> PgNotificationEvents:
         url = engine.url.set(drivername="postgresql")
-        return cls(db, url.render_as_string(hide_password=False), engine)
+        return cls(db, url.render_as_string(hide_password=False), engine, publish_window=publish_window)
 
     def counts_changed(self, user_id: str) -> None:
         conn = self._db.connection()
@@ -564,9 +576,13 @@ class PgNotificationEvents:
             if batch is None:
                 break
             users = set(batch)
-            # Whatever queued up meanwhile goes out in the same statement and commit.
-            while not self._outgoing.empty():
-                more = self._outgoing.get()
+            # Whatever queues up within the window goes out in the same statement and commit.
+            deadline = time.monotonic() + self._publish_window
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    more = self._outgoing.get(timeout=remaining)
+                except queue.Empty:
+                    break
                 if more is None:
                     done = True
                     break
@@ -575,7 +591,7 @@ class PgNotificationEvents:
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(self._dsn, autocommit=True, application_name="townsquare-publisher")
-                    conn.execute(_NOTIFY_MANY, {"user_ids": sorted(users)})
+                    self._notify(conn, users)
                     break
                 except psycopg.Error:
                     log.warning("publishing count changes failed (attempt %d)", attempt + 1, exc_info=True)
@@ -589,6 +605,9 @@ class PgNotificationEvents:
                     self.hub.publish(user_id)
         if conn is not None:
             conn.close()
+
+    def _notify(self, conn: psycopg.Connection[Any], users: set[str]) -> None:
+        conn.execute(_NOTIFY_MANY, {"user_ids": sorted(users)})
 
     def subscribe(self, user_id: str) -> AbstractContextManager[CountsSubscription]:
         self._ensure_listener()
