@@ -64,6 +64,42 @@ def test_callers_can_bind_their_own_transaction(pg_url: str) -> None:
 
 
 @pytest.mark.postgres
+def test_after_commit_callbacks_run_once_the_outermost_transaction_commits(pg_url: str) -> None:
+    db = PgDatabase(create_engine(pg_url))
+    calls: list[str] = []
+    with db.transaction():
+        assert db.on_commit(lambda: calls.append("outer"))
+        with db.transaction():
+            assert db.on_commit(lambda: calls.append("joined"))
+        assert calls == []  # not before the commit, not at the end of a joined block
+    assert calls == ["outer", "joined"]
+    with pytest.raises(RuntimeError), db.transaction():
+        db.on_commit(lambda: calls.append("rolled back"))
+        raise RuntimeError("boom")
+    assert calls == ["outer", "joined"]
+    with db.engine.begin() as theirs, db.bind(theirs):
+        # A caller's transaction commits when its owner says: nothing to hook into.
+        assert not db.on_commit(lambda: calls.append("theirs"))
+    assert calls == ["outer", "joined"]
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_failing_after_commit_callback_leaves_the_commit_and_the_others(pg_url: str) -> None:
+    db = PgDatabase(create_engine(pg_url))
+    calls: list[str] = []
+
+    def fail() -> None:
+        raise ValueError("callback bug")
+
+    with db.transaction():
+        db.on_commit(fail)
+        db.on_commit(lambda: calls.append("after"))
+    assert calls == ["after"]
+    db.dispose()
+
+
+@pytest.mark.postgres
 def test_store_use_outside_a_transaction_is_a_programming_error(pg_url: str) -> None:
     db = PgDatabase(create_engine(pg_url))
     with pytest.raises(RuntimeError, match="outside a unit of work"):

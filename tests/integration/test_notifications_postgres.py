@@ -248,7 +248,7 @@ def test_count_changes_within_the_publish_window_go_out_in_one_notify(pg_url: st
             super()._notify(conn, users)
 
     db = PgDatabase(create_database_engine(pg_url))
-    events = Recording(db, pg_dsn, db.engine, publish_window=1.0)
+    events = Recording(db, pg_dsn, publish_window=1.0)
     try:
         with psycopg.connect(pg_dsn, autocommit=True) as listener:
             listener.execute(f"LISTEN {COUNTS_CHANNEL}")

@@ -7,8 +7,9 @@ transaction without an actor (workers, admin and system operations) to :data:`SY
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -33,6 +34,7 @@ HOST_ROLE = "townsquare_host"
 _ACT_AS_USER = f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.user_id', %s, true)"
 _ACT_AS_SYSTEM = f"SELECT set_config('role', '{SYSTEM_ROLE}', true)"
 _IDLE_SINCE = "townsquare_idle_since"
+log = logging.getLogger("townsquare.database")
 
 
 PING_AFTER_IDLE_S = 10.0
@@ -88,6 +90,9 @@ class PgDatabase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._current: ContextVar[Connection | None] = ContextVar(f"pg-conn-{id(self)}", default=None)
+        self._after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+            f"pg-after-commit-{id(self)}", default=None
+        )
 
     @contextmanager
     def transaction(self, *, actor: str | None = None) -> Iterator[None]:
@@ -105,20 +110,46 @@ class PgDatabase:
                 driver.execute(_ACT_AS_SYSTEM)
             else:
                 driver.execute(_ACT_AS_USER, (actor,))
-            token = self._current.set(conn)
+            callbacks: list[Callable[[], None]] = []
+            token, callbacks_token = self._current.set(conn), self._after_commit.set(callbacks)
             try:
                 yield
             finally:
                 self._current.reset(token)
+                self._after_commit.reset(callbacks_token)
+        # Committed (an exception above skips this: a rolled-back transaction calls nothing).
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("an after-commit callback failed; the transaction stays committed")
+
+    def on_commit(self, callback: Callable[[], None]) -> bool:
+        """Call ``callback`` once the current transaction has committed (never if it rolls back).
+
+        Returns False, registering nothing, when the current transaction is not one this
+        database opened (a caller's connection made current by :meth:`bind`): its owner
+        commits it, and the caller has to act inside the transaction instead.
+
+        Raises:
+            RuntimeError: called outside ``transaction()``.
+        """
+        self.connection()
+        callbacks = self._after_commit.get()
+        if callbacks is None:
+            return False
+        callbacks.append(callback)
+        return True
 
     @contextmanager
     def bind(self, conn: Connection) -> Iterator[None]:
         """Use ``conn`` (already in a transaction the caller owns) for the calls in the block."""
-        token = self._current.set(conn)
+        token, callbacks_token = self._current.set(conn), self._after_commit.set(None)
         try:
             yield
         finally:
             self._current.reset(token)
+            self._after_commit.reset(callbacks_token)
 
     def connection(self) -> Connection:
         """The current transaction's connection.

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, Row, TextClause, event, text
+from sqlalchemy import Engine, Row, TextClause, text
 
 from townsquare.adapters.memory.notifications import LocalCountsHub
 from townsquare.adapters.postgres.database import PgDatabase
@@ -467,29 +467,24 @@ class PgMailOutbox:
 
 _NOTIFY = f"SELECT pg_notify('{COUNTS_CHANNEL}', %(user_id)s)"
 _NOTIFY_MANY = f"SELECT pg_notify('{COUNTS_CHANNEL}', user_id) FROM unnest(%(user_ids)s::text[]) AS u(user_id)"
-# Keys in a pooled connection's info: users changed by its open transaction, and by the one
-# it is committing (published once the commit is done).
-_CHANGED = "townsquare.notifications.counts_changed"
-_COMMITTED = "townsquare.notifications.counts_committed"
 
 
 class PgNotificationEvents:
     """Count changes through LISTEN/NOTIFY, so a send in any process reaches subscribers in this one.
 
-    ``counts_changed`` remembers the user on the transaction's pooled connection; once that
-    transaction has committed (the connection goes back to the pool or begins its next
-    transaction) a publisher thread sends the ``pg_notify``, batched, in its own transaction.
-    A rolled-back transaction announces nothing. NOTIFY is deliberately not run inside the
-    sending transaction: Postgres serializes the commits of all notifying transactions of a
-    database (a lock held through the WAL flush), which halved concurrent sends.
+    ``counts_changed`` asks the unit of work to publish the user once the transaction has
+    committed (``PgDatabase.on_commit``); a publisher thread then sends the ``pg_notify``,
+    batched, in its own transaction. A rolled-back transaction announces nothing. NOTIFY is
+    deliberately not run inside the sending transaction: Postgres serializes the commits of
+    all notifying transactions of a database (a lock held through the WAL flush), which halved
+    concurrent sends. Only a caller's own connection (``PgDatabase.bind``), whose commit we
+    don't see, notifies inside its transaction.
     The first subscription starts one listener thread per process, on its own connection,
     that fans notifications out to local subscribers.
 
     Args:
         db: the unit of work whose transactions change counts.
         dsn: a libpq connection string for the listener's and the publisher's connections.
-        engine: ``db``'s engine, whose commits the publisher follows (without it, or for a
-            caller's connection of another engine, NOTIFY runs in the transaction itself).
         publish_window: seconds the publisher gathers changes before one NOTIFY transaction.
             Each publish is a transaction with a WAL flush, under the database-wide notify
             lock: published one by one, they cost busy senders more than their own sends.
@@ -497,13 +492,10 @@ class PgNotificationEvents:
             reaches subscribers that much later.
     """
 
-    def __init__(
-        self, db: PgDatabase, dsn: str, engine: Engine | None = None, *, publish_window: float = PUBLISH_WINDOW_S
-    ) -> None:
+    def __init__(self, db: PgDatabase, dsn: str, *, publish_window: float = PUBLISH_WINDOW_S) -> None:
         self._db = db
         self._publish_window = publish_window
         self._dsn = dsn
-        self._engine = engine
         self.hub = LocalCountsHub()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -511,51 +503,18 @@ class PgNotificationEvents:
         self._listening = threading.Event()
         self._outgoing: queue.SimpleQueue[set[str] | None] = queue.SimpleQueue()
         self._publisher: threading.Thread | None = None
-        if engine is not None:
-            event.listen(engine, "begin", self._on_begin)
-            event.listen(engine, "commit", self._on_commit)
-            event.listen(engine, "rollback", self._on_rollback)
-            event.listen(engine, "checkin", self._on_checkin)
 
     @classmethod
     def for_engine(
         cls, db: PgDatabase, engine: Engine, *, publish_window: float = PUBLISH_WINDOW_S
     ) -> PgNotificationEvents:
         url = engine.url.set(drivername="postgresql")
-        return cls(db, url.render_as_string(hide_password=False), engine, publish_window=publish_window)
+        return cls(db, url.render_as_string(hide_password=False), publish_window=publish_window)
 
     def counts_changed(self, user_id: str) -> None:
-        conn = self._db.connection()
-        if self._engine is None or conn.engine is not self._engine:
-            driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+        if not self._db.on_commit(lambda: self._publish({user_id})):
+            driver: psycopg.Connection[Any] = self._db.connection().connection.driver_connection  # type: ignore[assignment]
             driver.execute(_NOTIFY, {"user_id": user_id})
-            return
-        changed: set[str] = conn.info.setdefault(_CHANGED, set())
-        changed.add(user_id)
-
-    def _on_begin(self, conn: Connection) -> None:
-        # A connection kept by a caller across transactions: its last commit is done now.
-        self._publish(conn.info.pop(_COMMITTED, None))
-        conn.info.pop(_CHANGED, None)
-
-    def _on_commit(self, conn: Connection) -> None:
-        # Fired just before the commit is sent; published once it is done (checkin or begin).
-        changed = conn.info.pop(_CHANGED, None)
-        if changed:
-            conn.info[_COMMITTED] = changed
-
-    def _on_rollback(self, conn: Connection) -> None:
-        if conn.invalidated:
-            # The server went away (restart, failover): reading ``info`` now would raise and
-            # hide that error behind a PendingRollbackError (a 500 instead of a 503), and the
-            # pool clears a dead connection's info before reconnecting anyway.
-            return
-        conn.info.pop(_CHANGED, None)
-        conn.info.pop(_COMMITTED, None)
-
-    def _on_checkin(self, dbapi_connection: Any, record: Any) -> None:
-        self._publish(record.info.pop(_COMMITTED, None))
-        record.info.pop(_CHANGED, None)
 
     def _publish(self, users: set[str] | None) -> None:
         if not users:
