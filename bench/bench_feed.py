@@ -19,14 +19,22 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 from sqlalchemy import create_engine, text
 
-from common import SCALE, database_dsn, database_url, fresh_database, machine, percentiles, postgres_cpu_seconds
+from common import (
+    SCALE,
+    database_dsn,
+    database_url,
+    fresh_database,
+    machine,
+    percentiles,
+    postgres_cpu_seconds,
+    process_cpu_seconds,
+)
 from feed_data import FeedData, generate_feed_data
 from townsquare.adapters.postgres.feed import candidates_statement
 from townsquare.bootstrap import Services, bootstrap
@@ -102,12 +110,6 @@ def explain(services: Services, viewer: Actor, mode: FeedMode, deep_cursor: str 
         plan = conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {statement.text}"), params).scalars().all()
     engine.dispose()
     return "\n".join(plan)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -190,9 +192,9 @@ def measure_http(
         asyncio.run(_drive(port, headers, paths, 2.0, 16))  # warm-up
         results: dict[str, Any] = {}
         for concurrency in (4, 8, 16):
-            cpu_before, postgres_before = _cpu_seconds(server.pid), postgres_cpu_seconds()
+            cpu_before, postgres_before = process_cpu_seconds(server.pid), postgres_cpu_seconds()
             latencies = asyncio.run(_drive(port, headers, paths, seconds, concurrency))
-            cpu = _cpu_seconds(server.pid) - cpu_before
+            cpu = process_cpu_seconds(server.pid) - cpu_before
             postgres = postgres_cpu_seconds() - postgres_before
             pages = len(latencies)
             results[f"concurrency_{concurrency}"] = {

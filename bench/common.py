@@ -58,23 +58,27 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def postgres_cpu_seconds() -> float:
-    """User plus system CPU time of every process of the local Postgres server so far
-    (Linux /proc; backends that exited in between are not counted)."""
-    total = 0
+    """CPU time of every process of the local Postgres server so far (backends that exited
+    in between are not counted)."""
+    total = 0.0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/comm") as comm:
-                if comm.read().strip() != "postgres":
-                    continue
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+                if comm.read().strip() == "postgres":
+                    total += process_cpu_seconds(int(pid))
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _cpu_times() -> tuple[int, int]:

@@ -501,40 +501,36 @@ class PgNotificationEvents:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._listening = threading.Event()
-        self._outgoing: queue.SimpleQueue[set[str] | None] = queue.SimpleQueue()
+        self._outgoing: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._publisher: threading.Thread | None = None
 
     @classmethod
-    def for_engine(
-        cls, db: PgDatabase, engine: Engine, *, publish_window: float = PUBLISH_WINDOW_S
-    ) -> PgNotificationEvents:
+    def for_engine(cls, db: PgDatabase, engine: Engine) -> PgNotificationEvents:
         url = engine.url.set(drivername="postgresql")
-        return cls(db, url.render_as_string(hide_password=False), publish_window=publish_window)
+        return cls(db, url.render_as_string(hide_password=False))
 
     def counts_changed(self, user_id: str) -> None:
-        if not self._db.on_commit(lambda: self._publish({user_id})):
+        if not self._db.on_commit(lambda: self._publish(user_id)):
             driver: psycopg.Connection[Any] = self._db.connection().connection.driver_connection  # type: ignore[assignment]
             driver.execute(_NOTIFY, {"user_id": user_id})
 
-    def _publish(self, users: set[str] | None) -> None:
-        if not users:
-            return
+    def _publish(self, user_id: str) -> None:
         with self._lock:
             if self._publisher is None or not self._publisher.is_alive():
                 self._publisher = threading.Thread(
                     target=self._publish_forever, name="notification-publisher", daemon=True
                 )
                 self._publisher.start()
-        self._outgoing.put(users)
+        self._outgoing.put(user_id)
 
     def _publish_forever(self) -> None:
         conn: psycopg.Connection[Any] | None = None
         done = False
         while not done:
-            batch = self._outgoing.get()
-            if batch is None:
+            first = self._outgoing.get()
+            if first is None:
                 break
-            users = set(batch)
+            users = {first}
             # Whatever queues up within the window goes out in the same statement and commit.
             deadline = time.monotonic() + self._publish_window
             while (remaining := deadline - time.monotonic()) > 0:
@@ -545,7 +541,7 @@ class PgNotificationEvents:
                 if more is None:
                     done = True
                     break
-                users |= more
+                users.add(more)
             for attempt in range(3):
                 try:
                     if conn is None or conn.closed:
