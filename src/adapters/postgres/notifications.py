@@ -515,12 +515,14 @@ class PgNotificationEvents:
             driver.execute(_NOTIFY, {"user_id": user_id})
 
     def _publish(self, user_id: str) -> None:
-        with self._lock:
-            if self._publisher is None or not self._publisher.is_alive():
-                self._publisher = threading.Thread(
-                    target=self._publish_forever, name="notification-publisher", daemon=True
-                )
-                self._publisher.start()
+        publisher = self._publisher
+        if publisher is None or not publisher.is_alive():  # checked again under the lock
+            with self._lock:
+                if self._publisher is None or not self._publisher.is_alive():
+                    self._publisher = threading.Thread(
+                        target=self._publish_forever, name="notification-publisher", daemon=True
+                    )
+                    self._publisher.start()
         self._outgoing.put(user_id)
 
     def _publish_forever(self) -> None:
@@ -532,10 +534,12 @@ class PgNotificationEvents:
                 break
             users = {first}
             # Whatever queues up within the window goes out in the same statement and commit.
-            deadline = time.monotonic() + self._publish_window
-            while (remaining := deadline - time.monotonic()) > 0:
+            # Sleep through the window, then take it all: waiting on the queue instead would
+            # wake this thread (and take the GIL from the senders) for every single send.
+            time.sleep(self._publish_window)
+            while True:
                 try:
-                    more = self._outgoing.get(timeout=remaining)
+                    more = self._outgoing.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
