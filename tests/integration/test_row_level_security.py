@@ -181,6 +181,27 @@ def test_every_table_but_alembics_has_forced_row_level_security(owner: Engine) -
     assert {name for name, _enabled, _forced in tables} == {*ROWS, "jobs"}
 
 
+def test_policies_read_the_acting_user_once_per_statement(owner: Engine) -> None:
+    # Given the migrated database's policies for the app role
+    with owner.connect() as conn:
+        clauses = conn.execute(
+            text("SELECT tablename, policyname, qual, with_check FROM pg_policies WHERE :role = ANY (roles)"),
+            {"role": APP_ROLE},
+        ).all()
+    # Then each compares with the acting user through a scalar subquery (an initPlan, evaluated
+    # once), never a bare call that Postgres would evaluate for every row (0008_policy_initplans)
+    bare = [
+        (table, policy, clause)
+        for table, policy, *pair in clauses
+        for clause in pair
+        if clause is not None and "app.current_user_id()" in clause.replace("SELECT app.current_user_id()", "")
+    ]
+    assert bare == []
+    # and every policy but feed_items' public SELECT names the acting user
+    anonymous = [policy for _table, policy, using, check in clauses if "current_user_id" not in f"{using} {check}"]
+    assert anonymous == ["feed_items_user_0"]
+
+
 def test_feed_items_are_public_to_read(db: PgDatabase) -> None:
     # Given items of alice, bob and carol
     # When alice reads every item
