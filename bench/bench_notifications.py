@@ -16,6 +16,7 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,8 @@ import psycopg
 from sqlalchemy import create_engine, text
 
 from common import SCALE, database_dsn, fresh_database, machine, percentiles, postgres_cpu_seconds
+from townsquare.adapters.postgres.database import _ACT_AS_USER
+from townsquare.adapters.postgres.notifications import _ADD_WITHIN_CAP, _SEND_CONTEXT
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.settings import PortsMode, Settings
@@ -119,15 +122,55 @@ def _send_batch(services: Services, prefix: str, index: int, per_sender: int, re
     return sent
 
 
-def _trial(services: Services, prefix: str, per_sender: int, recipients: int) -> dict[str, float]:
+def _floor_batch(conn: psycopg.Connection[Any], prefix: str, index: int, per_sender: int, recipients: int) -> int:
+    """What ``_send_batch`` makes the database do, on a bare psycopg connection: the same five
+    round trips (BEGIN, the role, the context read, count-and-insert, COMMIT) with the
+    adapter's own statements, and none of our Python (no policy, SQLAlchemy or publisher)."""
+    day = NOW.date()
+    sent = 0
+    for i in range(per_sender):
+        number = i * SENDERS + index
+        user, key = f"{prefix}{number % recipients}", f"{prefix}{number}"
+        conn.execute(_ACT_AS_USER, (user,))
+        conn.execute(_SEND_CONTEXT, {"user_id": user, "key": key}).fetchone()
+        row = conn.execute(
+            _ADD_WITHIN_CAP,
+            {
+                "user_id": user,
+                "channel": "inapp",
+                "day": day,
+                "cap": 5,
+                "id": str(uuid.uuid4()),
+                "category": "like",
+                "lane": "social",
+                "title": "Someone liked your post",
+                "body": "Open the app to see who",
+                "data": "{}",
+                "key": key,
+                "created_at": NOW,
+            },
+        ).fetchone()
+        conn.commit()
+        sent += row is not None and row[1] is not None
+    return sent
+
+
+def _trial(
+    services: Services, prefix: str, per_sender: int, recipients: int, floor_dsn: str | None = None
+) -> dict[str, float]:
     """One timed run of the senders: sends per second, how many were sent, and the CPU
-    milliseconds per send of this process and of Postgres."""
+    milliseconds per send of this process and of Postgres. With ``floor_dsn`` the senders run
+    :func:`_floor_batch` on bare connections instead of calling the service."""
     barrier = threading.Barrier(SENDERS + 1)
     sent = [0] * SENDERS
+    connections = [psycopg.connect(floor_dsn) for _ in range(SENDERS)] if floor_dsn else []
 
     def sender(index: int) -> None:
         barrier.wait()
-        sent[index] = _send_batch(services, prefix, index, per_sender, recipients)
+        if connections:
+            sent[index] = _floor_batch(connections[index], prefix, index, per_sender, recipients)
+        else:
+            sent[index] = _send_batch(services, prefix, index, per_sender, recipients)
 
     threads = [threading.Thread(target=sender, args=(i,)) for i in range(SENDERS)]
     for thread in threads:
@@ -137,6 +180,8 @@ def _trial(services: Services, prefix: str, per_sender: int, recipients: int) ->
     for thread in threads:
         thread.join()
     sends = SENDERS * per_sender
+    for conn in connections:
+        conn.close()
     return {
         "rate": sends / (time.perf_counter() - started),
         "sent": sum(sent),
@@ -148,14 +193,18 @@ def _trial(services: Services, prefix: str, per_sender: int, recipients: int) ->
 def bench_sends(services: Services, dsn: str, trials: int = 3) -> dict[str, Any]:
     """8 threads of one process send in-app notifications with idempotency keys to users with
     quiet hours and a time zone stored (every send loads and applies the preferences, checks
-    quiet hours, the key and the cap). Each trial sends to fresh recipients, 4 sends each."""
+    quiet hours, the key and the cap). Each trial sends to fresh recipients, 4 sends each, and
+    is followed by a trial of the bare-driver floor (:func:`_floor_batch`)."""
     per_sender = max(50, int(1000 * SCALE))
     recipients = SENDERS * per_sender // 4  # 4 sends per recipient: under the cap of 5
-    results = []
+    results, floors = [], []
     for trial in range(trials):
-        prefix = f"trial{trial}-"
-        _prepare_recipients(dsn, prefix, recipients)
-        results.append(_trial(services, prefix, per_sender, recipients))
+        # Each service trial is paired with a floor trial in the same minute (this machine's
+        # speed drifts by half within minutes): their ratio is the figure that holds still.
+        for run, dest, floor_dsn in (("trial", results, None), ("floor", floors, dsn)):
+            prefix = f"{run}{trial}-"
+            _prepare_recipients(dsn, prefix, recipients)
+            dest.append(_trial(services, prefix, per_sender, recipients, floor_dsn))
     python_ms = statistics.median(result["python_ms"] for result in results)
     postgres_ms = statistics.median(result["postgres_ms"] for result in results)
     return {
@@ -169,6 +218,20 @@ def bench_sends(services: Services, dsn: str, trials: int = 3) -> dict[str, Any]
         # cost if nothing else used them: the figure that a busy or throttled machine hides.
         "cpu_ms_per_send": {"python": round(python_ms, 3), "postgres": round(postgres_ms, 3)},
         "sends_per_second_if_cpu_bound": round((os.cpu_count() or 1) * 1000 / (python_ms + postgres_ms), 1),
+        # The same statements on bare psycopg connections from 8 threads, right after each
+        # trial: what one transaction per send costs this machine with none of our Python.
+        "bare_driver_floor": {
+            "trials_per_second": [round(floor["rate"], 1) for floor in floors],
+            "sends_per_second": round(statistics.median(floor["rate"] for floor in floors), 1),
+            "cpu_ms_per_send": {
+                "python": round(statistics.median(floor["python_ms"] for floor in floors), 3),
+                "postgres": round(statistics.median(floor["postgres_ms"] for floor in floors), 3),
+            },
+        },
+        "service_share_of_floor": round(
+            statistics.median(result["rate"] / floor["rate"] for result, floor in zip(results, floors, strict=True)),
+            3,
+        ),
     }
 
 
