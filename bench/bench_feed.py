@@ -17,13 +17,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import create_engine, text
+from sqlalchemy import TextClause, create_engine, text
 
 from common import (
     SCALE,
@@ -36,6 +37,7 @@ from common import (
     process_cpu_seconds,
 )
 from feed_data import FeedData, generate_feed_data
+from townsquare.adapters.postgres.database import _ACT_AS_USER
 from townsquare.adapters.postgres.feed import candidates_statement
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import SystemClock
@@ -86,12 +88,12 @@ def measure_pages(services: Services, viewer: Actor, mode: FeedMode, rounds: int
     return results
 
 
-def explain(services: Services, viewer: Actor, mode: FeedMode, deep_cursor: str | None) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the statement a page runs (first page, or the cursor's page)."""
+def page_statement(services: Services, viewer: Actor, mode: FeedMode, cursor: str | None) -> tuple[TextClause, Any]:
+    """The statement and parameters a page runs (first page, or the cursor's page)."""
     snapshot: int | None = None
     others_after = products_after = None
-    if deep_cursor is not None:
-        position = services.cursors.decode(f"feed:{mode.value}:{viewer.user_id}", deep_cursor)
+    if cursor is not None:
+        position = services.cursors.decode(f"feed:{mode.value}:{viewer.user_id}", cursor)
         snapshot = position["s"]
         others_after = Position(*position["o"]) if position["o"] else None
         products_after = Position(*position["p"]) if position["p"] else None
@@ -104,12 +106,59 @@ def explain(services: Services, viewer: Actor, mode: FeedMode, deep_cursor: str 
         products_after=products_after,
         products_limit=product_quota(LIMIT) + 1,
     )
-    statement, params = candidates_statement(query)
+    return candidates_statement(query)
+
+
+def explain(services: Services, viewer: Actor, mode: FeedMode, deep_cursor: str | None) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statement a page runs (first page, or the cursor's page)."""
+    statement, params = page_statement(services, viewer, mode, deep_cursor)
     engine = create_engine(database_url(DATABASE))
     with engine.connect() as conn:
         plan = conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {statement.text}"), params).scalars().all()
     engine.dispose()
     return "\n".join(plan)
+
+
+def driver_floor(statements: list[tuple[TextClause, Any]], viewer: Actor, seconds: float) -> dict[str, Any]:
+    """The HTTP mix's statements on bare psycopg connections from 8 threads, each page one
+    transaction as the service runs it (BEGIN, the role, the page statement, COMMIT): what
+    Postgres and the driver serve with no host, service or SQLAlchemy around them."""
+    dialect = create_engine(database_url(DATABASE)).dialect
+    prepared = [(str(statement.compile(dialect=dialect)), params) for statement, params in statements]
+    connections = [psycopg.connect(database_dsn(DATABASE)) for _ in range(8)]
+    barrier = threading.Barrier(len(connections) + 1)
+    deadline = [0.0]
+    pages = [0] * len(connections)
+
+    def client(index: int) -> None:
+        conn = connections[index]
+        barrier.wait()
+        n = index
+        while time.perf_counter() < deadline[0]:
+            sql, params = prepared[n % len(prepared)]
+            conn.execute(_ACT_AS_USER, (viewer.user_id,))
+            conn.execute(sql, params).fetchall()
+            conn.commit()
+            n += 1
+        pages[index] = n - index
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(connections))]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    cpu_before, postgres_before = time.process_time(), postgres_cpu_seconds()
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    cpu, postgres = time.process_time() - cpu_before, postgres_cpu_seconds() - postgres_before
+    for conn in connections:
+        conn.close()
+    total = sum(pages)
+    return {
+        "clients": "8 threads, bare psycopg connections",
+        "pages_per_s": round(total / seconds, 1),
+        "cpu_ms_per_page": {"driver": round(cpu * 1000 / total, 3), "postgres": round(postgres * 1000 / total, 3)},
+    }
 
 
 def _free_port() -> int:
@@ -211,6 +260,16 @@ def measure_http(
                 **percentiles(latencies),
             }
         results["mix"] = "first pages and page 50, both modes, 50 items each"
+        # The host's own floor: an authenticated request (token, rate limit, routing, a small
+        # JSON body) that does no database work and needs no worker thread.
+        cpu_before = process_cpu_seconds(server.pid)
+        latencies = asyncio.run(_drive(port, headers, ["/api/v1/me"], seconds / 2, 8))
+        cpu = process_cpu_seconds(server.pid) - cpu_before
+        results["framework_floor"] = {
+            "path": "/api/v1/me, 8 clients",
+            "requests_per_s": round(len(latencies) / (seconds / 2), 1),
+            "host_cpu_ms_per_request": round(cpu * 1000 / len(latencies), 3),
+        }
         return results
     finally:
         server.terminate()
@@ -248,6 +307,10 @@ def main() -> None:
                 cursor = services.feed.home(viewer, mode, cursor, LIMIT).next_cursor
             assert cursor is not None
             deep_cursors[mode] = cursor
+        # The HTTP mix's pages, in its order: first pages, then page 50, of each mode.
+        floor_statements = [page_statement(services, viewer, mode, None) for mode in FeedMode] + [
+            page_statement(services, viewer, mode, cursor) for mode, cursor in deep_cursors.items()
+        ]
         if args.explain:
             for mode in FeedMode:
                 for label, cursor in (("first page", None), (f"page {DEEP_PAGE}", deep_cursors[mode])):
@@ -255,7 +318,9 @@ def main() -> None:
     finally:
         services.close()
     speed = machine()  # right before the HTTP figures, the most machine-bound ones
-    http = measure_http(settings, viewer, deep_cursors, seconds=max(5.0, 10.0 * min(SCALE, 1.0)))
+    seconds = max(5.0, 10.0 * min(SCALE, 1.0))
+    http = measure_http(settings, viewer, deep_cursors, seconds=seconds)
+    http["driver_floor"] = driver_floor(floor_statements, viewer, seconds / 2)
     report = {
         "benchmark": "feed",
         "scale": SCALE,
