@@ -179,14 +179,19 @@ def _trial(
     started, python_cpu, postgres_cpu = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
     for thread in threads:
         thread.join()
-    sends = SENDERS * per_sender
-    for conn in connections:
+    elapsed, python_cpu, postgres_cpu = (
+        time.perf_counter() - started,
+        time.process_time() - python_cpu,
+        postgres_cpu_seconds() - postgres_cpu,
+    )
+    for conn in connections:  # after the reading: an exited backend's CPU time is not counted
         conn.close()
+    sends = SENDERS * per_sender
     return {
-        "rate": sends / (time.perf_counter() - started),
+        "rate": sends / elapsed,
         "sent": sum(sent),
-        "python_ms": (time.process_time() - python_cpu) * 1000 / sends,
-        "postgres_ms": (postgres_cpu_seconds() - postgres_cpu) * 1000 / sends,
+        "python_ms": python_cpu * 1000 / sends,
+        "postgres_ms": postgres_cpu * 1000 / sends,
     }
 
 
