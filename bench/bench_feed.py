@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import psycopg
 from sqlalchemy import TextClause, create_engine, text
+from sqlalchemy.dialects import postgresql
 
 from common import (
     SCALE,
@@ -38,7 +39,7 @@ from common import (
 )
 from feed_data import FeedData, generate_feed_data
 from townsquare.adapters.postgres.database import _ACT_AS_USER
-from townsquare.adapters.postgres.feed import candidates_statement
+from townsquare.adapters.postgres.feed import _driver_sql, candidates_statement
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import SystemClock
 from townsquare.core.feed import CandidateQuery, FeedMode, Position, product_quota
@@ -123,8 +124,8 @@ def driver_floor(statements: list[tuple[TextClause, Any]], viewer: Actor, second
     """The HTTP mix's statements on bare psycopg connections from 8 threads, each page one
     transaction as the service runs it (BEGIN, the role, the page statement, COMMIT): what
     Postgres and the driver serve with no host, service or SQLAlchemy around them."""
-    dialect = create_engine(database_url(DATABASE)).dialect
-    prepared = [(str(statement.compile(dialect=dialect)), params) for statement, params in statements]
+    dialect = postgresql.psycopg.dialect()
+    prepared = [(_driver_sql(statement, dialect), params) for statement, params in statements]
     connections = [psycopg.connect(database_dsn(DATABASE)) for _ in range(8)]
     barrier = threading.Barrier(len(connections) + 1)
     deadline = [0.0]

@@ -176,14 +176,11 @@ def _trial(
     for thread in threads:
         thread.start()
     barrier.wait()
-    started, python_cpu, postgres_cpu = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
+    started, python_before, postgres_before = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
     for thread in threads:
         thread.join()
-    elapsed, python_cpu, postgres_cpu = (
-        time.perf_counter() - started,
-        time.process_time() - python_cpu,
-        postgres_cpu_seconds() - postgres_cpu,
-    )
+    elapsed = time.perf_counter() - started
+    python_cpu, postgres_cpu = time.process_time() - python_before, postgres_cpu_seconds() - postgres_before
     for conn in connections:  # after the reading: an exited backend's CPU time is not counted
         conn.close()
     sends = SENDERS * per_sender
