@@ -182,6 +182,7 @@ def _memory_notifications(
     )
 
     preferences = MemoryPreferenceStore(db)
+    outbox = MemoryMailOutbox(db)
     mailer = _mail_sender(settings)
     if isinstance(mailer, RecordingMailSender):
         db.on_reset(mailer.clear)  # mock mode's reset forgets the recorded mail too
@@ -189,10 +190,10 @@ def _memory_notifications(
         uow=db,
         clock=clock,
         cursors=cursors,
-        notifications=MemoryNotificationStore(db, preferences),
+        notifications=MemoryNotificationStore(db, preferences, outbox),
         preferences=preferences,
         digest_runs=MemoryDigestStore(db, preferences),
-        outbox=MemoryMailOutbox(db),
+        outbox=outbox,
         mailer=mailer,
         events=MemoryNotificationEvents(),
         jobs=jobs,

@@ -123,3 +123,59 @@ def test_memory_transactions_undo_on_error() -> None:
             add(3)
         raise RuntimeError("boom")
     assert items == [1]
+
+
+_SCRATCH_CALL = """
+CREATE FUNCTION scratch_add(p_role text, p_user text, p_n int, OUT role_name text, OUT acting text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_role IS NOT NULL THEN
+        PERFORM set_config('role', p_role, true), set_config('app.user_id', coalesce(p_user, ''), true);
+    END IF;
+    INSERT INTO scratch VALUES (p_n);
+    role_name := current_user;
+    acting := app.current_user_id();
+END
+$$
+"""
+
+
+@pytest.mark.postgres
+def test_a_call_runs_alone_until_the_unit_begins_a_transaction(pg_url: str) -> None:
+    db = PgDatabase(create_engine(pg_url))
+    with db.engine.begin() as owner:
+        owner.execute(text("CREATE TABLE scratch (n int)"))
+        owner.execute(text("GRANT SELECT, INSERT ON scratch TO townsquare_app, townsquare_system"))
+        owner.execute(text(_SCRATCH_CALL))
+
+    def stored() -> int:
+        with db.engine.connect() as other:
+            return int(other.execute(text("SELECT count(*) FROM scratch")).scalar_one())
+
+    # Given a unit of work that has begun no transaction, a call switches role itself and commits alone
+    with db.transaction(actor="alice"):
+        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (1,)) == ("townsquare_app", "alice")
+        assert stored() == 1
+        # and a transaction begun after it could not be atomic with it: refused
+        with pytest.raises(RuntimeError, match="on its own"):
+            db.connection()
+    with db.transaction():
+        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (2,)) == ("townsquare_system", None)
+    # Inside a begun transaction a call joins it, with its role, and rolls back with it
+    with pytest.raises(ValueError), db.transaction(actor="bob"):
+        db.connection()
+        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (3,)) == ("townsquare_app", "bob")
+        raise ValueError("boom")
+    # A call in a block that joined an outer unit of work runs in the outer one's transaction
+    with pytest.raises(ValueError), db.transaction(actor="carol"):
+        with db.transaction():
+            assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (4,)) == ("townsquare_app", "carol")
+        assert db.connection().execute(text("SELECT count(*) FROM scratch")).scalar() == 3
+        raise ValueError("boom")
+    assert stored() == 2
+    # A failing call leaves its pooled connection usable (back out of autocommit) for the next unit
+    with pytest.raises(Exception, match="invalid input syntax"), db.transaction(actor="alice"):
+        db.call("SELECT * FROM scratch_add(%s, %s, %s::int)", ("not a number",))
+    with db.transaction(actor="alice"):
+        assert db.connection().execute(text("SELECT app.current_user_id()")).scalar() == "alice"
+    db.dispose()

@@ -263,3 +263,56 @@ def test_count_changes_within_the_publish_window_go_out_in_one_notify(pg_url: st
     finally:
         events.close()
         db.dispose()
+
+
+def test_a_preference_change_in_another_process_decides_the_next_send(
+    pg_url: str, clock: ManualClock, pg_dsn: str
+) -> None:
+    here, there = wired(pg_url, clock), wired(pg_url, clock)
+    try:
+        # Given a process that decided a send on alice's preferences and remembers them
+        assert here.notifications.send("alice", "inapp", "sale", title="1").sent
+        # When another process turns the category off
+        there.notifications.update_preferences("alice", {"categories": {"sale": False}})
+        # Then this process's next send follows what is stored, not what it remembered
+        assert here.notifications.send("alice", "inapp", "sale", title="2").reason is NotSentReason.CATEGORY_OFF
+        # And when the other process turns it on again, the remembered refusal does not stick
+        there.notifications.update_preferences("alice", {"categories": {"sale": True}})
+        assert here.notifications.send("alice", "inapp", "sale", title="3").sent
+        # And an email address set over there is the one this process's mail goes to
+        assert here.notifications.send("alice", "email", "sale", title="4").reason is NotSentReason.NO_EMAIL_ADDRESS
+        there.notifications.update_preferences("alice", {"email_address": "alice@example.com"})
+        assert here.notifications.send("alice", "email", "sale", title="5").sent
+        there.notifications.update_preferences("alice", {"email_address": "new@example.com"})
+        assert here.notifications.send("alice", "email", "sale", title="6").sent
+        assert rows(pg_dsn, "SELECT recipient, subject FROM notification_mail_outbox ORDER BY subject") == [
+            ("alice@example.com", "5"),
+            ("new@example.com", "6"),
+        ]
+        assert rows(pg_dsn, "SELECT title FROM notifications ORDER BY title") == [("1",), ("3",), ("5",), ("6",)]
+    finally:
+        here.close()
+        there.close()
+
+
+def test_sends_racing_preference_changes_follow_a_stored_version(pg_url: str, clock: ManualClock, pg_dsn: str) -> None:
+    # Given senders in one process and preference updates toggling the category in another
+    here, there = wired(pg_url, clock), wired(pg_url, clock)
+    try:
+
+        def act(i: int) -> SendResult | None:
+            if i % 4 == 0:
+                there.notifications.update_preferences("dora", {"categories": {"tip": i % 8 == 0}})
+                return None
+            return here.notifications.send("dora", "inapp", "tip", title=f"t{i}", idempotency_key=f"k{i}")
+
+        results = [r for r in race(40, act) if r is not None]
+        # Then every send was either sent or refused for the category (never an error, never
+        # a stale-version failure), and the stored rows and the daily count agree with the results
+        assert {r.reason for r in results if not r.sent} <= {NotSentReason.CATEGORY_OFF, NotSentReason.DAILY_CAP}
+        sent = sum(r.sent for r in results)
+        assert rows(pg_dsn, "SELECT count(*) FROM notifications") == [(sent,)]
+        assert rows(pg_dsn, "SELECT coalesce(sum(sent), 0) FROM notification_daily_sends") == [(sent,)]
+    finally:
+        here.close()
+        there.close()

@@ -39,9 +39,10 @@ class MemoryNotificationStore:
     """Notifications per user (in sending order, with their positions), the idempotency keys,
     the daily counts and the read marks of mark-all-read."""
 
-    def __init__(self, db: MemoryDatabase, preferences: MemoryPreferenceStore) -> None:
+    def __init__(self, db: MemoryDatabase, preferences: MemoryPreferenceStore, outbox: MemoryMailOutbox) -> None:
         self._db = db
         self._preferences = preferences
+        self._outbox = outbox
         self._by_id: dict[str, Notification] = {}
         self._by_user: dict[str, list[str]] = defaultdict(list)
         self._keys: dict[tuple[str, str], str] = {}
@@ -61,13 +62,23 @@ class MemoryNotificationStore:
 
     def send_context(self, user_id: str, idempotency_key: str | None) -> SendContext:
         existing = self._keys.get((user_id, idempotency_key)) if idempotency_key is not None else None
-        return SendContext(existing, self._preferences.load(user_id))
+        return SendContext(existing, self._preferences.load(user_id), self._preferences.version(user_id))
 
-    def add_within_cap(self, notification: Notification, day: date, cap: int) -> AddOutcome:
+    def add_within_cap(
+        self,
+        notification: Notification,
+        day: date,
+        cap: int,
+        *,
+        preferences_version: int | None,
+        mail: OutboxMessage | None = None,
+    ) -> AddOutcome:
         user_id = notification.user_id
         key = notification.idempotency_key
         if key is not None and (user_id, key) in self._keys:
             return AddOutcome(self._keys[(user_id, key)], duplicate=True)
+        if preferences_version is not None and preferences_version != self._preferences.version(user_id):
+            return AddOutcome(None, stale=self.send_context(user_id, None))
         counter = (user_id, notification.channel, day)
         if self._sent[counter] >= cap:
             return AddOutcome(None)
@@ -87,6 +98,8 @@ class MemoryNotificationStore:
                 del self._keys[(user_id, key)]
 
         self._db.record_undo(undo)
+        if mail is not None:
+            self._outbox.add(mail)
         return AddOutcome(notification.id)
 
     def _inbox(self, user_id: str) -> Iterator[Notification]:
@@ -163,6 +176,7 @@ class _StoredPreferences:
     timezone: str
     digest_frequency: DigestFrequency
     digest_slot: int
+    version: int
 
 
 class MemoryPreferenceStore:
@@ -171,7 +185,14 @@ class MemoryPreferenceStore:
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
         self.rows: dict[str, _StoredPreferences] = {}
+        # Never restarted, not even by a reset: a version is never given out twice.
+        self._versions = itertools.count(1)
         db.on_reset(self.rows.clear)
+
+    def version(self, user_id: str) -> int:
+        """The stored document's version; 0 when nothing is stored."""
+        row = self.rows.get(user_id)
+        return row.version if row is not None else 0
 
     def load(self, user_id: str) -> Mapping[str, Any] | None:
         row = self.rows.get(user_id)
@@ -183,7 +204,11 @@ class MemoryPreferenceStore:
     def save(self, user_id: str, stored: Mapping[str, Any], effective: Preferences, now: datetime) -> None:
         previous = self.rows.get(user_id)
         self.rows[user_id] = _StoredPreferences(
-            copy.deepcopy(dict(stored)), effective.timezone, effective.digest.frequency, effective.digest.slot
+            copy.deepcopy(dict(stored)),
+            effective.timezone,
+            effective.digest.frequency,
+            effective.digest.slot,
+            next(self._versions),
         )
 
         def undo() -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -79,53 +79,72 @@ def create_database_engine(url: str, *, pool_size: int = 10, application_name: s
     return engine
 
 
+class _Unit:
+    """The current unit of work: its actor, and its transaction once a store has asked for one."""
+
+    __slots__ = ("actor", "callbacks", "conn", "joined", "ran_alone", "stack")
+
+    def __init__(
+        self,
+        actor: str | None,
+        stack: ExitStack | None,
+        conn: Connection | None = None,
+        callbacks: list[Callable[[], None]] | None = None,
+    ) -> None:
+        self.actor = actor
+        self.stack = stack
+        self.conn = conn
+        self.callbacks = callbacks
+        self.joined = 0  # how many transaction() blocks inside it joined it
+        self.ran_alone = False
+
+
 class PgDatabase:
     """Opens transactions and hands the current connection to the stores.
 
-    A ``transaction()`` inside another joins it (and its role). :meth:`bind` makes a
-    caller's own SQLAlchemy connection the current one, so library users can run our writes
-    (e.g. a job enqueue) inside their transaction, under whatever role they chose.
+    A ``transaction()`` begins on the first :meth:`connection` a store asks for, so a unit of
+    work whose only statement is a :meth:`call` runs it alone, in one round trip. A
+    ``transaction()`` inside another joins it (and its role), and its calls then run in the
+    outer one's transaction. :meth:`bind` makes a caller's
+    own SQLAlchemy connection the current one, so library users can run our writes (e.g. a
+    job enqueue) inside their transaction, under whatever role they chose.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._current: ContextVar[Connection | None] = ContextVar(f"pg-conn-{id(self)}", default=None)
-        self._after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar(
-            f"pg-after-commit-{id(self)}", default=None
-        )
+        self._unit: ContextVar[_Unit | None] = ContextVar(f"pg-unit-{id(self)}", default=None)
 
     @contextmanager
     def transaction(self, *, actor: str | None = None) -> Iterator[None]:
-        """Open a transaction as ``actor`` (the app role) or, without one, as the system role.
+        """Open a unit of work as ``actor`` (the app role) or, without one, as the system role.
 
         Works whatever the login role, as long as it may switch to both roles (a superuser in
         development and tests, :data:`HOST_ROLE` in production).
         """
-        if self._current.get() is not None:
-            yield
-            return
-        with self.engine.begin() as conn:
-            driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
-            if actor is None:
-                driver.execute(_ACT_AS_SYSTEM)
-            else:
-                driver.execute(_ACT_AS_USER, (actor,))
-            callbacks: list[Callable[[], None]] = []
-            token, callbacks_token = self._current.set(conn), self._after_commit.set(callbacks)
+        joined = self._unit.get()
+        if joined is not None:
+            joined.joined += 1
             try:
                 yield
             finally:
-                self._current.reset(token)
-                self._after_commit.reset(callbacks_token)
+                joined.joined -= 1
+            return
+        with ExitStack() as stack:
+            unit = _Unit(actor, stack, callbacks=[])
+            token = self._unit.set(unit)
+            try:
+                yield  # an exception here rolls back the transaction the stack holds, if any
+            finally:
+                self._unit.reset(token)
         # Committed (an exception above skips this: a rolled-back transaction calls nothing).
-        for callback in callbacks:
+        for callback in unit.callbacks or ():
             try:
                 callback()
             except Exception:
                 log.exception("an after-commit callback failed; the transaction stays committed")
 
     def on_commit(self, callback: Callable[[], None]) -> bool:
-        """Call ``callback`` once the current transaction has committed (never if it rolls back).
+        """Call ``callback`` once the current unit of work has committed (never if it rolls back).
 
         Returns False, registering nothing, when the current transaction is not one this
         database opened (a caller's connection made current by :meth:`bind`): its owner
@@ -134,8 +153,7 @@ class PgDatabase:
         Raises:
             RuntimeError: called outside ``transaction()``.
         """
-        self.connection()
-        callbacks = self._after_commit.get()
+        callbacks = self._current_unit().callbacks
         if callbacks is None:
             return False
         callbacks.append(callback)
@@ -144,23 +162,75 @@ class PgDatabase:
     @contextmanager
     def bind(self, conn: Connection) -> Iterator[None]:
         """Use ``conn`` (already in a transaction the caller owns) for the calls in the block."""
-        token, callbacks_token = self._current.set(conn), self._after_commit.set(None)
+        token = self._unit.set(_Unit(None, None, conn=conn))
         try:
             yield
         finally:
-            self._current.reset(token)
-            self._after_commit.reset(callbacks_token)
+            self._unit.reset(token)
 
     def connection(self) -> Connection:
-        """The current transaction's connection.
+        """The current transaction's connection; the first call begins the transaction.
 
         Raises:
-            RuntimeError: called outside ``transaction()``; a programming error.
+            RuntimeError: called outside ``transaction()`` or after a :meth:`call` ran alone in
+                this unit of work; both are programming errors.
         """
-        conn = self._current.get()
-        if conn is None:
+        unit = self._current_unit()
+        if unit.conn is None:
+            if unit.ran_alone or unit.stack is None:
+                raise RuntimeError(
+                    "this unit of work already ran a statement on its own (call()); "
+                    "a transaction begun after it would not be atomic with it"
+                )
+            conn = unit.stack.enter_context(self.engine.begin())
+            driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+            if unit.actor is None:
+                driver.execute(_ACT_AS_SYSTEM)
+            else:
+                driver.execute(_ACT_AS_USER, (unit.actor,))
+            unit.conn = conn
+        return unit.conn
+
+    def call(self, statement: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        """Run a statement that is atomic on its own and return its first row.
+
+        The statement's first two parameters are the role and the acting user to switch to,
+        which it does itself (see migration ``0009``); ``params`` are the rest. In a unit of
+        work that has begun no transaction and is no other's part (no ``transaction()`` block
+        joined it) it runs alone in autocommit, its own transaction, in one round trip: after
+        that the unit cannot begin a transaction, since it could not be atomic with it.
+        Anywhere else it runs in the unit's transaction (beginning it), keeping its role.
+
+        Raises:
+            RuntimeError: called outside ``transaction()``.
+        """
+        unit = self._current_unit()
+        if unit.conn is not None or unit.joined:
+            current: psycopg.Connection[Any] = self.connection().connection.driver_connection  # type: ignore[assignment]
+            return current.execute(statement, (None, None, *params)).fetchone()
+        unit.ran_alone = True
+        role = (SYSTEM_ROLE, None) if unit.actor is None else (APP_ROLE, unit.actor)
+        pooled = self.engine.raw_connection()
+        driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        try:
+            driver.autocommit = True
+            row = driver.execute(statement, (*role, *params)).fetchone()
+            driver.autocommit = False
+            return row
+        except BaseException:
+            if driver.closed:
+                pooled.invalidate()
+            else:
+                driver.autocommit = False
+            raise
+        finally:
+            pooled.close()
+
+    def _current_unit(self) -> _Unit:
+        unit = self._unit.get()
+        if unit is None:
             raise RuntimeError("store used outside a unit of work; wrap the call in transaction()")
-        return conn
+        return unit
 
     def ping(self) -> None:
         """Raise if the database cannot answer ``SELECT 1``."""

@@ -58,33 +58,13 @@ _PAST_MARK = (
     "AND m.lane = {lane}), 0)"
 )
 
-# The send path runs on the driver connection of the current transaction: these statements
-# are most of a send, and skipping SQLAlchemy's statement machinery is most of the Python time
-# that is left per send.
-_SEND_CONTEXT = """
-    SELECT (SELECT id FROM notifications WHERE user_id = %(user_id)s AND idempotency_key = %(key)s) AS existing,
-           (SELECT document FROM notification_preferences WHERE user_id = %(user_id)s) AS document
-"""
-_FIND_BY_KEY = "SELECT id FROM notifications WHERE user_id = %(user_id)s AND idempotency_key = %(key)s"
-_ADD_WITHIN_CAP = """
-    WITH counted AS (
-        INSERT INTO notification_daily_sends AS d (user_id, channel, day, sent)
-        VALUES (%(user_id)s, %(channel)s, %(day)s, 1)
-        ON CONFLICT (user_id, channel, day) DO UPDATE SET sent = d.sent + 1 WHERE d.sent < %(cap)s
-        RETURNING d.sent
-    ), added AS (
-        INSERT INTO notifications (id, user_id, channel, category, lane, title, body, data, idempotency_key, created_at)
-        SELECT %(id)s::uuid, %(user_id)s, %(channel)s, %(category)s, %(lane)s, %(title)s, %(body)s,
-               %(data)s::jsonb, %(key)s, %(created_at)s
-        WHERE EXISTS (SELECT 1 FROM counted)
-        ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING id
-    )
-    SELECT EXISTS (SELECT 1 FROM counted) AS counted, (SELECT id FROM added) AS added_id
-"""
-_UNCOUNT = (
-    "UPDATE notification_daily_sends SET sent = sent - 1 "
-    "WHERE user_id = %(user_id)s AND channel = %(channel)s AND day = %(day)s"
+# A send is at most two calls of migration 0009's functions, and usually one: each is atomic
+# on its own, so outside a begun transaction it runs alone in one round trip (PgDatabase.call).
+_SEND_CONTEXT = "SELECT existing_id, document, version FROM app.notification_send_context(%s, %s, %s, %s)"
+_ADD = (
+    "SELECT outcome, notification_id, document, version FROM app.notification_add(%s, %s, "
+    "%s::uuid, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::timestamptz, %s::date, %s::integer, %s::bigint, "
+    "%s::uuid, %s, %s, %s, %s::jsonb)"
 )
 # All lanes: the newest of each lane's index scan, merged. One index per lane order serves both
 # pages, which keeps mark-read (an update of every row it touches) cheaper.
@@ -156,6 +136,10 @@ _UNREAD_SINCE = text(
 _ALL_LANES = [lane.value for lane in Lane]
 
 
+def _json(document: Mapping[str, Any]) -> str:
+    return json.dumps(dict(document), separators=(",", ":"))
+
+
 def _notification(row: Row[Any]) -> Notification:
     return Notification(
         id=str(row.id),
@@ -178,50 +162,52 @@ class PgNotificationStore:
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
 
-    def _driver(self) -> psycopg.Connection[Any]:
-        driver: psycopg.Connection[Any] = self._db.connection().connection.driver_connection  # type: ignore[assignment]
-        return driver
-
     def send_context(self, user_id: str, idempotency_key: str | None) -> SendContext:
-        row = self._driver().execute(_SEND_CONTEXT, {"user_id": user_id, "key": idempotency_key}).fetchone()
+        row = self._db.call(_SEND_CONTEXT, (user_id, idempotency_key))
         assert row is not None
-        existing, document = row
-        return SendContext(str(existing) if existing is not None else None, document)
+        existing, document, version = row
+        return SendContext(str(existing) if existing is not None else None, document, version)
 
-    def _find_by_key(self, user_id: str, idempotency_key: str) -> str | None:
-        row = self._driver().execute(_FIND_BY_KEY, {"user_id": user_id, "key": idempotency_key}).fetchone()
-        return str(row[0]) if row is not None else None
-
-    def add_within_cap(self, notification: Notification, day: date, cap: int) -> AddOutcome:
-        driver = self._driver()
-        counter = {"user_id": notification.user_id, "channel": notification.channel.value, "day": day}
-        params = {
-            **counter,
-            "cap": cap,
-            "id": notification.id,
-            "category": notification.category,
-            "lane": notification.lane.value,
-            "title": notification.title,
-            "body": notification.body,
-            "data": json.dumps(dict(notification.data), separators=(",", ":")),
-            "key": notification.idempotency_key,
-            "created_at": notification.created_at,
-        }
-        row = driver.execute(_ADD_WITHIN_CAP, params).fetchone()
+    def add_within_cap(
+        self,
+        notification: Notification,
+        day: date,
+        cap: int,
+        *,
+        preferences_version: int | None,
+        mail: OutboxMessage | None = None,
+    ) -> AddOutcome:
+        message = mail.message if mail is not None else None
+        row = self._db.call(
+            _ADD,
+            (
+                notification.id,
+                notification.user_id,
+                notification.channel.value,
+                notification.category,
+                notification.lane.value,
+                notification.title,
+                notification.body,
+                _json(notification.data),
+                notification.idempotency_key,
+                notification.created_at,
+                day,
+                cap,
+                preferences_version,
+                mail.id if mail is not None else None,
+                message.to if message is not None else None,
+                message.subject if message is not None else None,
+                message.text if message is not None else None,
+                _json(message.headers) if message is not None else None,
+            ),
+        )
         assert row is not None
-        counted, added_id = row
-        if added_id is not None:
-            return AddOutcome(str(added_id))
-        key = notification.idempotency_key
-        if counted:
-            # Counted, but a racing send with the same key won: give the count back.
-            driver.execute(_UNCOUNT, counter)
-        existing = self._find_by_key(notification.user_id, key) if key is not None else None
-        if existing is not None:
-            return AddOutcome(existing, duplicate=True)
-        if counted:
-            raise RuntimeError(f"notification {notification.id} was neither added nor found by its key")
-        return AddOutcome(None)
+        outcome, notification_id, document, version = row
+        if outcome == "stale":
+            return AddOutcome(None, stale=SendContext(None, document, version))
+        return AddOutcome(
+            str(notification_id) if notification_id is not None else None, duplicate=outcome == "duplicate"
+        )
 
     def page(
         self, user_id: str, lane: Lane | None, limit: int, after: tuple[datetime, str] | None
@@ -270,7 +256,7 @@ _SAVE_PREFS = text(
     VALUES (:user_id, CAST(:document AS jsonb), :timezone, :frequency, :slot, :now)
     ON CONFLICT (user_id) DO UPDATE SET document = excluded.document, timezone = excluded.timezone,
         digest_frequency = excluded.digest_frequency, digest_slot = excluded.digest_slot,
-        updated_at = excluded.updated_at
+        updated_at = excluded.updated_at, version = nextval('notification_preferences_version')
     """
 )
 

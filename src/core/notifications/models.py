@@ -172,22 +172,27 @@ class SendResult:
 
 @frozen
 class SendContext:
-    """What a send is decided on: an earlier send with the same key, and the stored preferences."""
+    """What a send is decided on: an earlier send with the same key, and the stored preferences
+    with their version (0: nothing stored; every save gives a new, never reused number)."""
 
     existing_id: str | None
     preferences: Mapping[str, Any] | None
+    preferences_version: int = 0
 
 
 @frozen
 class AddOutcome:
-    """What a store's atomic count-and-insert did: added, found the key, or hit the cap."""
+    """What a store's atomic count-and-insert did: added, found the key, hit the cap, or wrote
+    nothing because the preferences changed since the version the send was decided on
+    (``stale`` then holds the current ones)."""
 
     notification_id: str | None
     duplicate: bool = False
+    stale: SendContext | None = None
 
     @property
     def capped(self) -> bool:
-        return self.notification_id is None
+        return self.notification_id is None and self.stale is None
 
 
 @frozen

@@ -38,11 +38,24 @@ class NotificationStore(Protocol):
         key (if any) and the user's stored preference document (if any)."""
         ...
 
-    def add_within_cap(self, notification: Notification, day: date, cap: int) -> AddOutcome:
-        """Atomically: return the existing id if the key was used; else add the notification
-        if fewer than ``cap`` were sent to this user on this channel on ``day``; else refuse.
+    def add_within_cap(
+        self,
+        notification: Notification,
+        day: date,
+        cap: int,
+        *,
+        preferences_version: int | None,
+        mail: OutboxMessage | None = None,
+    ) -> AddOutcome:
+        """Atomically: return the existing id if the key was used; else, if the user's stored
+        preferences are no longer at ``preferences_version`` (``None``: don't check), write
+        nothing and return the current ones as ``stale``; else add the notification, and
+        ``mail`` to the outbox, if fewer than ``cap`` were sent to this user on this channel
+        on ``day``; else refuse.
 
         Exact under concurrency: racing calls for one user and channel are serialized.
+        Atomic on its own: the Postgres store runs it as one statement, in one round trip
+        when the unit of work has begun no transaction yet.
         """
         ...
 

@@ -16,6 +16,7 @@ from townsquare.core.identity import check_user_id
 from townsquare.core.jobs import JobRequest, JobService
 from townsquare.core.notifications import digests, policy
 from townsquare.core.notifications.digests import Digest, DigestStatus
+from townsquare.core.notifications.known import KnownPreferencesCache
 from townsquare.core.notifications.models import (
     Channel,
     MailMessage,
@@ -50,6 +51,9 @@ MAX_BODY = 2000
 MAX_DATA_BYTES = 4096
 MAX_KEY = 200
 MAIL_MAX_ATTEMPTS = 5
+# Decided on remembered preferences, then (if they were stale or refused) on stored ones, then
+# once more if they changed again meanwhile: the third write takes them as current.
+_SEND_ATTEMPTS = 3
 DELIVER_MAIL = "notifications.deliver_mail"
 BUILD_DIGESTS = "notifications.build_digests"
 _ID_NAMESPACE = uuid.UUID("6f1d3a52-8f0e-4c55-9a4e-1b7f6d2c9e10")
@@ -67,6 +71,8 @@ class NotificationService:
         events: announces unread-count changes to live subscribers.
         jobs: queues mail deliveries and digest builds in the caller's transaction.
         daily_cap: most notifications sent per user, channel and local day.
+        known_preferences: the preferences sends were last decided on (a hint, checked by
+            every write; :mod:`townsquare.core.notifications.known`).
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class NotificationService:
         events: NotificationEvents,
         jobs: JobService,
         daily_cap: int = policy.DEFAULT_DAILY_CAP,
+        known_preferences: KnownPreferencesCache | None = None,
     ) -> None:
         if daily_cap < 1:
             raise ValueError("daily_cap must be at least 1")
@@ -97,6 +104,7 @@ class NotificationService:
         self._events = events
         self._jobs = jobs
         self.daily_cap = daily_cap
+        self._known = known_preferences if known_preferences is not None else KnownPreferencesCache()
 
     @property
     def mailer(self) -> MailSender:
@@ -145,43 +153,68 @@ class NotificationService:
             raise InvalidInput(f"idempotency_key must be 1..{MAX_KEY} characters", field="idempotency_key")
         now = self._clock.now()
         with self._uow.transaction(actor=user_id):
-            context = self._notifications.send_context(user_id, idempotency_key)
-            if context.existing_id is not None:
-                return SendResult(context.existing_id, duplicate=True)
-            prefs = Preferences.from_stored(context.preferences)
-            reason = policy.refusal(prefs, chosen, category, now)
-            if reason is not None:
-                return SendResult(None, reason)
-            notification = Notification(
-                id=_notification_id(user_id, idempotency_key),
-                user_id=user_id,
-                channel=chosen,
-                category=category,
-                lane=lane,
-                title=title,
-                body=body,
-                data=payload,
-                created_at=now,
-                idempotency_key=idempotency_key,
-            )
-            outcome = self._notifications.add_within_cap(notification, policy.local_day(prefs, now), self.daily_cap)
-            if outcome.capped:
-                return SendResult(None, NotSentReason.DAILY_CAP)
-            assert outcome.notification_id is not None
-            if outcome.duplicate:
-                return SendResult(outcome.notification_id, duplicate=True)
-            if chosen is Channel.INAPP:
-                self._events.counts_changed(user_id)
-            elif chosen is Channel.EMAIL:
-                assert prefs.email_address is not None
-                message = MailMessage(
-                    to=prefs.email_address,
-                    subject=title,
-                    text=body + "\n",
-                    headers={"X-Townsquare-Notification": notification.id},
+            known = self._known.get(user_id)
+            from_cache = known is not None
+            for attempt in range(_SEND_ATTEMPTS):
+                if known is None:
+                    context = self._notifications.send_context(user_id, idempotency_key)
+                    if context.existing_id is not None:
+                        return SendResult(context.existing_id, duplicate=True)
+                    known = self._known.remember(user_id, context)
+                prefs = known.preferences
+                reason = policy.refusal(prefs, chosen, category, now)
+                if reason is not None:
+                    if from_cache:
+                        # Refused on remembered preferences: confirm with the stored ones (the
+                        # read also finds an earlier send with this key, which wins).
+                        known, from_cache = None, False
+                        continue
+                    return SendResult(None, reason)
+                notification = Notification(
+                    id=_notification_id(user_id, idempotency_key),
+                    user_id=user_id,
+                    channel=chosen,
+                    category=category,
+                    lane=lane,
+                    title=title,
+                    body=body,
+                    data=payload,
+                    created_at=now,
+                    idempotency_key=idempotency_key,
                 )
-                self._outbox.add(OutboxMessage(id=str(uuid.uuid4()), user_id=user_id, message=message, created_at=now))
-            return SendResult(notification.id)
+                outcome = self._notifications.add_within_cap(
+                    notification,
+                    policy.local_day(prefs, now),
+                    self.daily_cap,
+                    # The last attempt is decided on preferences read one statement ago, and
+                    # takes them as current (as a read-then-write transaction would).
+                    preferences_version=known.version if attempt < _SEND_ATTEMPTS - 1 else None,
+                    mail=self._mail_for(notification, prefs) if chosen is Channel.EMAIL else None,
+                )
+                if outcome.stale is not None:
+                    known, from_cache = self._known.remember(user_id, outcome.stale), False
+                    continue
+                if outcome.capped:
+                    return SendResult(None, NotSentReason.DAILY_CAP)
+                assert outcome.notification_id is not None
+                if outcome.duplicate:
+                    return SendResult(outcome.notification_id, duplicate=True)
+                if chosen is Channel.INAPP:
+                    self._events.counts_changed(user_id)
+                return SendResult(notification.id)
+        raise AssertionError("unreachable: the last attempt does not check the preferences version")
+
+    def _mail_for(self, notification: Notification, prefs: Preferences) -> OutboxMessage:
+        assert prefs.email_address is not None  # the policy refuses email without an address
+        message = MailMessage(
+            to=prefs.email_address,
+            subject=notification.title,
+            text=notification.body + "\n",
+            headers={"X-Townsquare-Notification": notification.id},
+        )
+        return OutboxMessage(
+            id=str(uuid.uuid4()), user_id=notification.user_id, message=message, created_at=notification.created_at
+        )
 
     def enqueue_test(self, user_id: str, category: str = "test") -> SendResult:
         """The seeds' test helper: an in-app test notification through the normal policy."""
@@ -272,7 +305,8 @@ class NotificationService:
             merged = apply_patch(stored, patch)
             effective = Preferences.from_stored(merged)
             self._preferences.save(user_id, merged, effective, self._clock.now())
-            return effective
+        self._known.forget(user_id)  # this process's next send reads the new version
+        return effective
 
     # -- digests -------------------------------------------------------------------------------
 
