@@ -105,9 +105,9 @@ class PgDatabase:
     A ``transaction()`` begins on the first :meth:`connection` a store asks for, so a unit of
     work whose only statement is a :meth:`call` runs it alone, in one round trip. A
     ``transaction()`` inside another joins it (and its role), and its calls then run in the
-    outer one's transaction. :meth:`bind` makes a caller's
-    own SQLAlchemy connection the current one, so library users can run our writes (e.g. a
-    job enqueue) inside their transaction, under whatever role they chose.
+    outer one's transaction. :meth:`bind` makes a caller's own SQLAlchemy connection the
+    current one, so library users can run our writes (e.g. a job enqueue) inside their
+    transaction, under whatever role they chose.
     """
 
     def __init__(self, engine: Engine) -> None:

@@ -53,7 +53,3 @@ class KnownPreferencesCache:
     def forget(self, user_id: str) -> None:
         with self._lock:
             self._entries.pop(user_id, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
