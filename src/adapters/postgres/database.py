@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
@@ -218,8 +219,8 @@ class PgDatabase:
             driver.autocommit = False
             return row
         except BaseException:
-            if driver.closed:
-                pooled.invalidate()
+            if driver.closed or driver.info.transaction_status is not TransactionStatus.IDLE:
+                pooled.invalidate()  # broken, or interrupted mid-statement: not for reuse
             else:
                 driver.autocommit = False
             raise
