@@ -24,8 +24,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import TextClause, create_engine, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import create_engine
 
 from common import (
     SCALE,
@@ -33,16 +32,17 @@ from common import (
     database_url,
     fresh_database,
     machine,
+    nested_plans,
     percentiles,
     postgres_cpu_seconds,
     process_cpu_seconds,
 )
 from feed_data import FeedData, generate_feed_data
-from townsquare.adapters.postgres.database import _ACT_AS_USER
-from townsquare.adapters.postgres.feed import _driver_sql, candidates_statement
+from townsquare.adapters.postgres.database import APP_ROLE
+from townsquare.adapters.postgres.feed import _PAGE, _position
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import SystemClock
-from townsquare.core.feed import CandidateQuery, FeedMode, Position, product_quota
+from townsquare.core.feed import FeedMode, Position, product_quota
 from townsquare.core.identity import Actor
 from townsquare.hosts.http.auth import mint_token
 from townsquare.settings import PortsMode, RateLimit, Settings
@@ -89,8 +89,8 @@ def measure_pages(services: Services, viewer: Actor, mode: FeedMode, rounds: int
     return results
 
 
-def page_statement(services: Services, viewer: Actor, mode: FeedMode, cursor: str | None) -> tuple[TextClause, Any]:
-    """The statement and parameters a page runs (first page, or the cursor's page)."""
+def page_params(services: Services, viewer: Actor, mode: FeedMode, cursor: str | None) -> tuple[Any, ...]:
+    """The parameters of the store's page call (after the role and user), first page or the cursor's."""
     snapshot: int | None = None
     others_after = products_after = None
     if cursor is not None:
@@ -98,50 +98,40 @@ def page_statement(services: Services, viewer: Actor, mode: FeedMode, cursor: st
         snapshot = position["s"]
         others_after = Position(*position["o"]) if position["o"] else None
         products_after = Position(*position["p"]) if position["p"] else None
-    query = CandidateQuery(
-        viewer_id=viewer.user_id,
-        following_only=mode is FeedMode.FOLLOWING,
-        snapshot=snapshot,
-        others_after=others_after,
-        others_limit=LIMIT + 1,
-        products_after=products_after,
-        products_limit=product_quota(LIMIT) + 1,
+    return (
+        viewer.user_id,
+        mode is FeedMode.FOLLOWING,
+        snapshot,
+        *_position(others_after),
+        LIMIT + 1,
+        *_position(products_after),
+        product_quota(LIMIT) + 1,
     )
-    return candidates_statement(query)
 
 
-def explain(services: Services, viewer: Actor, mode: FeedMode, deep_cursor: str | None) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the statement a page runs (first page, or the cursor's page)."""
-    statement, params = page_statement(services, viewer, mode, deep_cursor)
-    engine = create_engine(database_url(DATABASE))
-    with engine.connect() as conn:
-        plan = conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {statement.text}"), params).scalars().all()
-    engine.dispose()
-    return "\n".join(plan)
+def explain(viewer: Actor, params: tuple[Any, ...]) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statements a page call runs (auto_explain)."""
+    with psycopg.connect(database_dsn(DATABASE), autocommit=True) as conn:
+        return "\n".join(nested_plans(conn, _PAGE, (APP_ROLE, viewer.user_id, *params), fmt="text"))
 
 
-def driver_floor(statements: list[tuple[TextClause, Any]], viewer: Actor, seconds: float) -> dict[str, Any]:
-    """The HTTP mix's statements on bare psycopg connections from 8 threads, each page one
-    transaction as the service runs it (BEGIN, the role, the page statement, COMMIT): what
+def driver_floor(pages: list[tuple[Any, ...]], viewer: Actor, seconds: float) -> dict[str, Any]:
+    """The HTTP mix's page calls on bare autocommit psycopg connections from 8 threads, each
+    page one ``app.feed_page`` call as the store makes it once it holds the page's items: what
     Postgres and the driver serve with no host, service or SQLAlchemy around them."""
-    dialect = postgresql.psycopg.dialect()
-    prepared = [(_driver_sql(statement, dialect), params) for statement, params in statements]
-    connections = [psycopg.connect(database_dsn(DATABASE)) for _ in range(8)]
+    connections = [psycopg.connect(database_dsn(DATABASE), autocommit=True) for _ in range(8)]
     barrier = threading.Barrier(len(connections) + 1)
     deadline = [0.0]
-    pages = [0] * len(connections)
+    served = [0] * len(connections)
 
     def client(index: int) -> None:
         conn = connections[index]
         barrier.wait()
         n = index
         while time.perf_counter() < deadline[0]:
-            sql, params = prepared[n % len(prepared)]
-            conn.execute(_ACT_AS_USER, (viewer.user_id,))
-            conn.execute(sql, params).fetchall()
-            conn.commit()
+            conn.execute(_PAGE, (APP_ROLE, viewer.user_id, *pages[n % len(pages)])).fetchall()
             n += 1
-        pages[index] = n - index
+        served[index] = n - index
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(connections))]
     for thread in threads:
@@ -154,7 +144,7 @@ def driver_floor(statements: list[tuple[TextClause, Any]], viewer: Actor, second
     cpu, postgres = time.process_time() - cpu_before, postgres_cpu_seconds() - postgres_before
     for conn in connections:
         conn.close()
-    total = sum(pages)
+    total = sum(served)
     return {
         "clients": "8 threads, bare psycopg connections",
         "pages_per_s": round(total / seconds, 1),
@@ -309,19 +299,20 @@ def main() -> None:
             assert cursor is not None
             deep_cursors[mode] = cursor
         # The HTTP mix's pages, in its order: first pages, then page 50, of each mode.
-        floor_statements = [page_statement(services, viewer, mode, None) for mode in FeedMode] + [
-            page_statement(services, viewer, mode, cursor) for mode, cursor in deep_cursors.items()
+        floor_pages = [page_params(services, viewer, mode, None) for mode in FeedMode] + [
+            page_params(services, viewer, mode, cursor) for mode, cursor in deep_cursors.items()
         ]
         if args.explain:
             for mode in FeedMode:
                 for label, cursor in (("first page", None), (f"page {DEEP_PAGE}", deep_cursors[mode])):
-                    print(f"-- {mode.value}, {label}\n{explain(services, viewer, mode, cursor)}\n", file=sys.stderr)
+                    plans = explain(viewer, page_params(services, viewer, mode, cursor))
+                    print(f"-- {mode.value}, {label}\n{plans}\n", file=sys.stderr)
     finally:
         services.close()
     speed = machine()  # right before the HTTP figures, the most machine-bound ones
     seconds = max(5.0, 10.0 * min(SCALE, 1.0))
     http = measure_http(settings, viewer, deep_cursors, seconds=seconds)
-    http["driver_floor"] = driver_floor(floor_statements, viewer, seconds / 2)
+    http["driver_floor"] = driver_floor(floor_pages, viewer, seconds / 2)
     report = {
         "benchmark": "feed",
         "scale": SCALE,

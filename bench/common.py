@@ -136,3 +136,23 @@ def machine(seconds: float = 1.0) -> dict[str, Any]:
     stolen = steal_after - steal_before
     report["steal_percent"] = round(100 * stolen / max(1, busy_after - busy_before + stolen), 1)
     return report
+
+
+def nested_plans(conn: psycopg.Connection[Any], statement: str, params: Any, *, fmt: str = "json") -> list[str]:
+    """The plans (JSON text) of the statements a database function runs for ``statement``:
+    auto_explain with nested statements, its log lines sent to this client. ``conn`` is a
+    superuser's, in autocommit (the function's role switch ends with its statement)."""
+    messages: list[str] = []
+    conn.add_notice_handler(lambda diagnostic: messages.append(diagnostic.message_primary or ""))
+    conn.execute("LOAD 'auto_explain'")
+    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_analyze = on", "log_buffers = on"):
+        conn.execute(f"SET auto_explain.{setting}")
+    conn.execute(sql.SQL("SET auto_explain.log_format = {}").format(sql.Literal(fmt)))
+    conn.execute("SET client_min_messages = log")
+    try:
+        conn.execute(statement, params).fetchall()
+    finally:
+        conn.execute("RESET client_min_messages")
+        conn.execute("SET auto_explain.log_min_duration = -1")
+    # Each line reads "duration: ... ms  plan:" and the plan; the last is the call itself.
+    return [message.split("plan:", 1)[1].strip() for message in messages if "plan:" in message][:-1]

@@ -7,17 +7,15 @@ its later pages, and the memory and Postgres adapters return the same pages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from tests.conftest import EPOCH, memory_settings, postgres_settings
 
-from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.adapters.postgres.feed import FEED_TABLES
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
@@ -143,37 +141,33 @@ def test_paging_to_the_end_keeps_every_promise(scenario: dict[str, Any]) -> None
     assert _ids(busy) == _ids(quiet)
 
 
-@pytest.fixture
-def postgres_services(pg_url: str) -> Iterator[Services]:
-    services = bootstrap(postgres_settings(pg_url), clock=ManualClock(EPOCH))
-    try:
-        yield services
-    finally:
-        services.close()
-
-
-def _truncate(services: Services) -> None:
-    engine = cast(PgDatabase, services.uow).engine
-    with engine.begin() as conn:
+def _emptied(pg_url: str) -> Services:
+    """Services on the emptied feed tables, as a new process: the store remembers published
+    items, whose ids the truncation lets the next example reuse for other content."""
+    with create_engine(pg_url).begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(FEED_TABLES)} RESTART IDENTITY"))
+    return bootstrap(postgres_settings(pg_url), clock=ManualClock(EPOCH))
 
 
 @pytest.mark.postgres
-def test_memory_and_postgres_return_the_same_pages(postgres_services: Services) -> None:
+def test_memory_and_postgres_return_the_same_pages(pg_url: str) -> None:
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     # Small pages and some arrivals, so most examples page several times while items arrive.
     @given(scenario=scenarios(min_items=6, max_limit=8, min_arrivals=2))
     def same_pages(scenario: dict[str, Any]) -> None:
         # Given the same random feed on both adapters
-        _truncate(postgres_services)
-        memory = _memory_services()
-        eligible = _prepare(memory, scenario)
-        assert [item.item_id for item in _prepare(postgres_services, scenario)] == [item.item_id for item in eligible]
-        # When the viewer pages to the end on each, with arrivals on Postgres
-        on_memory = _paginate(memory, scenario, arrivals=False)
-        on_postgres = _paginate(postgres_services, scenario, arrivals=True)
-        # Then the pages are the same, and right
-        assert _ids(on_postgres) == _ids(on_memory)
-        check_pagination(on_postgres, eligible, scenario["limit"])
+        postgres = _emptied(pg_url)
+        try:
+            memory = _memory_services()
+            eligible = _prepare(memory, scenario)
+            assert [item.item_id for item in _prepare(postgres, scenario)] == [item.item_id for item in eligible]
+            # When the viewer pages to the end on each, with arrivals on Postgres
+            on_memory = _paginate(memory, scenario, arrivals=False)
+            on_postgres = _paginate(postgres, scenario, arrivals=True)
+            # Then the pages are the same, and right
+            assert _ids(on_postgres) == _ids(on_memory)
+            check_pagination(on_postgres, eligible, scenario["limit"])
+        finally:
+            postgres.close()
 
     same_pages()

@@ -10,11 +10,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
-from tests.conftest import EPOCH, postgres_settings
-from tests.contract.test_feed_properties import _memory_services, _truncate
+from tests.conftest import EPOCH
+from tests.contract.test_feed_properties import _emptied, _memory_services
 
-from townsquare.bootstrap import Services, bootstrap
-from townsquare.core.clock import ManualClock
+from townsquare.bootstrap import Services
 from townsquare.core.errors import DomainError
 from townsquare.core.feed import Draft, FeedPage, ItemKind
 from townsquare.core.identity import Actor
@@ -42,8 +41,6 @@ def _outcome(call: Callable[[Services], Any], services: Services) -> Any:
 
 
 def test_memory_and_postgres_agree_step_by_step(pg_url: str) -> None:
-    postgres = bootstrap(postgres_settings(pg_url), clock=ManualClock(EPOCH))
-
     class FeedMachine(RuleBasedStateMachine):
         @initialize(
             items=st.lists(
@@ -54,8 +51,7 @@ def test_memory_and_postgres_agree_step_by_step(pg_url: str) -> None:
             )
         )
         def fresh_feeds(self, items: list[tuple[str, ItemKind, Actor, int]]) -> None:
-            _truncate(postgres)
-            self.adapters = {"memory": _memory_services(), "postgres": postgres}
+            self.adapters = {"memory": _memory_services(), "postgres": _emptied(pg_url)}
             self.cursors: dict[tuple[str, str, str], str | None] = {}
             for item_id, kind, creator, minutes_ago in items:
                 self.publish(
@@ -128,15 +124,16 @@ def test_memory_and_postgres_agree_step_by_step(pg_url: str) -> None:
                 pages[name] = ([item.item_id for item in page.items], page.next_cursor is None)
             assert pages["memory"] == pages["postgres"], pages
 
-    try:
-        run_state_machine_as_test(
-            FeedMachine,
-            settings=settings(
-                max_examples=60,
-                stateful_step_count=30,
-                deadline=None,
-                suppress_health_check=[HealthCheck.too_slow],
-            ),
-        )
-    finally:
-        postgres.close()
+        def teardown(self) -> None:
+            if hasattr(self, "adapters"):
+                self.adapters["postgres"].close()
+
+    run_state_machine_as_test(
+        FeedMachine,
+        settings=settings(
+            max_examples=60,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )

@@ -154,22 +154,22 @@ def test_a_call_runs_alone_until_the_unit_begins_a_transaction(pg_url: str) -> N
 
     # Given a unit of work that has begun no transaction, a call switches role itself and commits alone
     with db.transaction(actor="alice"):
-        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (1,)) == ("townsquare_app", "alice")
+        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (1,)) == [("townsquare_app", "alice")]
         assert stored() == 1
         # and a transaction begun after it could not be atomic with it: refused
         with pytest.raises(RuntimeError, match="on its own"):
             db.connection()
     with db.transaction():
-        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (2,)) == ("townsquare_system", None)
+        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (2,)) == [("townsquare_system", None)]
     # Inside a begun transaction a call joins it, with its role, and rolls back with it
     with pytest.raises(ValueError), db.transaction(actor="bob"):
         db.connection()
-        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (3,)) == ("townsquare_app", "bob")
+        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (3,)) == [("townsquare_app", "bob")]
         raise ValueError("boom")
     # A call in a block that joined an outer unit of work runs in the outer one's transaction
     with pytest.raises(ValueError), db.transaction(actor="carol"):
         with db.transaction():
-            assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (4,)) == ("townsquare_app", "carol")
+            assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (4,)) == [("townsquare_app", "carol")]
         assert db.connection().execute(text("SELECT count(*) FROM scratch")).scalar() == 3
         raise ValueError("boom")
     assert stored() == 2

@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
+import psycopg
 import pytest
+from bench.common import nested_plans
 from bench.feed_data import FeedData, generate_feed_data
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from tests.conftest import postgres_settings
-from townsquare.adapters.postgres.feed import candidates_statement
+from townsquare.adapters.postgres.database import APP_ROLE
+from townsquare.adapters.postgres.feed import _PAGE, _position
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.feed import CandidateQuery, Draft, FeedItem, FeedMode, ItemKind, Position
@@ -41,13 +44,22 @@ def loaded(pg_url: str) -> Iterator[Services]:
         services.close()
 
 
-def _plan(services: Services, query: CandidateQuery) -> dict[str, Any]:
-    statement, params = candidates_statement(query)
-    engine = services.uow.engine  # type: ignore[attr-defined]
-    with engine.connect() as conn:
-        raw = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.text}"), params).scalar_one()
-    plan = raw if isinstance(raw, list) else json.loads(raw)
-    return dict(plan[0]["Plan"])
+def _plans(dsn: str, query: CandidateQuery) -> list[dict[str, Any]]:
+    """The plans of the statements ``app.feed_page`` runs for ``query``, as the store calls it."""
+    params = (
+        APP_ROLE,
+        query.viewer_id,
+        query.viewer_id,
+        query.following_only,
+        query.snapshot,
+        *_position(query.others_after),
+        query.others_limit,
+        *_position(query.products_after),
+        query.products_limit,
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        plans = nested_plans(conn, _PAGE, params)
+    return [dict(json.loads(plan)["Plan"]) for plan in plans]
 
 
 def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -71,7 +83,7 @@ def _query(
 
 
 @pytest.mark.parametrize("mode", list(FeedMode))
-def test_first_and_deep_pages_are_bounded_index_scans(loaded: Services, mode: FeedMode) -> None:
+def test_first_and_deep_pages_are_bounded_index_scans(loaded: Services, pg_dsn: str, mode: FeedMode) -> None:
     # Given a viewer 30 pages deep into their feed
     viewer = Actor(DATA.viewer)
     page = loaded.feed.home(viewer, mode, None, LIMIT)
@@ -81,8 +93,8 @@ def test_first_and_deep_pages_are_bounded_index_scans(loaded: Services, mode: Fe
     others = min(item.position for item in page.items if not item.kind.is_shop)
     products = min(item.position for item in page.items if item.kind.is_shop)
     for query in (_query(viewer.user_id, mode, None, None), _query(viewer.user_id, mode, (others, products), 10**9)):
-        # When Postgres runs a page's statement
-        nodes = list(_nodes(_plan(loaded, query)))
+        # When Postgres runs a page's statements
+        nodes = [node for plan in _plans(pg_dsn, query) for node in _nodes(plan)]
         # Then it walks the two per-stream indexes backwards, sorts nothing and scans no table
         scans = [node for node in nodes if node.get("Relation Name") == "feed_items"]
         indexes = {node.get("Index Name") for node in scans}

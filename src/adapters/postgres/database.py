@@ -192,8 +192,8 @@ class PgDatabase:
             unit.conn = conn
         return unit.conn
 
-    def call(self, statement: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-        """Run a statement that is atomic on its own and return its first row.
+    def call(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run a statement that is atomic on its own and return its rows.
 
         The statement's first two parameters are the role and the acting user to switch to,
         which it does itself (see migration ``0009``); ``params`` are the rest. In a unit of
@@ -208,16 +208,16 @@ class PgDatabase:
         unit = self._current_unit()
         if unit.conn is not None or unit.joined:
             current: psycopg.Connection[Any] = self.connection().connection.driver_connection  # type: ignore[assignment]
-            return current.execute(statement, (None, None, *params)).fetchone()
+            return current.execute(statement, (None, None, *params)).fetchall()
         unit.ran_alone = True
         role = (SYSTEM_ROLE, None) if unit.actor is None else (APP_ROLE, unit.actor)
         pooled = self.engine.raw_connection()
         driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
         try:
             driver.autocommit = True
-            row = driver.execute(statement, (*role, *params)).fetchone()
+            rows = driver.execute(statement, (*role, *params)).fetchall()
             driver.autocommit = False
-            return row
+            return rows
         except BaseException:
             if driver.closed or driver.info.transaction_status is not TransactionStatus.IDLE:
                 pooled.invalidate()  # broken, or interrupted mid-statement: not for reuse

@@ -1,17 +1,16 @@
-"""The Postgres feed store: SQLAlchemy Core over the feed tables (migration 0004_feed); a page is one SQL statement."""
+"""The Postgres feed store: SQLAlchemy Core over the feed tables (migration 0004_feed); a page is one call (0010)."""
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, TextClause, delete, func, select, text
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Dialect
 
 from townsquare.adapters.postgres.database import PgDatabase
-from townsquare.core.feed.models import CartEntry, FeedItem, ItemKind
+from townsquare.core.bounded import BoundedCache
+from townsquare.core.feed.models import CartEntry, FeedItem, ItemKind, Position
 from townsquare.core.feed.ports import CandidateQuery, FeedCandidates
 
 metadata = MetaData()
@@ -56,19 +55,25 @@ feed_cart_items = Table(
 FEED_TABLES = ("feed_cart_items", "feed_hidden_items", "feed_follows", "feed_items")
 """Every table of the feed, children first (for TRUNCATE in tests and benchmarks)."""
 
-_PRODUCT = ItemKind.PRODUCT.value
+
+# The items pages showed are remembered; a million items are about 500 MB, so a
+# bounded share: the top of the feed is what most pages show.
+REMEMBERED_ITEMS = 50_000
 
 
 class PgFeedStore:
     """Implements :class:`townsquare.core.feed.FeedStore` on Postgres.
 
-    A page is one statement (:func:`candidates_statement`): two index scans (non-shop and
-    shop items, each from the cursor's position downwards) with anti-joins against the
-    viewer's hidden items and cart.
+    A page is one call of ``app.feed_page`` (migration ``0010``): two index-only scans
+    (non-shop and shop items, each from the cursor's position downwards) with anti-joins
+    against the viewer's hidden items and cart, returning ids. Items never change once
+    published, so the store remembers the ones it has read (``remembered_items`` of them, the
+    oldest out first) and fetches only the others.
     """
 
-    def __init__(self, db: PgDatabase) -> None:
+    def __init__(self, db: PgDatabase, *, remembered_items: int = REMEMBERED_ITEMS) -> None:
         self._db = db
+        self._items: BoundedCache[str, FeedItem] = BoundedCache(remembered_items)
 
     # -- items ---------------------------------------------------------------------------
 
@@ -105,30 +110,45 @@ class PgFeedStore:
         )
 
     def candidates(self, query: CandidateQuery) -> FeedCandidates:
-        statement, params = candidates_statement(query)
-        # The hottest statement of the API runs on the driver's cursor, in the same
-        # transaction: SQLAlchemy's result layer (Row objects, metadata) cost more CPU than
-        # the whole statement's client side (docs/feed.md, "Through the HTTP host").
-        driver = self._db.connection().connection.driver_connection
-        if driver is None:
-            raise RuntimeError("the transaction's connection has been closed")
-        cursor = driver.cursor()
-        cursor.execute(_driver_sql(statement, self._db.engine.dialect), params)
-        others: list[FeedItem] = []
-        products: list[FeedItem] = []
-        snapshot = query.snapshot
-        for row in cursor.fetchall():
-            snapshot = row[_SNAPSHOT_COLUMN]
-            if row[0] is None:  # the snapshot row of an empty page
-                continue
-            item = _item(row)
-            (products if item.kind.is_shop else others).append(item)
-        if snapshot is None:
-            raise RuntimeError("the candidates statement returned no snapshot")
-        # UNION ALL does not promise to keep each branch's order: restore feed order.
-        others.sort(key=_feed_order, reverse=True)
-        products.sort(key=_feed_order, reverse=True)
-        return FeedCandidates(others=tuple(others), products=tuple(products), snapshot=int(snapshot))
+        rows = self._db.call(
+            _PAGE,
+            (
+                query.viewer_id,
+                query.following_only,
+                query.snapshot,
+                *_position(query.others_after),
+                query.others_limit,
+                *_position(query.products_after),
+                query.products_limit,
+            ),
+        )
+        snapshot = rows[-1][4]  # the last row carries the snapshot alone
+        found = rows[:-1]
+        items: dict[str, FeedItem] = {}
+        missing: list[str] = []
+        for item_id, rank_key, sequence, is_product, _ in found:
+            item = self._remembered(item_id, rank_key, sequence, is_product)
+            if item is not None:
+                items[item_id] = item
+            else:
+                missing.append(item_id)
+        if missing:
+            for row in self._db.call(_ITEMS, (missing,)):
+                item = _item(row)
+                items[item.item_id] = item
+                if item.is_live:  # one removed since the page call is shown, not remembered
+                    self._items.put(item.item_id, item)
+        others = tuple(items[row[0]] for row in found if not row[3] and row[0] in items)
+        products = tuple(items[row[0]] for row in found if row[3] and row[0] in items)
+        return FeedCandidates(others=others, products=products, snapshot=int(snapshot))
+
+    def _remembered(self, item_id: str, rank_key: int, sequence: int, is_product: bool) -> FeedItem | None:
+        # Items never change once published; the rank key, sequence and kind guard against an
+        # id whose row was deleted and written anew behind this process's back.
+        item = self._items.get(item_id)
+        if item is None or (item.rank_key, item.sequence, item.kind.is_shop) != (rank_key, sequence, is_product):
+            return None
+        return item
 
     # -- follows, hidden items, carts ----------------------------------------------------
 
@@ -191,106 +211,14 @@ class PgFeedStore:
 _ITEM_COLUMNS = (
     "item_id, creator_id, kind, title, body, price_cents, currency, published_at, rank_key, sequence, removed_at"
 )
-_ITEM_COLUMNS_OF_I = ", ".join(f"i.{column}" for column in _ITEM_COLUMNS.split(", "))
-_STREAM = """
-    SELECT {columns}, snap.snapshot
-    FROM snap, LATERAL (
-        SELECT k.item_id, k.rank_key FROM feed_items AS k
-        WHERE k.removed_at IS NULL AND k.kind {kind} 'product' AND k.sequence <= snap.snapshot{after}
-          AND NOT EXISTS (SELECT FROM feed_hidden_items AS h
-                          WHERE h.viewer_id = :viewer AND h.item_id = k.item_id)
-          AND NOT EXISTS (SELECT FROM feed_cart_items AS c
-                          WHERE c.viewer_id = :viewer AND c.item_id = k.item_id){following}
-        ORDER BY k.rank_key DESC, k.item_id DESC
-        LIMIT {limit:d}
-    ) AS page
-    JOIN feed_items AS i ON i.item_id = page.item_id"""
-_AFTER = "\n          AND (k.rank_key, k.item_id) < (:{stream}_rank, :{stream}_id)"
-# Written as "IN (...) IS TRUE" on purpose: that keeps it a *hashed SubPlan* (the viewer's
-# follows are read and hashed once, each index entry is then one hash probe) instead of a
-# semi-join that probes the follows index once per index entry, ten times slower here.
-_FOLLOWING = """
-          AND (k.creator_id IN (SELECT f.creator_id FROM feed_follows AS f WHERE f.follower_id = :viewer)) IS TRUE"""
-_SNAPSHOT_GIVEN = "WITH snap AS (SELECT CAST(:snapshot AS bigint) AS snapshot)"
-# The last publication sequence handed out (committed or not; see docs/feed.md).
-_SNAPSHOT_NOW = (
-    "WITH snap AS (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS snapshot FROM feed_items_sequence)"
-)
-# A page with no candidates still reports its snapshot.
-_SNAPSHOT_ROW = "\n    SELECT {nulls}, snap.snapshot FROM snap"
+# Migration 0010's functions: a page's candidates (ids, rank keys and sequences, both streams and
+# the snapshot) in one call, and whole rows for the ids the store does not hold yet.
+_PAGE = "SELECT * FROM app.feed_page(%s, %s, %s, %s, %s, %s, %s, %s::integer, %s, %s, %s::integer)"
+_ITEMS = f"SELECT {_ITEM_COLUMNS} FROM app.feed_items(%s, %s, %s::text[])"
 
 
-# The limits are literals, not parameters: with "LIMIT $n" Postgres can't bound the scans
-# in a generic plan, estimates it as far dearer than a custom one and so re-plans the
-# statement on every page (psycopg prepares it after 5 runs); planning cost more than the
-# execution. With literal limits it switches to the generic plan, the same bounded scans:
-# Postgres CPU per page 0.8-1.3 ms before, 0.3-0.6 ms after (docs/feed.md). A limit is an
-# int the service computed (at most 101), so the statements per shape stay few.
-@functools.cache
-def _candidates_sql(
-    following_only: bool,
-    snapshot_given: bool,
-    *,
-    others_after: bool,
-    others_limit: int,
-    products_limit: int,
-    products_after: bool,
-) -> TextClause:
-    def stream(name: str, kind: str, after: bool, limit: int) -> str:
-        return _STREAM.format(
-            columns=_ITEM_COLUMNS_OF_I,
-            kind=kind,
-            after=_AFTER.format(stream=name) if after else "",
-            following=_FOLLOWING if following_only else "",
-            limit=int(limit),
-        )
-
-    parts = [stream("others", "<>", others_after, others_limit)]
-    if products_limit > 0:
-        parts.append(stream("products", "=", products_after, products_limit))
-    parts.append(_SNAPSHOT_ROW.format(nulls=", ".join(f"NULL AS {c}" for c in _ITEM_COLUMNS.split(", "))))
-    head = _SNAPSHOT_GIVEN if snapshot_given else _SNAPSHOT_NOW
-    return text(head + "\n    UNION ALL".join(parts))
-
-
-_SNAPSHOT_COLUMN = len(_ITEM_COLUMNS.split(", "))
-
-
-@functools.cache
-def _driver_sql(statement: TextClause, dialect: Dialect) -> str:
-    """``statement`` in the driver's own parameter style (``%(name)s``), rendered once."""
-    return str(statement.compile(dialect=dialect))
-
-
-def candidates_statement(query: CandidateQuery) -> tuple[TextClause, dict[str, Any]]:
-    """The one statement that reads a page's candidates, and its parameters.
-
-    Each stream is a backward scan of its partial index from the cursor's position with
-    anti-joins against the viewer's hidden items and cart (and a semi-join against their
-    follows in 'following'); the streams are glued with UNION ALL. A first page takes its
-    snapshot (the highest sequence) in the same statement. Public so that tests and the
-    benchmark can EXPLAIN exactly what a page runs.
-    """
-    params: dict[str, Any] = {"viewer": query.viewer_id}
-    if query.snapshot is not None:
-        params["snapshot"] = query.snapshot
-    if query.others_after is not None:
-        params |= {"others_rank": query.others_after.rank_key, "others_id": query.others_after.item_id}
-    if query.products_limit > 0 and query.products_after is not None:
-        params |= {"products_rank": query.products_after.rank_key, "products_id": query.products_after.item_id}
-    statement = _candidates_sql(
-        query.following_only,
-        query.snapshot is not None,
-        others_after=query.others_after is not None,
-        others_limit=query.others_limit,
-        products_limit=query.products_limit,
-        products_after=query.products_limit > 0 and query.products_after is not None,
-    )
-    return statement, params
-
-
-def _feed_order(item: FeedItem) -> tuple[int, str]:
-    return (item.rank_key, item.item_id)
+def _position(position: Position | None) -> tuple[int | None, str | None]:
+    return (None, None) if position is None else (position.rank_key, position.item_id)
 
 
 # A dict lookup: calling the enum costs ten times more, for each of a page's 62 rows.

@@ -163,9 +163,7 @@ class PgNotificationStore:
         self._db = db
 
     def send_context(self, user_id: str, idempotency_key: str | None) -> SendContext:
-        row = self._db.call(_SEND_CONTEXT, (user_id, idempotency_key))
-        assert row is not None
-        existing, document, version = row
+        ((existing, document, version),) = self._db.call(_SEND_CONTEXT, (user_id, idempotency_key))
         return SendContext(str(existing) if existing is not None else None, document, version)
 
     def add_within_cap(
@@ -178,7 +176,7 @@ class PgNotificationStore:
         mail: OutboxMessage | None = None,
     ) -> AddOutcome:
         message = mail.message if mail is not None else None
-        row = self._db.call(
+        ((outcome, notification_id, document, version),) = self._db.call(
             _ADD,
             (
                 notification.id,
@@ -201,8 +199,6 @@ class PgNotificationStore:
                 _json(message.headers) if message is not None else None,
             ),
         )
-        assert row is not None
-        outcome, notification_id, document, version = row
         if outcome == "stale":
             return AddOutcome(None, stale=SendContext(None, document, version))
         return AddOutcome(

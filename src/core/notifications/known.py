@@ -8,10 +8,9 @@ current and can never make a send go out, or be refused, against what is stored.
 
 from __future__ import annotations
 
-import threading
-
 from attrs import frozen
 
+from townsquare.core.bounded import BoundedCache
 from townsquare.core.notifications.models import SendContext
 from townsquare.core.notifications.preferences import Preferences
 
@@ -30,11 +29,7 @@ class KnownPreferencesCache:
     """A bounded map of user id to :class:`KnownPreferences`; the oldest entry goes first."""
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        if size < 0:
-            raise ValueError("size must not be negative")
-        self._size = size
-        self._entries: dict[str, KnownPreferences] = {}
-        self._lock = threading.Lock()
+        self._entries: BoundedCache[str, KnownPreferences] = BoundedCache(size)
 
     def get(self, user_id: str) -> KnownPreferences | None:
         return self._entries.get(user_id)
@@ -42,14 +37,8 @@ class KnownPreferencesCache:
     def remember(self, user_id: str, context: SendContext) -> KnownPreferences:
         """Parse the context's stored document, keep it (if the cache has room at all) and return it."""
         known = KnownPreferences(Preferences.from_stored(context.preferences), context.preferences_version)
-        if self._size:
-            with self._lock:
-                self._entries.pop(user_id, None)
-                if len(self._entries) >= self._size:
-                    del self._entries[next(iter(self._entries))]
-                self._entries[user_id] = known
+        self._entries.put(user_id, known)
         return known
 
     def forget(self, user_id: str) -> None:
-        with self._lock:
-            self._entries.pop(user_id, None)
+        self._entries.forget(user_id)
