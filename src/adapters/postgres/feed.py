@@ -73,7 +73,7 @@ class PgFeedStore:
 
     def __init__(self, db: PgDatabase, *, remembered_items: int = REMEMBERED_ITEMS) -> None:
         self._db = db
-        self._items: BoundedCache[str, FeedItem] = BoundedCache(remembered_items)
+        self._items: BoundedCache[tuple[str, int, int, bool], FeedItem] = BoundedCache(remembered_items)
 
     # -- items ---------------------------------------------------------------------------
 
@@ -124,31 +124,20 @@ class PgFeedStore:
         )
         snapshot = rows[-1][4]  # the last row carries the snapshot alone
         found = rows[:-1]
-        items: dict[str, FeedItem] = {}
-        missing: list[str] = []
-        for item_id, rank_key, sequence, is_product, _ in found:
-            item = self._remembered(item_id, rank_key, sequence, is_product)
-            if item is not None:
-                items[item_id] = item
-            else:
-                missing.append(item_id)
+        # Remembered by (id, rank key, sequence, kind): items never change once published, and
+        # the rest of the key guards against an id whose row was deleted and written anew
+        # behind this process's back.
+        items = {row[0]: item for row in found if (item := self._items.get(row[:4])) is not None}
+        missing = [row[0] for row in found if row[0] not in items]
         if missing:
             for row in self._db.call(_ITEMS, (missing,)):
                 item = _item(row)
                 items[item.item_id] = item
                 if item.is_live:  # one removed since the page call is shown, not remembered
-                    self._items.put(item.item_id, item)
+                    self._items.put((item.item_id, item.rank_key, item.sequence, item.kind.is_shop), item)
         others = tuple(items[row[0]] for row in found if not row[3] and row[0] in items)
         products = tuple(items[row[0]] for row in found if row[3] and row[0] in items)
         return FeedCandidates(others=others, products=products, snapshot=int(snapshot))
-
-    def _remembered(self, item_id: str, rank_key: int, sequence: int, is_product: bool) -> FeedItem | None:
-        # Items never change once published; the rank key, sequence and kind guard against an
-        # id whose row was deleted and written anew behind this process's back.
-        item = self._items.get(item_id)
-        if item is None or (item.rank_key, item.sequence, item.kind.is_shop) != (rank_key, sequence, is_product):
-            return None
-        return item
 
     # -- follows, hidden items, carts ----------------------------------------------------
 

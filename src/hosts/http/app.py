@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -73,6 +74,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)
     return Litestar(
         route_handlers=[Router(path="/", route_handlers=handlers)],
+        state=State({"item_views": feed.ItemViews()}),
         dependencies={
             "services": Provide(lambda: wired, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -10,6 +10,7 @@ from litestar import Request, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from townsquare.core.bounded import BoundedCache
 from townsquare.core.errors import InvalidInput
 from townsquare.core.feed import DEFAULT_LIMIT, MAX_LIMIT, CartEntry, FeedItem, FeedMode, make_draft
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
@@ -44,6 +45,26 @@ class ItemOut:
             item.currency,
             item.published_at,
         )
+
+
+class ItemViews:
+    """The bodies of the items pages showed, built once per item.
+
+    A store hands out the same item object for as long as it remembers it (items never change
+    once published), so a body built from that very object is still its body; any other
+    object, equal or not, gets a new one.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._views: BoundedCache[str, tuple[FeedItem, ItemOut]] = BoundedCache(size)
+
+    def of(self, item: FeedItem) -> ItemOut:
+        seen = self._views.get(item.item_id)
+        if seen is not None and seen[0] is item:
+            return seen[1]
+        view = ItemOut.from_item(item)
+        self._views.put(item.item_id, (item, view))
+        return view
 
 
 @frozen
@@ -98,14 +119,17 @@ async def integer_price_only(request: Request[Any, Any, Any]) -> None:
 
 @get("/api/v1/feed/home", summary="The viewer's home feed, one page", tags=TAGS, sync_to_thread=True)
 def home(
+    request: Request[Any, Any, Any],
     services: ServicesDep,
     actor: ActorDep,
+    *,
     mode: Annotated[str, QueryParameter(description="'for_you' (everyone, ranked) or 'following'")] = FeedMode.FOR_YOU,
     cursor: Annotated[str | None, QueryParameter(description="the previous page's next_cursor", required=False)] = None,
     limit: Annotated[int, QueryParameter(description=f"page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
 ) -> HomePage:
     page = services.feed.home(actor, mode, cursor, limit)
-    return HomePage(items=[ItemOut.from_item(item) for item in page.items], next_cursor=page.next_cursor)
+    views: ItemViews = request.app.state.item_views
+    return HomePage(items=[views.of(item) for item in page.items], next_cursor=page.next_cursor)
 
 
 @get("/api/v1/feed/items/{item_id:str}", summary="A live feed item", tags=TAGS, sync_to_thread=True)
