@@ -35,6 +35,7 @@ HOST_ROLE = "townsquare_host"
 _ACT_AS_USER = f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.user_id', %s, true)"
 _ACT_AS_SYSTEM = f"SELECT set_config('role', '{SYSTEM_ROLE}', true)"
 _IDLE_SINCE = "townsquare_idle_since"
+_CURSOR = "townsquare_cursor"
 log = logging.getLogger("townsquare.database")
 
 
@@ -78,6 +79,20 @@ def create_database_engine(url: str, *, pool_size: int = 10, application_name: s
     event.listen(engine, "checkin", note_idle_since)
     event.listen(engine, "checkout", ping_if_idle)
     return engine
+
+
+def _cursor(pooled: PoolProxiedConnection) -> psycopg.Cursor[Any]:
+    """A cursor kept with the pooled connection for the unit of work's own statements.
+
+    ``Connection.execute`` makes a new cursor every time, which costs about 40 us of CPU (a
+    fifth of a feed page's call); one connection runs one statement at a time, so one cursor
+    per connection serves them all.
+    """
+    driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+    cursor: psycopg.Cursor[Any] | None = pooled.info.get(_CURSOR)
+    if cursor is None or cursor.connection is not driver:
+        cursor = pooled.info[_CURSOR] = driver.cursor()
+    return cursor
 
 
 class _Unit:
@@ -184,11 +199,11 @@ class PgDatabase:
                     "a transaction begun after it would not be atomic with it"
                 )
             conn = unit.stack.enter_context(self.engine.begin())
-            driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+            cursor = _cursor(conn.connection)
             if unit.actor is None:
-                driver.execute(_ACT_AS_SYSTEM)
+                cursor.execute(_ACT_AS_SYSTEM)
             else:
-                driver.execute(_ACT_AS_USER, (unit.actor,))
+                cursor.execute(_ACT_AS_USER, (unit.actor,))
             unit.conn = conn
         return unit.conn
 
@@ -207,15 +222,14 @@ class PgDatabase:
         """
         unit = self._current_unit()
         if unit.conn is not None or unit.joined:
-            current: psycopg.Connection[Any] = self.connection().connection.driver_connection  # type: ignore[assignment]
-            return current.execute(statement, (None, None, *params)).fetchall()
+            return _cursor(self.connection().connection).execute(statement, (None, None, *params)).fetchall()
         unit.ran_alone = True
         role = (SYSTEM_ROLE, None) if unit.actor is None else (APP_ROLE, unit.actor)
         pooled = self.engine.raw_connection()
         driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
         try:
             driver.autocommit = True
-            rows = driver.execute(statement, (*role, *params)).fetchall()
+            rows = _cursor(pooled).execute(statement, (*role, *params)).fetchall()
             driver.autocommit = False
             return rows
         except BaseException:

@@ -127,17 +127,24 @@ class PgFeedStore:
         # Remembered by (id, rank key, sequence, kind): items never change once published, and
         # the rest of the key guards against an id whose row was deleted and written anew
         # behind this process's back.
-        items = {row[0]: item for row in found if (item := self._items.get(row[:4])) is not None}
-        missing = [row[0] for row in found if row[0] not in items]
-        if missing:
-            for row in self._db.call(_ITEMS, (missing,)):
-                item = _item(row)
-                items[item.item_id] = item
-                if item.is_live:  # one removed since the page call is shown, not remembered
-                    self._items.put((item.item_id, item.rank_key, item.sequence, item.kind.is_shop), item)
-        others = tuple(items[row[0]] for row in found if not row[3] and row[0] in items)
-        products = tuple(items[row[0]] for row in found if row[3] and row[0] in items)
+        remembered = self._items.get
+        items = [remembered(row[:4]) for row in found]
+        if None in items:
+            fetched = {
+                item.item_id: item
+                for item in self._read_items([row[0] for item, row in zip(items, found, strict=True) if item is None])
+            }
+            items = [item or fetched.get(row[0]) for item, row in zip(items, found, strict=True)]
+        others = tuple(item for item, row in zip(items, found, strict=True) if item is not None and not row[3])
+        products = tuple(item for item, row in zip(items, found, strict=True) if item is not None and row[3])
         return FeedCandidates(others=others, products=products, snapshot=int(snapshot))
+
+    def _read_items(self, item_ids: list[str]) -> list[FeedItem]:
+        items = [_item(row) for row in self._db.call(_ITEMS, (item_ids,))]
+        for item in items:
+            if item.is_live:  # one removed since the page call is shown, not remembered
+                self._items.put((item.item_id, item.rank_key, item.sequence, item.kind.is_shop), item)
+        return items
 
     # -- follows, hidden items, carts ----------------------------------------------------
 
