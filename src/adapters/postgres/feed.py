@@ -56,9 +56,10 @@ FEED_TABLES = ("feed_cart_items", "feed_hidden_items", "feed_follows", "feed_ite
 """Every table of the feed, children first (for TRUNCATE in tests and benchmarks)."""
 
 
-# The items pages showed are remembered; a million items are about 500 MB, so a
-# bounded share: the top of the feed is what most pages show.
-REMEMBERED_ITEMS = 50_000
+# The items pages showed are remembered, a bounded share of them: the top of the feed is
+# what most pages show, and 20,000 items of a few hundred bytes to a few KiB each (a body may
+# hold 5,000 characters) are tens of MB per process.
+REMEMBERED_ITEMS = 20_000
 
 
 class PgFeedStore:

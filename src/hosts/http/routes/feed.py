@@ -55,7 +55,7 @@ class ItemViews:
     object, equal or not, gets a new one.
     """
 
-    def __init__(self, size: int = 50_000) -> None:
+    def __init__(self, size: int = 20_000) -> None:
         self._views: BoundedCache[str, tuple[FeedItem, ItemOut]] = BoundedCache(size)
 
     def of(self, item: FeedItem) -> ItemOut:
