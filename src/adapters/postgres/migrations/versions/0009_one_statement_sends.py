@@ -22,17 +22,13 @@ Revises: 0008_policy_initplans
 from alembic import op
 
 from townsquare.adapters.postgres.database import APP_ROLE, HOST_ROLE, SYSTEM_ROLE
+from townsquare.adapters.postgres.migrations.calls import SWITCH_ROLE, grant_calls
 
 revision = "0009_one_statement_sends"
 down_revision = "0008_policy_initplans"
 branch_labels = None
 depends_on = None
 
-_BECOME = """
-    IF p_role IS NOT NULL THEN
-        PERFORM set_config('role', p_role, true), set_config('app.user_id', coalesce(p_user, ''), true);
-    END IF;
-"""
 
 _SEND_CONTEXT = f"""
 CREATE FUNCTION app.notification_send_context(
@@ -40,7 +36,7 @@ CREATE FUNCTION app.notification_send_context(
     OUT existing_id uuid, OUT document jsonb, OUT version bigint
 ) LANGUAGE plpgsql AS $$
 BEGIN
-    {_BECOME}
+    {SWITCH_ROLE}
     IF p_key IS NOT NULL THEN
         SELECT n.id INTO existing_id FROM notifications n WHERE n.user_id = p_recipient AND n.idempotency_key = p_key;
     END IF;
@@ -62,7 +58,7 @@ CREATE FUNCTION app.notification_add(
 DECLARE
     counted boolean;
 BEGIN
-    {_BECOME}
+    {SWITCH_ROLE}
     IF p_key IS NOT NULL THEN
         SELECT n.id INTO notification_id FROM notifications n
         WHERE n.user_id = p_recipient AND n.idempotency_key = p_key;
@@ -134,9 +130,7 @@ def upgrade() -> None:
     op.execute(_ADD)
     # The host calls these before it has switched role (that is what they do first).
     op.execute(f"GRANT USAGE ON SCHEMA app TO {HOST_ROLE}")
-    for function in _FUNCTIONS:
-        op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
-        op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {HOST_ROLE}, {APP_ROLE}, {SYSTEM_ROLE}")
+    grant_calls(*_FUNCTIONS)
 
 
 def downgrade() -> None:

@@ -22,7 +22,7 @@ Revises: 0009_one_statement_sends
 
 from alembic import op
 
-from townsquare.adapters.postgres.database import APP_ROLE, HOST_ROLE, SYSTEM_ROLE
+from townsquare.adapters.postgres.migrations.calls import SWITCH_ROLE, grant_calls
 
 revision = "0010_one_statement_feed_pages"
 down_revision = "0009_one_statement_sends"
@@ -54,7 +54,7 @@ def _streams(following: bool) -> str:
         END IF;"""
 
 
-_FEED_PAGE = """
+_FEED_PAGE = f"""
 CREATE FUNCTION app.feed_page(
     p_role text, p_user text, p_viewer text, p_following boolean, p_snapshot bigint,
     p_others_rank bigint, p_others_id text, p_others_limit integer,
@@ -65,30 +65,26 @@ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_snapshot bigint := p_snapshot;
 BEGIN
-    IF p_role IS NOT NULL THEN
-        PERFORM set_config('role', p_role, true), set_config('app.user_id', coalesce(p_user, ''), true);
-    END IF;
+    {SWITCH_ROLE}
     IF v_snapshot IS NULL THEN
         -- The last publication sequence handed out (committed or not; see docs/feed.md).
         SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END INTO v_snapshot FROM feed_items_sequence AS s;
     END IF;
     -- Each stream in feed order, others first; then a row that carries the snapshot alone.
-    IF p_following THEN{{following}}
-    ELSE{{for_you}}
+    IF p_following THEN{{{{following}}}}
+    ELSE{{{{for_you}}}}
     END IF;
     RETURN QUERY SELECT NULL::text, NULL::bigint, NULL::bigint, NULL::boolean, v_snapshot;
 END
 $$
 """.replace("{{following}}", _streams(True)).replace("{{for_you}}", _streams(False))
 
-_FEED_ITEMS = """
+_FEED_ITEMS = f"""
 CREATE FUNCTION app.feed_items(p_role text, p_user text, p_ids text[])
 RETURNS SETOF feed_items
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF p_role IS NOT NULL THEN
-        PERFORM set_config('role', p_role, true), set_config('app.user_id', coalesce(p_user, ''), true);
-    END IF;
+    {SWITCH_ROLE}
     RETURN QUERY SELECT * FROM feed_items AS i WHERE i.item_id = ANY (p_ids);
 END
 $$
@@ -103,9 +99,7 @@ _FUNCTIONS = (
 def upgrade() -> None:
     op.execute(_FEED_PAGE)
     op.execute(_FEED_ITEMS)
-    for function in _FUNCTIONS:
-        op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
-        op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {HOST_ROLE}, {APP_ROLE}, {SYSTEM_ROLE}")
+    grant_calls(*_FUNCTIONS)
 
 
 def downgrade() -> None:
