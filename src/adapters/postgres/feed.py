@@ -131,18 +131,19 @@ class PgFeedStore:
         remembered = self._items.get
         items = [remembered(row[:4]) for row in found]
         if None in items:
-            fetched = {
-                item.item_id: item
-                for item in self._read_items([row[0] for item, row in zip(items, found, strict=True) if item is None])
-            }
-            items = [item or fetched.get(row[0]) for item, row in zip(items, found, strict=True)]
-        others = tuple(item for item, row in zip(items, found, strict=True) if item is not None and not row[3])
-        products = tuple(item for item, row in zip(items, found, strict=True) if item is not None and row[3])
-        return FeedCandidates(others=others, products=products, snapshot=int(snapshot))
+            read = self._read_items([row[0] for item, row in zip(items, found, strict=True) if item is None])
+            items = [item or read.get(row[0]) for item, row in zip(items, found, strict=True)]
+        others: list[FeedItem] = []
+        products: list[FeedItem] = []
+        for item, row in zip(items, found, strict=True):
+            if item is not None:
+                (products if row[3] else others).append(item)
+        return FeedCandidates(others=tuple(others), products=tuple(products), snapshot=int(snapshot))
 
-    def _read_items(self, item_ids: list[str]) -> list[FeedItem]:
-        items = [_item(row) for row in self._db.call(_ITEMS, (item_ids,))]
-        for item in items:
+    def _read_items(self, item_ids: list[str]) -> dict[str, FeedItem]:
+        items = {}
+        for row in self._db.call(_ITEMS, (item_ids,)):
+            item = items[row[0]] = _item(row)
             if item.is_live:  # one removed since the page call is shown, not remembered
                 self._items.put((item.item_id, item.rank_key, item.sequence, item.kind.is_shop), item)
         return items
