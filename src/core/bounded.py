@@ -40,10 +40,3 @@ class BoundedCache(Generic[K, V]):
     def forget(self, key: K) -> None:
         with self._lock:
             self._entries.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -152,6 +152,18 @@ class NotificationService:
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY:
             raise InvalidInput(f"idempotency_key must be 1..{MAX_KEY} characters", field="idempotency_key")
         now = self._clock.now()
+        notification = Notification(
+            id=_notification_id(user_id, idempotency_key),
+            user_id=user_id,
+            channel=chosen,
+            category=category,
+            lane=lane,
+            title=title,
+            body=body,
+            data=payload,
+            created_at=now,
+            idempotency_key=idempotency_key,
+        )
         with self._uow.transaction(actor=user_id):
             known = self._known.get(user_id)
             from_cache = known is not None
@@ -170,18 +182,6 @@ class NotificationService:
                         known, from_cache = None, False
                         continue
                     return SendResult(None, reason)
-                notification = Notification(
-                    id=_notification_id(user_id, idempotency_key),
-                    user_id=user_id,
-                    channel=chosen,
-                    category=category,
-                    lane=lane,
-                    title=title,
-                    body=body,
-                    data=payload,
-                    created_at=now,
-                    idempotency_key=idempotency_key,
-                )
                 outcome = self._notifications.add_within_cap(
                     notification,
                     policy.local_day(prefs, now),
