@@ -52,6 +52,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.is_memory:
         print("townsquare: memory mode keeps its data in one process; use --workers 1", file=sys.stderr)
         return 2
+    if args.workers > 1 and settings.metrics_enabled and not settings.metrics_multiprocess_dir:
+        # Each process counts alone and a scrape reaches one of them: prometheus-client's
+        # multiprocess mode sums them, from files in this directory (the processes read it
+        # from the environment when they start).
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="townsquare-metrics-")
     uvicorn.run(
         "townsquare.hosts.http.app:app_from_env",
         factory=True,

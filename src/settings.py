@@ -80,6 +80,15 @@ class Settings:
         smtp_url: where notification mail goes (``smtp://...``); empty: mail is recorded in
             the process, not delivered.
         mail_from: the From address of notification mail.
+        metrics_enabled: record Prometheus metrics (``/metrics`` on the HTTP host, admins only).
+        metrics_multiprocess_dir: prometheus-client's ``PROMETHEUS_MULTIPROC_DIR``: where
+            several processes of one host keep their values so a scrape sums them.
+        worker_metrics_port: the worker host serves ``/metrics`` on this port (0: off).
+        worker_metrics_host: the address that port listens on.
+        otlp_endpoint: OpenTelemetry traces go to this OTLP/HTTP endpoint (empty: no tracing).
+        service_name: the service name traces and error reports carry.
+        sentry_dsn: error reports go to Sentry (empty: off).
+        sentry_environment: the environment error reports are filed under.
     """
 
     ports_mode: PortsMode = PortsMode.MEMORY
@@ -102,6 +111,14 @@ class Settings:
     frozen_clock: datetime | None = None
     smtp_url: str = ""
     mail_from: str = "townsquare <no-reply@townsquare.local>"
+    metrics_enabled: bool = True
+    metrics_multiprocess_dir: str = ""
+    worker_metrics_port: int = 0
+    worker_metrics_host: str = "127.0.0.1"
+    otlp_endpoint: str = ""
+    service_name: str = "townsquare"
+    sentry_dsn: str = ""
+    sentry_environment: str = "production"
 
     @property
     def is_memory(self) -> bool:
@@ -153,6 +170,14 @@ class Settings:
             frozen_clock=reader.instant("FROZEN_CLOCK", MOCK_EPOCH if mode is PortsMode.MEMORY else None),
             smtp_url=_check_smtp(reader.text("SMTP_URL", "")),
             mail_from=reader.text("MAIL_FROM", "townsquare <no-reply@townsquare.local>"),
+            metrics_enabled=reader.boolean("METRICS_ENABLED", True),
+            metrics_multiprocess_dir=reader.text("PROMETHEUS_MULTIPROC_DIR", ""),
+            worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 0, minimum=0, maximum=65535),
+            worker_metrics_host=reader.text("WORKER_METRICS_HOST", "127.0.0.1"),
+            otlp_endpoint=reader.text("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+            service_name=reader.text("OTEL_SERVICE_NAME", "townsquare"),
+            sentry_dsn=reader.text("SENTRY_DSN", ""),
+            sentry_environment=reader.text("SENTRY_ENVIRONMENT", "production"),
         )
 
 

@@ -330,6 +330,10 @@ class MemoryMailOutbox:
     def list_for(self, user_id: str) -> list[OutboxMessage]:
         return [m for m in self._messages.values() if m.user_id == user_id]
 
+    def pending_backlog(self, cap: int) -> tuple[int, datetime | None]:
+        pending = [m.created_at for m in self._messages.values() if m.status is OutboxStatus.PENDING]
+        return min(len(pending), cap), min(pending, default=None)
+
 
 class _Subscription:
     """Wakes a waiting thread, or a waiting coroutine on its event loop, when the counts change."""

@@ -399,6 +399,13 @@ _MAIL_FOR = text(
 )
 
 
+# Both read the partial index of pending mail; the count stops at the cap.
+_PENDING_BACKLOG = text(
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM notification_mail_outbox WHERE status = 'pending' LIMIT :cap) p),"
+    " (SELECT min(created_at) FROM notification_mail_outbox WHERE status = 'pending')"
+)
+
+
 def _outbox_message(row: Row[Any]) -> OutboxMessage:
     return OutboxMessage(
         id=str(row.id),
@@ -445,6 +452,10 @@ class PgMailOutbox:
 
     def list_for(self, user_id: str) -> list[OutboxMessage]:
         return [_outbox_message(row) for row in self._db.connection().execute(_MAIL_FOR, {"user_id": user_id})]
+
+    def pending_backlog(self, cap: int) -> tuple[int, datetime | None]:
+        pending, oldest = self._db.connection().execute(_PENDING_BACKLOG, {"cap": cap}).one()
+        return int(pending), oldest
 
 
 _NOTIFY = f"SELECT pg_notify('{COUNTS_CHANNEL}', %(user_id)s)"

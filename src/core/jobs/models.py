@@ -173,12 +173,16 @@ class JobStats:
         by_type: per job type, jobs per status.
         oldest_due_age: how long the oldest due pending job has waited (zero when none).
         dead_letters: jobs in the dead-letter queue.
+        estimated: True when the completed counts are an estimate (see
+            :meth:`~townsquare.core.jobs.service.JobService.stats_estimate`); the other
+            statuses are always counted exactly.
     """
 
     by_status: Mapping[JobStatus, int]
     by_type: tuple[TypeCounts, ...]
     oldest_due_age: timedelta
     dead_letters: int
+    estimated: bool = False
 
 
 @frozen(kw_only=True)

@@ -80,6 +80,11 @@ class JobStore(Protocol):
         """Counts by status and type, the oldest due job's age, dead letters."""
         ...
 
+    def stats_estimate(self, now: datetime) -> JobStats:
+        """Like :meth:`stats`, cheap on a large table: every status but ``completed`` counted
+        exactly, completed jobs estimated (``estimated=True``) once counting them would cost."""
+        ...
+
     def prune(self, finished_before: datetime, *, limit: int) -> int:
         """Delete up to ``limit`` completed jobs finished before the cutoff, oldest first; returns how many."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -226,6 +226,19 @@ class MailMessage:
     subject: str
     text: str
     headers: Mapping[str, str] = field(factory=dict)
+
+
+@frozen
+class OutboxBacklog:
+    """Outbox mail not yet handed to a delivery job.
+
+    Attributes:
+        pending: how many messages wait (counted up to the store's cap).
+        oldest_age: how long the oldest of them has waited (zero when none).
+    """
+
+    pending: int
+    oldest_age: timedelta
 
 
 class OutboxStatus(StrEnum):

@@ -154,6 +154,10 @@ class MailOutbox(Protocol):
         """The user's mail, oldest first."""
         ...
 
+    def pending_backlog(self, cap: int) -> tuple[int, datetime | None]:
+        """How many messages are pending (at most ``cap``) and when the oldest was written."""
+        ...
+
 
 class MailSender(Protocol):
     """Hands an email to a mail server (or records it)."""

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from townsquare.core.clock import Clock
@@ -22,6 +22,7 @@ from townsquare.core.notifications.models import (
     MailMessage,
     Notification,
     NotSentReason,
+    OutboxBacklog,
     OutboxMessage,
     OutboxStatus,
     Page,
@@ -453,6 +454,13 @@ class NotificationService:
             if delivered and message.digest_run_id is not None:
                 self._digest_runs.set_status(message.digest_run_id, DigestStatus.SENT, now)
             return delivered
+
+    def outbox_backlog(self, cap: int = 100_000) -> OutboxBacklog:
+        """Mail waiting for the outbox sweep (for metrics: cheap, counted up to ``cap``)."""
+        with self._uow.transaction():
+            pending, oldest = self._outbox.pending_backlog(cap)
+            now = self._clock.now()
+        return OutboxBacklog(pending=pending, oldest_age=max(now - oldest, timedelta(0)) if oldest else timedelta(0))
 
     def outbox(self, user_id: str) -> list[OutboxMessage]:
         """The user's mail, oldest first."""

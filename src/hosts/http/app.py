@@ -26,15 +26,25 @@ from townsquare.hosts.http.middleware import (
     rate_limit_storage,
 )
 from townsquare.hosts.http.problems import EXCEPTION_HANDLERS, document_problems
-from townsquare.hosts.http.routes import earnings, feed, jobs, notifications, system
+from townsquare.hosts.http.routes import earnings, feed, jobs, metrics, notifications, system
 from townsquare.hosts.http.routes.testing import testing_router
 from townsquare.hosts.logs import configure_logging
+from townsquare.hosts.metrics import Metrics, QueueCollector
 from townsquare.settings import Settings
 
 
 def api_routes() -> list[Any]:
     """Every area's route handlers (the ``ROUTES`` list of each module in ``routes``)."""
-    return [*system.ROUTES, *earnings.ROUTES, *jobs.ROUTES, *feed.ROUTES, *notifications.ROUTES]
+    return [*system.ROUTES, *earnings.ROUTES, *jobs.ROUTES, *feed.ROUTES, *notifications.ROUTES, *metrics.ROUTES]
+
+
+def host_metrics(settings: Settings, services: Services) -> Metrics | None:
+    """The host's metrics with the queue gauges, or ``None`` when ``METRICS_ENABLED`` is off."""
+    if not settings.metrics_enabled:
+        return None
+    recorded = Metrics(multiprocess_dir=settings.metrics_multiprocess_dir)
+    recorded.add_collector(QueueCollector(services))
+    return recorded
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
@@ -71,6 +81,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     document_problems(handlers)
     if settings.is_memory:
         handlers.append(testing_router())
+    recorded = host_metrics(settings, wired)
     verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)
     return Litestar(
         route_handlers=[Router(path="/", route_handlers=handlers)],
@@ -78,6 +89,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         dependencies={
             "services": Provide(lambda: wired, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
+            "metrics": Provide(lambda: recorded, use_cache=True, sync_to_thread=False),
         },
         middleware=[
             RequestContextMiddleware,
@@ -94,7 +106,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             ),
             security=[{"BearerToken": []}],
         ),
-        before_send=[finish_request],
+        before_send=[finish_request] if recorded is None else [finish_request, recorded.before_send],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         on_startup=[lambda: configure_logging(settings.log_level, json=settings.log_json)],

@@ -27,7 +27,7 @@ LEEWAY_S = 10
 """Clock skew allowed on ``exp`` (and ``nbf``/``iat``), in seconds."""
 VERIFIED_CACHE_SIZE = 4096
 """Verified tokens remembered per process (see :meth:`TokenVerifier.verify`)."""
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/api/v1/testing/", "^/metrics$"]
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/api/v1/testing/"]
 
 
 class TokenVerifier:

@@ -10,11 +10,14 @@ from litestar.exceptions import NotAuthorizedException
 
 from townsquare.bootstrap import Services
 from townsquare.core.identity import Actor
+from townsquare.hosts.metrics import Metrics
 
 ServicesDep: TypeAlias = NamedDependency[Services]
 """Declare a handler parameter ``services: ServicesDep`` to receive the wired services."""
 ActorDep: TypeAlias = NamedDependency[Actor]
 """Declare a handler parameter ``actor: ActorDep`` to receive the authenticated caller."""
+MetricsDep: TypeAlias = NamedDependency[Metrics | None]
+"""Declare ``metrics: MetricsDep`` to record into the host's metrics (``None`` when off)."""
 
 
 def provide_actor(request: Request[Any, Any, Any], services: ServicesDep) -> Actor:

@@ -24,6 +24,7 @@ from attrs import evolve, frozen
 
 from townsquare.bootstrap import Services
 from townsquare.core.jobs import ClaimedJob, JobService, LeasePolicy, Outcome, execute
+from townsquare.hosts.metrics import Metrics
 
 log = structlog.get_logger("townsquare.worker")
 
@@ -157,10 +158,18 @@ class WorkerHost:
         services: the wired services (the job service and the handler registry).
         broker: the Dramatiq broker (its actors are declared here).
         options: pacing; see :class:`WorkerOptions`.
+        metrics: where job runs are recorded (``None``: not recorded).
     """
 
-    def __init__(self, services: Services, broker: dramatiq.Broker, options: WorkerOptions | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        broker: dramatiq.Broker,
+        options: WorkerOptions | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.services = services
+        self.metrics = metrics
         self.broker = broker
         self.options = options or WorkerOptions()
         lease = self.options.lease
@@ -263,6 +272,10 @@ class WorkerHost:
             def heartbeat(job: ClaimedJob = job) -> None:
                 service.heartbeat(job.lease)
 
-            self.completer.put(execute(self.services.job_handlers, job, heartbeat))
+            started = time.perf_counter()
+            outcome = execute(self.services.job_handlers, job, heartbeat)
+            if self.metrics is not None:
+                self.metrics.job_ran(job.job_type, succeeded=outcome.succeeded, seconds=time.perf_counter() - started)
+            self.completer.put(outcome)
         if late:
             log.warning("jobs.messages_after_lease", jobs=len(late), released=service.release(late))

@@ -10,6 +10,7 @@ import structlog
 
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.hosts.logs import configure_logging
+from townsquare.hosts.metrics import Metrics, QueueCollector, serve_metrics
 from townsquare.hosts.worker.broker import setup_broker
 from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
 from townsquare.settings import Settings
@@ -41,7 +42,13 @@ def run_worker(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    host = WorkerHost(services, broker, options or WorkerOptions(threads=threads))
+    metrics = worker_metrics(settings, services)
+    host = WorkerHost(services, broker, options or WorkerOptions(threads=threads), metrics)
+    server = (
+        serve_metrics(metrics, settings.worker_metrics_host, settings.worker_metrics_port)
+        if metrics is not None and settings.worker_metrics_port
+        else None
+    )
     host.start()
     log.info(
         "worker.started",
@@ -55,5 +62,16 @@ def run_worker(
     finally:
         log.info("worker.stopping")
         host.stop()
+        if server is not None:
+            server.shutdown()
         broker.close()
         services.close()
+
+
+def worker_metrics(settings: Settings, services: Services) -> Metrics | None:
+    """The worker's metrics (job runs, and the queue gauges on scrape), or ``None`` when off."""
+    if not settings.metrics_enabled:
+        return None
+    metrics = Metrics(multiprocess_dir=settings.metrics_multiprocess_dir)
+    metrics.add_collector(QueueCollector(services))
+    return metrics

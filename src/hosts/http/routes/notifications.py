@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from townsquare.core.notifications.digests import DigestRun
 from townsquare.core.notifications.service import DEFAULT_PAGE_SIZE
 from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
-from townsquare.hosts.http.deps import ActorDep, ServicesDep
+from townsquare.hosts.http.deps import ActorDep, MetricsDep, ServicesDep
 
 TAGS = ["notifications"]
 KEEPALIVE_SECONDS = 15.0
@@ -287,7 +288,8 @@ def enqueue_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNoti
     sync_to_thread=True,
     status_code=200,
 )
-def send_notification(services: ServicesDep, data: JSONBody[SendRequest]) -> SendOutcome:
+def send_notification(services: ServicesDep, metrics: MetricsDep, data: JSONBody[SendRequest]) -> SendOutcome:
+    started = time.perf_counter()
     result = services.notifications.send(
         data.user_id,
         data.channel,
@@ -297,6 +299,8 @@ def send_notification(services: ServicesDep, data: JSONBody[SendRequest]) -> Sen
         data=data.data,
         idempotency_key=data.idempotency_key,
     )
+    if metrics is not None:
+        metrics.notification_sent(data.channel, result, time.perf_counter() - started)
     return SendOutcome.of(result)
 
 

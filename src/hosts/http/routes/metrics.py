@@ -1,0 +1,34 @@
+"""``GET /metrics``: the Prometheus exposition of this host, for admins only.
+
+Prometheus scrapes it with an admin bearer token (``authorization`` in its scrape config);
+without one it gets the API's 401, with a non-admin token a 403 (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get
+
+from townsquare.core.errors import NotFound
+from townsquare.hosts.http.auth import admin_guard
+from townsquare.hosts.http.deps import MetricsDep
+from townsquare.hosts.metrics import CONTENT_TYPE
+
+
+@get(
+    "/metrics",
+    summary="Prometheus metrics of this host (admin)",
+    guards=[admin_guard],
+    tags=["system", "admin"],
+    sync_to_thread=True,
+    media_type=CONTENT_TYPE,
+)
+def scrape(metrics: MetricsDep) -> Response[bytes]:
+    # Runs on the thread pool: the queue gauges read the database on each scrape.
+    if metrics is None:
+        raise NotFound("metrics are off on this host (METRICS_ENABLED=false)")
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+ROUTES: list[Any] = [scrape]
