@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import memory_settings, unavailable
+
 from townsquare.bootstrap import bootstrap
 from townsquare.core.notifications import NotSentReason, SendResult
 from townsquare.hosts.metrics import Metrics, QueueCollector
@@ -27,18 +27,18 @@ def promtool() -> str:
     return found
 
 
+def promtool_run(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([promtool, *args], cwd=RULES, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_the_rules_file_is_valid(promtool: str) -> None:
-    result = subprocess.run(
-        [promtool, "check", "rules", "townsquare.rules.yml"], cwd=RULES, capture_output=True, text=True, timeout=60
-    )
+    result = promtool_run(promtool, "check", "rules", "townsquare.rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
 def test_the_rule_unit_tests_pass(promtool: str) -> None:
-    result = subprocess.run(
-        [promtool, "test", "rules", "townsquare.rules.test.yml"], cwd=RULES, capture_output=True, text=True, timeout=60
-    )
+    result = promtool_run(promtool, "test", "rules", "townsquare.rules.test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
