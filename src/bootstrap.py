@@ -16,6 +16,7 @@ from townsquare.core.cursor import CursorCodec
 from townsquare.core.earnings.jobs import register_earnings_jobs
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.feed import FeedService
+from townsquare.core.ids import IdSource, SeededIds
 from townsquare.core.jobs import JobHandlers, JobService, register_jobs_jobs
 from townsquare.core.notifications import NotificationService
 from townsquare.core.notifications.jobs import register_notifications_jobs
@@ -118,6 +119,7 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
     from townsquare.adapters.memory.jobs import MemoryJobStore
 
     db = MemoryDatabase()
+    ids = _mock_mode_repeatable(db, clock)
     job_handlers = JobHandlers()
     jobs = JobService(uow=db, store=MemoryJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors)
     return Services(
@@ -129,9 +131,21 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
         jobs=jobs,
         job_handlers=job_handlers,
         earnings=EarningsService(MemoryEarningsLedger(db), db, clock, cursors),
-        notifications=_memory_notifications(settings, db, clock, cursors, jobs),
+        notifications=_memory_notifications(settings, db, clock, cursors, jobs, ids=ids),
         reset=db.reset,
     )
+
+
+def _mock_mode_repeatable(db: MemoryDatabase, clock: Clock) -> SeededIds:
+    """Ids from a seeded sequence, and a reset that also puts a manual clock back to its start.
+
+    With both, the same requests after a reset give the same ids and bodies on every run.
+    """
+    ids = SeededIds()
+    db.on_reset(ids.reset)
+    if isinstance(clock, ManualClock):
+        db.on_reset(clock.reset)
+    return ids
 
 
 def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) -> Services:
@@ -170,7 +184,7 @@ def _mail_sender(settings: Settings) -> MailSender:
 
 
 def _memory_notifications(
-    settings: Settings, db: MemoryDatabase, clock: Clock, cursors: CursorCodec, jobs: JobService
+    settings: Settings, db: MemoryDatabase, clock: Clock, cursors: CursorCodec, jobs: JobService, *, ids: IdSource
 ) -> NotificationService:
     from townsquare.adapters.memory.mail import RecordingMailSender
     from townsquare.adapters.memory.notifications import (
@@ -192,11 +206,12 @@ def _memory_notifications(
         cursors=cursors,
         notifications=MemoryNotificationStore(db, preferences, outbox),
         preferences=preferences,
-        digest_runs=MemoryDigestStore(db, preferences),
+        digest_runs=MemoryDigestStore(db, preferences, ids),
         outbox=outbox,
         mailer=mailer,
         events=MemoryNotificationEvents(),
         jobs=jobs,
+        ids=ids,
     )
 
 

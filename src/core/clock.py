@@ -28,8 +28,14 @@ class ManualClock:
     """
 
     def __init__(self, start: datetime) -> None:
-        self._now = _require_utc(start)
+        self._start = _require_utc(start)
+        self._now = self._start
         self._lock = threading.Lock()
+
+    @property
+    def start(self) -> datetime:
+        """The time the clock was made with (where :meth:`reset` puts it back)."""
+        return self._start
 
     def now(self) -> datetime:
         with self._lock:
@@ -39,6 +45,10 @@ class ManualClock:
         """Jump to ``when`` (forwards or backwards)."""
         with self._lock:
             self._now = _require_utc(when)
+
+    def reset(self) -> None:
+        """Go back to :attr:`start` (mock mode's reset puts time back where it began)."""
+        self.set(self._start)
 
     def advance(self, delta: timedelta) -> datetime:
         """Move forwards by ``delta`` and return the new time."""

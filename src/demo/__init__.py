@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 from townsquare.bootstrap import Services
 
-DEMO_USERS = {
-    "alice": "00000000-0000-4000-8000-00000000a11c",
-    "bob": "00000000-0000-4000-8000-000000000b0b",
-    "carol": "00000000-0000-4000-8000-0000000ca201",
-    "admin": "00000000-0000-4000-8000-0000000ad111",
-}
-"""Demo user ids by name; ``townsquare token alice`` mints a token for one of them."""
+DEMO_USERS = {name: name for name in ("alice", "bob", "carol", "admin")}
+"""Demo user ids by name: each demo user's id is their name.
+
+So ``townsquare token alice`` mints a token whose ``sub`` is ``alice``, and an admin send with
+``"user_id": "bob"`` reaches demo bob. (User ids are any 1-200 printable characters: a name
+that is not a demo user is simply another user, with an empty inbox.)
+"""
 
 Seeder = Callable[[Services], None]
 

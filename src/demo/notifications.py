@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from townsquare.bootstrap import Services
 
-# (user, channel, category, title, body, read) in sending order; at most 5 per user and channel,
-# the daily cap. Keys make every send idempotent, and ids derive from them, so they are stable.
+# (user, channel, category, title, body, read) in sending order. At most 4 per user and
+# channel: the daily cap is 5, and the README's tour sends each demo user one more today.
+# Keys make every send idempotent, and ids derive from them, so they are stable.
 _NOTIFICATIONS = [
-    ("alice", "inapp", "follow", "Bob started following you", "Say hello back?", True),
     ("alice", "inapp", "comment", "Carol commented on your post", "“Love the glaze on this one!”", False),
     ("alice", "inapp", "sale", "You sold “Blue bowl”", "Order #1042: $48.00, ships in 2 days", False),
     ("alice", "inapp", "event", "Market stall tomorrow", "Harbour Events: Saturday 10:00, stall 14", False),

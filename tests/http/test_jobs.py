@@ -16,6 +16,7 @@ from townsquare.core.clock import ManualClock
 from townsquare.core.jobs import JobRunner
 from townsquare.hosts.http.app import create_app
 from townsquare.hosts.http.auth import mint_token
+from townsquare.settings import Settings
 
 Client = TestClient[Any]
 BASE = "/api/v1/admin/jobs"
@@ -123,13 +124,16 @@ def test_replaying_a_job_that_is_not_dead_is_a_conflict(client: Client, auth: To
     assert_problem(client.post(f"{BASE}/dead-letters/{job_id}/replay", headers=admin), 409)
 
 
-def test_the_memory_mode_host_runs_due_jobs_in_the_background() -> None:
-    # Given the HTTP host as `townsquare serve` builds it in memory mode (it owns its services)
-    settings = memory_settings()
+def admin_headers(settings: Settings) -> dict[str, str]:
+    token = mint_token(settings.jwt_secret, "root", now=datetime.now(UTC), roles=["admin"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_on_the_wall_clock_the_memory_mode_host_runs_due_jobs_in_the_background() -> None:
+    # Given the HTTP host as `townsquare serve` builds it in memory mode on the wall clock
+    settings = memory_settings(frozen_clock=None)
     with TestClient(create_app(settings)) as client:
-        admin = {
-            "Authorization": f"Bearer {mint_token(settings.jwt_secret, 'root', now=datetime.now(UTC), roles=['admin'])}"
-        }
+        admin = admin_headers(settings)
         # When an admin enqueues a job and nobody calls run-due
         job_id = client.post(f"{BASE}/test", json={"fail": False}, headers=admin).json()["job_id"]
         # Then the host's background runner completes it
@@ -137,6 +141,39 @@ def test_the_memory_mode_host_runs_due_jobs_in_the_background() -> None:
         while client.get(f"{BASE}/{job_id}", headers=admin).json()["status"] != "completed":
             assert time.monotonic() < deadline, "the background runner did not run the job"
             time.sleep(0.05)
+
+
+def test_on_the_mock_clock_jobs_run_only_when_the_clock_moves_or_on_run_due() -> None:
+    # Given the host as `townsquare serve` builds it in mock mode (frozen clock, demo data)
+    settings = memory_settings(seed_demo_data=True)
+    with TestClient(create_app(settings)) as client:
+        admin = admin_headers(settings)
+        assert client.post("/api/v1/testing/reset").status_code == 201
+        assert client.post("/api/v1/testing/seed").status_code == 201
+        seeded = client.get(f"{BASE}/stats", headers=admin).json()
+        job_id = client.post(f"{BASE}/test", json={"fail": False}, headers=admin).json()["job_id"]
+        # When time passes on the wall clock only (a background round would take 0.25 s)
+        time.sleep(0.6)
+        # Then nothing ran: the demo jobs and the new one wait, no periodic job was queued
+        assert seeded["by_status"] == {"pending": 2, "running": 0, "completed": 0, "dead": 0}
+        assert client.get(f"{BASE}/{job_id}", headers=admin).json()["status"] == "pending"
+        assert client.get(f"{BASE}/stats", headers=admin).json()["by_status"]["pending"] == 3
+        # When the clock moves by less than any period: the due jobs run, no periodic work
+        moved = client.post("/api/v1/testing/clock", json={"advance_seconds": 1}).json()
+        assert moved["jobs"] == {"completed": 2, "failed": 1, "stale": 0, "rescued": 0, "scheduled": 0}
+        assert client.get(f"{BASE}/{job_id}", headers=admin).json()["status"] == "completed"
+        # When it passes the one-minute outbox sweep's due time: that one periodic job runs
+        # (and the delivery it queues for alice's demo mail)
+        moved = client.post("/api/v1/testing/clock", json={"advance_seconds": 59}).json()
+        assert (moved["jobs"]["scheduled"], moved["jobs"]["completed"]) == (1, 2)
+        # And run-due runs every other schedule's current period at once, once per period
+        # (the digest check also queues a build: bob's weekly digest is due since Monday)
+        types = client.get(f"{BASE}/types", headers=admin).json()
+        periodic = sum(entry["every_seconds"] is not None for entry in types)
+        first = client.post("/api/v1/testing/run-due").json()
+        assert (first["scheduled"], first["completed"]) == (periodic, periodic - 1 + 1)
+        again = client.post("/api/v1/testing/run-due").json()
+        assert (again["scheduled"], again["completed"]) == (periodic, 0)
 
 
 def test_run_due_runs_jobs_in_memory_mode_only(client: Client, auth: TokenFactory, services: Services) -> None:

@@ -9,7 +9,6 @@ import contextlib
 import copy
 import itertools
 import threading
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -19,6 +18,7 @@ from typing import Any
 import attrs
 
 from townsquare.adapters.memory.database import MemoryDatabase
+from townsquare.core.ids import IdSource, RandomIds
 from townsquare.core.notifications.digests import DigestRun, DigestStatus, DigestWindow
 from townsquare.core.notifications.models import (
     AddOutcome,
@@ -223,9 +223,10 @@ class MemoryPreferenceStore:
 class MemoryDigestStore:
     """Digest runs, unique per user and period."""
 
-    def __init__(self, db: MemoryDatabase, preferences: MemoryPreferenceStore) -> None:
+    def __init__(self, db: MemoryDatabase, preferences: MemoryPreferenceStore, ids: IdSource | None = None) -> None:
         self._db = db
         self._preferences = preferences
+        self._ids = ids if ids is not None else RandomIds()
         self._runs: dict[str, DigestRun] = {}
         self._periods: dict[tuple[str, str], str] = {}
         db.on_reset(self._clear)
@@ -247,7 +248,7 @@ class MemoryDigestStore:
                 continue
             if (user_id, window.period_key) in self._periods:
                 continue
-            run = DigestRun(str(uuid.uuid4()), user_id, window.period_key, DigestStatus.PENDING, now)
+            run = DigestRun(self._ids.new_id(), user_id, window.period_key, DigestStatus.PENDING, now)
             self._runs[run.id] = run
             self._periods[(user_id, run.period_key)] = run.id
             added.append(run)

@@ -21,7 +21,7 @@ from townsquare.core.jobs.models import (
 )
 from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
 from townsquare.core.jobs.ports import JobStore
-from townsquare.core.jobs.runner import BackgroundRunner, JobRunner, RunReport, execute
+from townsquare.core.jobs.runner import BackgroundRunner, ClockDrivenRunner, JobRunner, RunReport, execute
 from townsquare.core.jobs.service import JobPage, JobRequest, JobService, LeaseLost, RecordReport, normalize_payload
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "PRUNE_JOB",
     "BackgroundRunner",
     "ClaimedJob",
+    "ClockDrivenRunner",
     "ExpiredLease",
     "FailureUpdate",
     "Handler",

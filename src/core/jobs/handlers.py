@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -12,6 +12,7 @@ from attrs import field, frozen
 
 from townsquare.core.errors import InvalidInput
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _JOB_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,99}$")
 
 
@@ -79,6 +80,10 @@ class Schedule:
     every: timedelta
     payload: Mapping[str, Any]
     priority: int = 0
+
+    def period_start(self, now: datetime) -> datetime:
+        """The start of the period ``now`` falls in (its job's due time)."""
+        return _EPOCH + self.every * ((now - _EPOCH) // self.every)
 
 
 class JobHandlers:

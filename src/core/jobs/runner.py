@@ -1,8 +1,9 @@
 """Running claimed jobs: call the handler (sync or async), turn any exception into a failure.
 
 :func:`execute` is shared by every host. :class:`JobRunner` is the in-process loop (claim,
-run, report) used by memory mode's HTTP host, tests and the drain benchmark; the Dramatiq
-worker host spreads the same steps over a dispatcher, actors and a completer.
+run, report) used by memory mode's HTTP host, tests and the drain benchmark;
+:class:`ClockDrivenRunner` runs it when mock mode's clock moves. The Dramatiq worker host
+spreads the same steps over a dispatcher, actors and a completer.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import asyncio
 import inspect
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from attrs import frozen
 
-from townsquare.core.jobs.handlers import JobContext, JobHandlers
+from townsquare.core.clock import Clock
+from townsquare.core.jobs.handlers import JobContext, JobHandlers, Schedule
 from townsquare.core.jobs.models import ClaimedJob, Outcome
 from townsquare.core.jobs.service import JobService
 
@@ -90,13 +92,18 @@ class JobRunner:
         self._handlers = handlers
         self._batch_size = batch_size
 
-    def run_due(self, *, max_jobs: int = 10_000) -> RunReport:
+    def run_due(self, *, max_jobs: int = 10_000, schedules: Sequence[Schedule] | None = None) -> RunReport:
         """Run every job that is due now (up to ``max_jobs``), then return.
 
         Jobs that fail are retried later (their backoff moves ``run_at`` into the future), so
         this ends even while failures keep happening.
+
+        Args:
+            max_jobs: the most jobs to run in this call.
+            schedules: the periodic schedules to enqueue for the current period first
+                (default: every registered one; ``[]`` for none).
         """
-        scheduled = len(self._service.enqueue_due_schedules())
+        scheduled = len(self._service.enqueue_due_schedules(schedules))
         rescued = self._service.rescue_expired_leases()
         completed = failed = stale = 0
         while completed + failed + stale < max_jobs:
@@ -121,8 +128,9 @@ class JobRunner:
 class BackgroundRunner:
     """A daemon thread calling :meth:`JobRunner.run_due` every ``interval`` seconds.
 
-    Memory mode's HTTP host uses it so that queued jobs run without a separate worker
-    process (memory mode keeps its data in one process).
+    Memory mode's HTTP host uses it on the wall clock (``FROZEN_CLOCK=system``) so that queued
+    jobs run without a separate worker process (memory mode keeps its data in one process);
+    on the mock clock it uses :class:`ClockDrivenRunner` instead.
     """
 
     def __init__(self, runner: JobRunner, *, interval: float = 0.25) -> None:
@@ -151,3 +159,44 @@ class BackgroundRunner:
                 # The loop must survive a failing round (e.g. a store error); the error is
                 # logged and the next round tries again.
                 log.exception("background job round failed")
+
+
+class ClockDrivenRunner:
+    """Mock mode's jobs: nothing runs on its own; due work runs when the manual clock moves.
+
+    While the clock stands still the queue changes only through requests, so the same requests
+    after a reset give the same job ids, statuses and counts on every run. When the clock is
+    moved, each periodic schedule whose due time (a period boundary) was passed since the last
+    move is enqueued, then every due job runs, before the move answers.
+
+    Args:
+        runner: runs the due jobs.
+        handlers: the registry whose schedules are checked.
+        clock: the mock clock (moved by the caller before :meth:`clock_moved`).
+    """
+
+    def __init__(self, runner: JobRunner, handlers: JobHandlers, clock: Clock) -> None:
+        self._runner = runner
+        self._handlers = handlers
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._mark = clock.now()
+
+    def clock_moved(self) -> RunReport:
+        """Enqueue the schedules whose due time the clock passed, then run every due job."""
+        with self._lock:
+            now = self._clock.now()
+            passed = [s for s in self._handlers.schedules if self._mark < s.period_start(now) <= now]
+            self._mark = now
+            return self._runner.run_due(schedules=passed)
+
+    def run_due(self) -> RunReport:
+        """Run the periodic work of the current period and every due job now (``run-due``)."""
+        with self._lock:
+            self._mark = self._clock.now()
+            return self._runner.run_due()
+
+    def reset(self) -> None:
+        """Forget past moves (after a reset put the clock back to its start)."""
+        with self._lock:
+            self._mark = self._clock.now()

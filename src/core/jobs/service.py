@@ -26,7 +26,6 @@ MAX_KEY_LENGTH = 200
 MAX_ERROR_LENGTH = 4000
 MAX_SCHEDULE_AHEAD = timedelta(days=3660)
 MAX_BATCH = 10_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class LeaseLost(Conflict):
@@ -287,8 +286,7 @@ class JobService:
         now = self.clock.now()
         requests = []
         for schedule in self.handlers.schedules if schedules is None else schedules:
-            period = int((now - _EPOCH) / schedule.every)
-            start = _EPOCH + schedule.every * period
+            start = schedule.period_start(now)
             requests.append(
                 JobRequest(
                     job_type=schedule.job_type,

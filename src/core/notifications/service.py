@@ -13,6 +13,7 @@ from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.errors import InvalidCursor, InvalidInput, NotFound
 from townsquare.core.identity import check_user_id
+from townsquare.core.ids import IdSource, RandomIds
 from townsquare.core.jobs import JobRequest, JobService
 from townsquare.core.notifications import digests, policy
 from townsquare.core.notifications.digests import Digest, DigestStatus
@@ -74,6 +75,7 @@ class NotificationService:
         daily_cap: most notifications sent per user, channel and local day.
         known_preferences: the preferences sends were last decided on (a hint, checked by
             every write; :mod:`townsquare.core.notifications.known`).
+        ids: makes the ids of unkeyed notifications and of outbox mail (random by default).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class NotificationService:
         jobs: JobService,
         daily_cap: int = policy.DEFAULT_DAILY_CAP,
         known_preferences: KnownPreferencesCache | None = None,
+        ids: IdSource | None = None,
     ) -> None:
         if daily_cap < 1:
             raise ValueError("daily_cap must be at least 1")
@@ -106,6 +109,7 @@ class NotificationService:
         self._jobs = jobs
         self.daily_cap = daily_cap
         self._known = known_preferences if known_preferences is not None else KnownPreferencesCache()
+        self._ids = ids if ids is not None else RandomIds()
 
     @property
     def mailer(self) -> MailSender:
@@ -154,7 +158,7 @@ class NotificationService:
             raise InvalidInput(f"idempotency_key must be 1..{MAX_KEY} characters", field="idempotency_key")
         now = self._clock.now()
         notification = Notification(
-            id=_notification_id(user_id, idempotency_key),
+            id=self._ids.new_id() if idempotency_key is None else _keyed_id(user_id, idempotency_key),
             user_id=user_id,
             channel=chosen,
             category=category,
@@ -214,7 +218,7 @@ class NotificationService:
             headers={"X-Townsquare-Notification": notification.id},
         )
         return OutboxMessage(
-            id=str(uuid.uuid4()), user_id=notification.user_id, message=message, created_at=notification.created_at
+            id=self._ids.new_id(), user_id=notification.user_id, message=message, created_at=notification.created_at
         )
 
     def enqueue_test(self, user_id: str, category: str = "test") -> SendResult:
@@ -330,7 +334,7 @@ class NotificationService:
                 raise InvalidInput("set email_address in your notification preferences first", field="email_address")
             digest = self._build_digest(user_id, prefs, now)
             message = OutboxMessage(
-                id=str(uuid.uuid4()),
+                id=self._ids.new_id(),
                 user_id=user_id,
                 message=digests.render(digest, prefs.email_address, test=True),
                 created_at=now,
@@ -369,7 +373,7 @@ class NotificationService:
                         continue
                     self._outbox.add(
                         OutboxMessage(
-                            id=str(uuid.uuid4()),
+                            id=self._ids.new_id(),
                             user_id=run.user_id,
                             message=digests.render(digest, prefs.email_address),
                             created_at=now,
@@ -468,10 +472,8 @@ class NotificationService:
             return self._outbox.list_for(user_id)
 
 
-def _notification_id(user_id: str, idempotency_key: str | None) -> str:
+def _keyed_id(user_id: str, idempotency_key: str) -> str:
     # A keyed send gets an id derived from its key: retries and demo data get stable ids.
-    if idempotency_key is None:
-        return str(uuid.uuid4())
     return str(uuid.uuid5(_ID_NAMESPACE, f"{user_id}\x00{idempotency_key}"))
 
 

@@ -64,9 +64,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        # Memory mode keeps its data in this process, so this process also runs the due jobs
-        # (tests pass their own services and run jobs explicitly instead).
-        runner = BackgroundRunner(JobRunner(wired.jobs, wired.job_handlers)) if owned and settings.is_memory else None
+        # Memory mode keeps its data in this process, so this process also runs the due jobs:
+        # on the wall clock in the background; on the mock clock only when a test moves it
+        # (testing routes), so that mock mode repeats exactly. Tests pass their own services
+        # and run jobs explicitly.
+        background = owned and settings.is_memory and wired.manual_clock is None
+        runner = BackgroundRunner(JobRunner(wired.jobs, wired.job_handlers)) if background else None
         if runner is not None:
             runner.start()
         try:
@@ -80,7 +83,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     handlers: list[Any] = [*api_routes()]
     document_problems(handlers)
     if settings.is_memory:
-        handlers.append(testing_router())
+        handlers.append(testing_router(wired))
     recorded = host_metrics(settings, wired)
     verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)
     return Litestar(
@@ -110,6 +113,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         on_startup=[lambda: configure_logging(settings.log_level, json=settings.log_json)],
+        # Logging is ours (hosts/logs.py): Litestar's own config would put plain-text lines
+        # on the root logger before ours is in place.
+        logging_config=None,
         debug=False,
     )
 

@@ -1,17 +1,30 @@
-"""Test-only routes for front-end end-to-end tests; registered in memory mode and nowhere else."""
+"""Test-only routes for front-end end-to-end tests; registered in memory mode and nowhere else.
+
+They take no token by design: mock mode is a local test double of the API, and these routes
+exist in no other mode. Jobs run here and only here while the mock clock stands still (see
+:class:`~townsquare.core.jobs.ClockDrivenRunner`).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
 
 from attrs import frozen
 from litestar import Router, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException
 from litestar.params import JSONBody
 
+from townsquare.bootstrap import Services
 from townsquare.core.errors import InvalidInput
+from townsquare.core.jobs import ClockDrivenRunner, JobRunner
 from townsquare.hosts.http.deps import ServicesDep
 from townsquare.hosts.http.problems import document_problems
+from townsquare.hosts.http.routes.jobs import RunReportOut
+
+MockJobsDep: TypeAlias = NamedDependency[ClockDrivenRunner]
+"""The runner mock mode's jobs run on (when the clock moves, or on run-due)."""
 
 # The mock clock stays in a range where every date computed from it (digest periods, demo
 # data, cursor expiry) is representable.
@@ -33,13 +46,22 @@ class ClockState:
 
 
 @frozen
+class ClockMoved:
+    """The clock's new time and what the jobs due by then did."""
+
+    now: datetime
+    jobs: RunReportOut
+
+
+@frozen
 class Done:
     status: str
 
 
-@post("/reset", summary="Empty every store", sync_to_thread=True)
-def reset(services: ServicesDep) -> Done:
+@post("/reset", summary="Empty every store and put the mock clock back to its start", sync_to_thread=True)
+def reset(services: ServicesDep, mock_jobs: MockJobsDep) -> Done:
     services.reset()
+    mock_jobs.reset()
     return Done(status="reset")
 
 
@@ -60,8 +82,8 @@ def read_clock(services: ServicesDep) -> ClockState:
     return ClockState(now=services.clock.now())
 
 
-@post("/clock", summary="Move the mock clock", sync_to_thread=False)
-def move_clock(services: ServicesDep, data: JSONBody[ClockMove]) -> ClockState:
+@post("/clock", summary="Move the mock clock, then run the jobs due by then", sync_to_thread=True)
+def move_clock(services: ServicesDep, mock_jobs: MockJobsDep, data: JSONBody[ClockMove]) -> ClockMoved:
     clock = services.manual_clock
     if clock is None:
         raise ClientException("the clock is the system clock (FROZEN_CLOCK=system); it cannot be moved")
@@ -80,9 +102,25 @@ def move_clock(services: ServicesDep, data: JSONBody[ClockMove]) -> ClockState:
     if not EARLIEST <= target <= LATEST:
         raise InvalidInput("the mock clock must stay between the years 2000 and 2999", field=field)
     clock.set(target)
-    return ClockState(now=clock.now())
+    report = mock_jobs.clock_moved()
+    return ClockMoved(now=clock.now(), jobs=RunReportOut.from_report(report))
 
 
-def testing_router() -> Router:
-    document_problems([reset, seed, read_clock, move_clock])
-    return Router(path="/api/v1/testing", route_handlers=[reset, seed, read_clock, move_clock], tags=["testing"])
+@post("/run-due", summary="Run the periodic work of the current period and every due job now", sync_to_thread=True)
+def run_due(mock_jobs: MockJobsDep) -> RunReportOut:
+    return RunReportOut.from_report(mock_jobs.run_due())
+
+
+def testing_router(services: Services) -> Router:
+    """The test-only routes over ``services`` (memory mode), with the runner their jobs run on."""
+    mock_jobs = ClockDrivenRunner(
+        JobRunner(services.jobs, services.job_handlers), services.job_handlers, services.clock
+    )
+    handlers = [reset, seed, read_clock, move_clock, run_due]
+    document_problems(handlers)
+    return Router(
+        path="/api/v1/testing",
+        route_handlers=handlers,
+        tags=["testing"],
+        dependencies={"mock_jobs": Provide(lambda: mock_jobs, use_cache=True, sync_to_thread=False)},
+    )
