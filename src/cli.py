@@ -59,13 +59,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         import tempfile
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="townsquare-metrics-")
+    from townsquare.hosts.logs import uvicorn_log_config
+
     uvicorn.run(
         "townsquare.hosts.http.app:app_from_env",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers,
-        log_config=None,
+        log_config=uvicorn_log_config(settings.log_level, json=settings.log_json),
         access_log=False,
     )
     return 0
