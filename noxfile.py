@@ -1,4 +1,4 @@
-"""Sessions: tests (lint, types, layers, pytest), lint, typecheck, serve, bench, smoke, load."""
+"""Sessions: tests (lint, types, layers, pytest), lint, typecheck, serve, client, bench, smoke, load."""
 
 from __future__ import annotations
 
@@ -63,6 +63,19 @@ def serve(session: nox.Session) -> None:
     """The HTTP host in memory mode with demo data (PORTS_MODE and the rest from the environment)."""
     install_project(session, ".")
     session.run("townsquare", "serve", *session.posargs)
+
+
+@nox.session
+def client(session: nox.Session) -> None:
+    """A typed Python client for the HTTP API, generated from its OpenAPI document.
+
+    Writes ``clients/openapi.json`` (memory mode's document: the API plus the testing
+    routes) and the package ``clients/townsquare-client`` (import name ``townsquare_client``,
+    ``pip install clients/townsquare-client``), both generated, never edited. ``nox -s client
+    -- DIR`` writes the package to DIR instead.
+    """
+    install_project(session, DEV)
+    session.run("python", "clients/generate.py", *session.posargs)
 
 
 @nox.session

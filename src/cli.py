@@ -1,4 +1,4 @@
-"""The ``townsquare`` command: serve, worker, migrate, seed and token."""
+"""The ``townsquare`` command: serve, worker, migrate, seed, openapi and token."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply the database migrations (postgres mode)")
     commands.add_parser("seed", help="load the demo data into the database (postgres mode)")
 
+    openapi = commands.add_parser("openapi", help="write the HTTP API's OpenAPI document (JSON)")
+    openapi.add_argument("--output", help="file to write (default: standard output)")
+
     token = commands.add_parser("token", help="mint a development JWT")
     token.add_argument("user", help="user id, or a demo user name (alice, bob, carol, admin)")
     token.add_argument("--admin", action="store_true", help="include the admin role")
@@ -42,7 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"townsquare: configuration error: {exc}", file=sys.stderr)
         return 2
-    handler = {"serve": _serve, "worker": _worker, "migrate": _migrate, "seed": _seed, "token": _token}
+    handler = {
+        "serve": _serve,
+        "worker": _worker,
+        "migrate": _migrate,
+        "seed": _seed,
+        "openapi": _openapi,
+        "token": _token,
+    }
     return handler[args.command](settings, args)
 
 
@@ -101,6 +111,31 @@ def _seed(settings: Settings, _: argparse.Namespace) -> int:
     finally:
         services.close()
     print("townsquare: demo data loaded")
+    return 0
+
+
+def _openapi(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from attrs import evolve
+
+    from townsquare.bootstrap import bootstrap
+    from townsquare.hosts.http.app import create_app
+
+    # The document of the host these settings run (memory mode adds the testing routes);
+    # building it needs no database connection and no demo data.
+    settings = evolve(settings, seed_demo_data=False)
+    services = bootstrap(settings)
+    try:
+        document = create_app(settings, services).openapi_schema.to_schema()
+    finally:
+        services.close()
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as file:
+            file.write(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

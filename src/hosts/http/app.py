@@ -11,8 +11,6 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from townsquare import __version__
 from townsquare.bootstrap import Services, bootstrap
@@ -25,6 +23,7 @@ from townsquare.hosts.http.middleware import (
     finish_request,
     rate_limit_storage,
 )
+from townsquare.hosts.http.openapi import DocumentedAttrsSchemaPlugin, openapi_config
 from townsquare.hosts.http.problems import EXCEPTION_HANDLERS, document_problems
 from townsquare.hosts.http.routes import earnings, feed, jobs, metrics, notifications, system
 from townsquare.hosts.http.routes.testing import testing_router
@@ -81,12 +80,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                 wired.close()
 
     handlers: list[Any] = [*api_routes()]
-    document_problems(handlers)
     if settings.is_memory:
         handlers.append(testing_router(wired))
     recorded = host_metrics(settings, wired)
     verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)
-    return Litestar(
+    app = Litestar(
         route_handlers=[Router(path="/", route_handlers=handlers)],
         state=State({"item_views": feed.ItemViews()}),
         dependencies={
@@ -100,15 +98,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             RateLimitMiddleware(settings.rate_limit, rate_limit_storage(settings.redis_url)),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(
-            title="townsquare",
-            version=__version__,
-            path="/schema",
-            components=Components(
-                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
-            ),
-            security=[{"BearerToken": []}],
-        ),
+        openapi_config=openapi_config(__version__),
+        plugins=[DocumentedAttrsSchemaPlugin()],
         before_send=[finish_request] if recorded is None else [finish_request, recorded.before_send],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
@@ -118,6 +109,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         logging_config=None,
         debug=False,
     )
+    document_problems(app, PUBLIC_PATHS)
+    return app
 
 
 def app_from_env() -> Litestar:

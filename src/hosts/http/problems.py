@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -11,7 +12,7 @@ import psycopg.errors
 import sqlalchemy.exc
 import structlog
 from attrs import frozen
-from litestar import MediaType, Request, Response
+from litestar import Litestar, MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
@@ -62,21 +63,40 @@ class ProblemDocument:
     errors: list[dict[str, Any]] | None = None
 
 
+_MEANINGS = {
+    400: "Bad request: a parameter or the body is malformed or breaks a rule; the problem's field names it",
+    401: "Not authenticated: the bearer token is missing, malformed, expired or wrongly signed",
+    403: "Forbidden: the caller's roles do not allow this (e.g. it needs the admin role)",
+    404: "Not found: nothing by that id that the caller may see",
+    409: "Conflict: the thing is not in a state that allows this, or the key was used with other content",
+    413: "Request body too large (MAX_BODY_BYTES)",
+    429: "Too many requests: wait Retry-After seconds",
+    503: "Service unavailable: the database is unreachable; retry after Retry-After seconds",
+}
+
 PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
     status: ResponseSpec(
-        data_container=ProblemDocument, description=title, media_type=PROBLEM_JSON, generate_examples=False
+        data_container=ProblemDocument, description=meaning, media_type=PROBLEM_JSON, generate_examples=False
     )
-    for status, title in _TITLES.items()
-    if status not in (405, 415, 422, 500)
+    for status, meaning in _MEANINGS.items()
 }
 """Documented on every operation: any of these may answer any request (auth, limits, input)."""
 
 
-def document_problems(handlers: Iterable[Any]) -> None:
-    """Add :data:`PROBLEM_RESPONSES` to the OpenAPI description of each route handler."""
-    for handler in handlers:
-        if isinstance(handler, HTTPRouteHandler):
-            handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
+def document_problems(app: Litestar, public_paths: Iterable[str]) -> None:
+    """Describe every operation of ``app``: its token requirement and the problems it can answer.
+
+    Once, for the whole app: the schema is built from these handlers on its first request.
+    """
+    from townsquare.hosts.http.openapi import require_token
+
+    public = re.compile("|".join(public_paths))
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if isinstance(handler, HTTPRouteHandler):
+                is_public = bool(public.match(route.path))
+                require_token(handler, is_public)
+                handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
 
 
 def problem(

@@ -20,7 +20,6 @@ from townsquare.bootstrap import Services
 from townsquare.core.errors import InvalidInput
 from townsquare.core.jobs import ClockDrivenRunner, JobRunner
 from townsquare.hosts.http.deps import ServicesDep
-from townsquare.hosts.http.problems import document_problems
 from townsquare.hosts.http.routes.jobs import RunReportOut
 
 MockJobsDep: TypeAlias = NamedDependency[ClockDrivenRunner]
@@ -117,7 +116,6 @@ def testing_router(services: Services) -> Router:
         JobRunner(services.jobs, services.job_handlers), services.job_handlers, services.clock
     )
     handlers = [reset, seed, read_clock, move_clock, run_due]
-    document_problems(handlers)
     return Router(
         path="/api/v1/testing",
         route_handlers=handlers,

@@ -1,0 +1,142 @@
+"""How the HTTP host describes itself: the OpenAPI document's settings, operation ids, and
+schemas of attrs bodies that carry their docstrings.
+
+Every description in the document comes from the code it describes: an operation's from its
+handler's docstring (its summary from the decorator), a body's from its class docstring, a
+field's from the class's ``Attributes:`` section (or ``attrs.field(metadata={"description":
+...})``). ``tests/http/test_openapi.py`` checks that nothing is left undescribed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+import attrs
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, Reference, Schema, SecurityScheme
+from litestar.plugins.attrs import AttrsSchemaPlugin
+from litestar.typing import FieldDefinition
+
+BEARER = "BearerToken"
+
+API_DESCRIPTION = """\
+The HTTP API of townsquare: notifications, the fused home feed, the earnings ledger and the
+job queue.
+
+**Authentication.** Every operation that declares the `BearerToken` requirement needs
+`Authorization: Bearer <JWT>` (HS256; the user id in `sub`, roles in `app_metadata.roles` or
+`role`); operations marked *admin* need the `admin` role. `/health`, `/ready`, the schema and
+mock mode's `/api/v1/testing/*` take no token.
+
+**Errors** are RFC 9457 problem documents (`application/problem+json`) naming the field at
+fault; each operation lists the statuses it can answer. A refused request changes nothing.
+
+**Lists** page by opaque cursors: pass a page's `next_cursor` as `cursor` to get the next one;
+`null` means the last page. A cursor belongs to one list and expires after 24 hours; a
+malformed, tampered, foreign or expired cursor is a 400.
+
+**Retries.** Writes a client may retry take an `idempotency_key`: the same key gives the same
+result (and the same id) and writes nothing twice; for earnings, the same key with different
+content is a 409.
+
+**Rate limits** apply to every caller (user, or address when anonymous): a 429 carries
+`Retry-After` seconds.
+"""
+
+
+def openapi_config(version: str) -> OpenAPIConfig:
+    """The document's settings: operations described by their handlers' docstrings, ids by handler name."""
+    return OpenAPIConfig(
+        title="townsquare",
+        version=version,
+        description=API_DESCRIPTION,
+        path="/schema",
+        components=Components(
+            security_schemes={
+                BEARER: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="An HS256 JWT: the user id in `sub`, roles in `app_metadata.roles` or `role`.",
+                )
+            }
+        ),
+        use_handler_docstrings=True,
+        operation_id_creator=_operation_ids(),
+        create_examples=False,
+    )
+
+
+def _operation_ids() -> Any:
+    # The handler's name (``home``, ``counts``) makes readable client functions; a name taken
+    # already in this document gets its area's tag in front.
+    taken: set[str] = set()
+
+    def operation_id(route_handler: HTTPRouteHandler, http_method: Any, path_components: Any) -> str:
+        del http_method, path_components
+        name = route_handler.handler_name
+        if name in taken:
+            tags = route_handler.resolve_tags()
+            name = f"{tags[0] if tags else 'api'}_{name}"
+        taken.add(name)
+        return name
+
+    return operation_id
+
+
+def require_token(route_handler: HTTPRouteHandler, public: bool) -> None:
+    """Declare the bearer token on a handler that needs one; public ones declare nothing."""
+    route_handler.security = None if public else [{BEARER: []}]
+
+
+class DocumentedAttrsSchemaPlugin(AttrsSchemaPlugin):
+    """Litestar's attrs schemas, with descriptions from the class docstring and its ``Attributes:``."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        cls = field_definition.type_
+        summary, fields = parse_docstring(cls)
+        if summary:
+            schema.description = summary
+        for name, attribute in attrs.fields_dict(cls).items():
+            text = attribute.metadata.get("description") or fields.get(name)
+            prop = (schema.properties or {}).get(name)
+            if text and isinstance(prop, Schema | Reference):
+                prop.description = text
+        return schema
+
+
+_ENTRY = re.compile(r"^(\w+(?:\s*,\s*\w+)*)\s*:\s*(.*)$")
+
+
+def parse_docstring(cls: type) -> tuple[str, dict[str, str]]:
+    """A class docstring's text before its sections, and its ``Attributes:`` entries by name.
+
+    An entry may name several attributes (``since, until: the period covered``) and go on over
+    more indented lines.
+    """
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    if not doc:
+        return "", {}
+    head, _, rest = doc.partition("\nAttributes:\n")
+    for section in ("\nArgs:\n", "\nRaises:\n", "\nExamples:\n"):
+        head = head.split(section, 1)[0]
+    fields: dict[str, str] = {}
+    names: list[str] = []
+    for line in rest.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            break  # the next section
+        entry = _ENTRY.match(line.strip()) if not line.startswith("        ") else None
+        if entry:
+            names = [name.strip() for name in entry.group(1).split(",")]
+            for name in names:
+                fields[name] = entry.group(2).strip()
+        else:
+            for name in names:
+                fields[name] = f"{fields[name]} {line.strip()}".strip()
+    return head.strip(), fields
