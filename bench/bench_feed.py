@@ -39,10 +39,11 @@ from common import (
 )
 from feed_data import FeedData, generate_feed_data
 from townsquare.adapters.postgres.database import APP_ROLE
-from townsquare.adapters.postgres.feed import _PAGE, _position
+from townsquare.adapters.postgres.feed import PAGE_CALL, page_call_parameters
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import SystemClock
 from townsquare.core.feed import FeedMode, Position, product_quota
+from townsquare.core.feed.ports import CandidateQuery
 from townsquare.core.identity import Actor
 from townsquare.hosts.http.auth import mint_token
 from townsquare.settings import PortsMode, RateLimit, Settings
@@ -89,8 +90,8 @@ def measure_pages(services: Services, viewer: Actor, mode: FeedMode, rounds: int
     return results
 
 
-def page_params(services: Services, viewer: Actor, mode: FeedMode, cursor: str | None) -> tuple[Any, ...]:
-    """The parameters of the store's page call (after the role and user), first page or the cursor's."""
+def page_params(services: Services, viewer: Actor, mode: FeedMode, cursor: str | None) -> dict[str, Any]:
+    """The parameters of the store's page call (role and actor included), first page or the cursor's."""
     snapshot: int | None = None
     others_after = products_after = None
     if cursor is not None:
@@ -98,24 +99,25 @@ def page_params(services: Services, viewer: Actor, mode: FeedMode, cursor: str |
         snapshot = position["s"]
         others_after = Position(*position["o"]) if position["o"] else None
         products_after = Position(*position["p"]) if position["p"] else None
-    return (
-        viewer.user_id,
-        mode is FeedMode.FOLLOWING,
-        snapshot,
-        *_position(others_after),
-        LIMIT + 1,
-        *_position(products_after),
-        product_quota(LIMIT) + 1,
+    query = CandidateQuery(
+        viewer_id=viewer.user_id,
+        following_only=mode is FeedMode.FOLLOWING,
+        snapshot=snapshot,
+        others_after=others_after,
+        others_limit=LIMIT + 1,
+        products_after=products_after,
+        products_limit=product_quota(LIMIT) + 1,
     )
+    return {"role": APP_ROLE, "actor": viewer.user_id, **page_call_parameters(query)}
 
 
-def explain(viewer: Actor, params: tuple[Any, ...]) -> str:
+def explain(params: dict[str, Any]) -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of the statements a page call runs (auto_explain)."""
     with psycopg.connect(database_dsn(DATABASE), autocommit=True) as conn:
-        return "\n".join(nested_plans(conn, _PAGE, (APP_ROLE, viewer.user_id, *params), fmt="text"))
+        return "\n".join(nested_plans(conn, PAGE_CALL, params, fmt="text"))
 
 
-def driver_floor(pages: list[tuple[Any, ...]], viewer: Actor, seconds: float) -> dict[str, Any]:
+def driver_floor(pages: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     """The HTTP mix's page calls on bare autocommit psycopg connections from 8 threads, each
     page one ``app.feed_page`` call as the store makes it once it holds the page's items: what
     Postgres and the driver serve with no host, service or SQLAlchemy around them."""
@@ -129,7 +131,7 @@ def driver_floor(pages: list[tuple[Any, ...]], viewer: Actor, seconds: float) ->
         barrier.wait()
         n = index
         while time.perf_counter() < deadline[0]:
-            conn.execute(_PAGE, (APP_ROLE, viewer.user_id, *pages[n % len(pages)])).fetchall()
+            conn.execute(PAGE_CALL, pages[n % len(pages)]).fetchall()
             n += 1
         served[index] = n - index
 
@@ -305,14 +307,14 @@ def main() -> None:
         if args.explain:
             for mode in FeedMode:
                 for label, cursor in (("first page", None), (f"page {DEEP_PAGE}", deep_cursors[mode])):
-                    plans = explain(viewer, page_params(services, viewer, mode, cursor))
+                    plans = explain(page_params(services, viewer, mode, cursor))
                     print(f"-- {mode.value}, {label}\n{plans}\n", file=sys.stderr)
     finally:
         services.close()
     speed = machine()  # right before the HTTP figures, the most machine-bound ones
     seconds = max(5.0, 10.0 * min(SCALE, 1.0))
     http = measure_http(settings, viewer, deep_cursors, seconds=seconds)
-    http["driver_floor"] = driver_floor(floor_pages, viewer, seconds / 2)
+    http["driver_floor"] = driver_floor(floor_pages, seconds / 2)
     report = {
         "benchmark": "feed",
         "scale": SCALE,

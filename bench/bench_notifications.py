@@ -134,13 +134,20 @@ def _floor_batch(conn: psycopg.Connection[Any], prefix: str, index: int, per_sen
         number = i * SENDERS + index
         user, key = f"{prefix}{number % recipients}", f"{prefix}{number}"
         if user not in versions:
-            row = conn.execute(_SEND_CONTEXT, (APP_ROLE, user, user, key)).fetchone()
+            row = conn.execute(
+                _SEND_CONTEXT, {"role": APP_ROLE, "actor": user, "recipient": user, "key": key}
+            ).fetchone()
             assert row is not None
             versions[user] = row[2]
         row = conn.execute(
             _ADD,
-            (APP_ROLE, user, str(uuid.uuid4()), user, "inapp", "like", "social", "Someone liked your post",
-             "Open the app to see who", "{}", key, NOW, day, 5, versions[user], None, None, None, None, None),
+            {
+                "role": APP_ROLE, "actor": user, "id": str(uuid.uuid4()), "recipient": user, "channel": "inapp",
+                "category": "like", "lane": "social", "title": "Someone liked your post",
+                "body": "Open the app to see who", "data": "{}", "key": key, "created_at": NOW, "day": day,
+                "cap": 5, "version": versions[user], "mail_id": None, "mail_to": None, "mail_subject": None,
+                "mail_body": None, "mail_headers": None,
+            },
         ).fetchone()  # fmt: skip
         sent += row is not None and row[0] == "added"
     return sent

@@ -149,8 +149,9 @@ def _mock_mode_repeatable(db: MemoryDatabase, clock: Clock) -> SeededIds:
 
 
 def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) -> Services:
-    from townsquare.adapters.postgres.database import PgDatabase, create_database_engine
+    from townsquare.adapters.postgres.database import PgDatabase
     from townsquare.adapters.postgres.earnings import PgEarningsLedger
+    from townsquare.adapters.postgres.engine import create_database_engine
     from townsquare.adapters.postgres.feed import PgFeedStore
     from townsquare.adapters.postgres.jobs import PgJobStore
 

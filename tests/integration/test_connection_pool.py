@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from townsquare.adapters.postgres import database
-from townsquare.adapters.postgres.database import PgDatabase, create_database_engine
+from townsquare.adapters.postgres import engine as pool
+from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.adapters.postgres.engine import create_database_engine
 
 APPLICATION = "townsquare-pool-test"
 
@@ -48,7 +49,7 @@ def test_a_connection_lost_while_idle_is_replaced_before_use(
     db = PgDatabase(engine)
     before = _backend_pid(db)
     assert _terminate_pooled_connections(pg_dsn) == 1
-    monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 0.0)  # "idle for long enough"
+    monkeypatch.setattr(pool, "PING_AFTER_IDLE_S", 0.0)  # "idle for long enough"
 
     # When the next transaction checks a connection out
     after = _backend_pid(db)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -140,42 +142,105 @@ $$
 """
 
 
-@pytest.mark.postgres
-def test_a_call_runs_alone_until_the_unit_begins_a_transaction(pg_url: str) -> None:
+@pytest.fixture
+def scratch_db(pg_url: str) -> Iterator[PgDatabase]:
     db = PgDatabase(create_engine(pg_url))
     with db.engine.begin() as owner:
         owner.execute(text("CREATE TABLE scratch (n int)"))
         owner.execute(text("GRANT SELECT, INSERT ON scratch TO townsquare_app, townsquare_system"))
         owner.execute(text(_SCRATCH_CALL))
+    yield db
+    db.dispose()
 
-    def stored() -> int:
-        with db.engine.connect() as other:
-            return int(other.execute(text("SELECT count(*) FROM scratch")).scalar_one())
 
-    # Given a unit of work that has begun no transaction, a call switches role itself and commits alone
-    with db.transaction(actor="alice"):
-        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (1,)) == [("townsquare_app", "alice")]
-        assert stored() == 1
-        # and a transaction begun after it could not be atomic with it: refused
-        with pytest.raises(RuntimeError, match="on its own"):
+_ADD_SCRATCH = "SELECT * FROM scratch_add(%(role)s, %(actor)s, %(n)s)"
+
+
+def _stored(db: PgDatabase) -> int:
+    with db.engine.connect() as other:
+        return int(other.execute(text("SELECT count(*) FROM scratch")).scalar_one())
+
+
+@pytest.mark.postgres
+def test_single_statements_commit_each_call_alone_as_the_actor(scratch_db: PgDatabase) -> None:
+    db = scratch_db
+    # Given single statements, each call switches role itself and has committed when it returns
+    with pytest.raises(ValueError), db.single_statements(actor="alice"):
+        assert db.call(_ADD_SCRATCH, {"n": 1}) == [("townsquare_app", "alice")]
+        assert _stored(db) == 1
+        assert db.call(_ADD_SCRATCH, {"n": 2}) == [("townsquare_app", "alice")]
+        raise ValueError("boom")  # nothing to roll back: both committed
+    assert _stored(db) == 2
+    with db.single_statements():
+        assert db.call(_ADD_SCRATCH, {"n": 3}) == [("townsquare_system", None)]
+        # and there is no transaction to hand out
+        with pytest.raises(RuntimeError, match="needs a transaction"):
             db.connection()
-    with db.transaction():
-        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (2,)) == [("townsquare_system", None)]
-    # Inside a begun transaction a call joins it, with its role, and rolls back with it
+
+
+@pytest.mark.postgres
+def test_calls_in_a_transaction_keep_its_role_and_roll_back_with_it(scratch_db: PgDatabase) -> None:
+    db = scratch_db
     with pytest.raises(ValueError), db.transaction(actor="bob"):
-        db.connection()
-        assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (3,)) == [("townsquare_app", "bob")]
+        assert db.call(_ADD_SCRATCH, {"n": 1}) == [("townsquare_app", "bob")]
+        # single statements inside a transaction join it
+        with db.single_statements(actor="ignored-when-joining"):
+            assert db.call(_ADD_SCRATCH, {"n": 2}) == [("townsquare_app", "bob")]
+        assert db.connection().execute(text("SELECT count(*) FROM scratch")).scalar() == 2
         raise ValueError("boom")
-    # A call in a block that joined an outer unit of work runs in the outer one's transaction
-    with pytest.raises(ValueError), db.transaction(actor="carol"):
-        with db.transaction():
-            assert db.call("SELECT * FROM scratch_add(%s, %s, %s)", (4,)) == [("townsquare_app", "carol")]
-        assert db.connection().execute(text("SELECT count(*) FROM scratch")).scalar() == 3
-        raise ValueError("boom")
-    assert stored() == 2
-    # A failing call leaves its pooled connection usable (back out of autocommit) for the next unit
-    with pytest.raises(Exception, match="invalid input syntax"), db.transaction(actor="alice"):
-        db.call("SELECT * FROM scratch_add(%s, %s, %s::int)", ("not a number",))
+    assert _stored(db) == 0
+
+
+@pytest.mark.postgres
+def test_a_transaction_inside_single_statements_is_its_own(scratch_db: PgDatabase) -> None:
+    db = scratch_db
+    with db.single_statements(actor="carol"):
+        db.call(_ADD_SCRATCH, {"n": 1})
+        with pytest.raises(ValueError), db.transaction(actor="dave"):
+            assert db.call(_ADD_SCRATCH, {"n": 2}) == [("townsquare_app", "dave")]
+            raise ValueError("boom")
+        assert db.call(_ADD_SCRATCH, {"n": 3}) == [("townsquare_app", "carol")]
+    assert _stored(db) == 2
+
+
+@pytest.mark.postgres
+def test_after_commit_callbacks_in_single_statements_run_at_once(scratch_db: PgDatabase) -> None:
+    db = scratch_db
+    calls: list[str] = []
+    with db.single_statements():
+        db.call(_ADD_SCRATCH, {"n": 1})
+        assert db.on_commit(lambda: calls.append("committed"))
+        assert calls == ["committed"]
+
+
+@pytest.mark.postgres
+def test_a_failing_call_leaves_its_pooled_connection_usable(scratch_db: PgDatabase) -> None:
+    db = scratch_db
+    with pytest.raises(Exception, match="invalid input syntax"), db.single_statements(actor="alice"):
+        db.call("SELECT * FROM scratch_add(%(role)s, %(actor)s, %(n)s::int)", {"n": "not a number"})
+    # back out of autocommit: the next transaction is one
     with db.transaction(actor="alice"):
         assert db.connection().execute(text("SELECT app.current_user_id()")).scalar() == "alice"
-    db.dispose()
+
+
+def test_memory_single_statements_keep_each_change() -> None:
+    db = MemoryDatabase()
+    items: list[int] = []
+
+    def add(n: int) -> None:
+        items.append(n)
+        db.record_undo(items.pop)
+
+    with pytest.raises(RuntimeError), db.single_statements():
+        add(1)
+        with pytest.raises(RuntimeError), db.transaction():
+            add(2)
+            raise RuntimeError("inner")
+        raise RuntimeError("boom")
+    assert items == [1]
+    with pytest.raises(RuntimeError), db.transaction():
+        add(3)
+        with db.single_statements():
+            add(4)  # joins the transaction: undone with it
+        raise RuntimeError("boom")
+    assert items == [1]

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine
 
 from tests.conftest import postgres_settings
 from townsquare.adapters.postgres.database import APP_ROLE
-from townsquare.adapters.postgres.feed import _PAGE, _position
+from townsquare.adapters.postgres.feed import PAGE_CALL, page_call_parameters
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.feed import CandidateQuery, Draft, FeedItem, FeedMode, ItemKind, Position
@@ -46,19 +46,9 @@ def loaded(pg_url: str) -> Iterator[Services]:
 
 def _plans(dsn: str, query: CandidateQuery) -> list[dict[str, Any]]:
     """The plans of the statements ``app.feed_page`` runs for ``query``, as the store calls it."""
-    params = (
-        APP_ROLE,
-        query.viewer_id,
-        query.viewer_id,
-        query.following_only,
-        query.snapshot,
-        *_position(query.others_after),
-        query.others_limit,
-        *_position(query.products_after),
-        query.products_limit,
-    )
+    params = {"role": APP_ROLE, "actor": query.viewer_id, **page_call_parameters(query)}
     with psycopg.connect(dsn, autocommit=True) as conn:
-        plans = nested_plans(conn, _PAGE, params)
+        plans = nested_plans(conn, PAGE_CALL, params)
     return [dict(json.loads(plan)["Plan"]) for plan in plans]
 
 

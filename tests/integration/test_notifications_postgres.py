@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from tests.conftest import EPOCH
-from townsquare.adapters.postgres.database import PgDatabase, create_database_engine
+from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.adapters.postgres.engine import create_database_engine
 from townsquare.adapters.postgres.notifications import COUNTS_CHANNEL, PgNotificationEvents
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock

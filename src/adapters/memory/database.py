@@ -1,4 +1,11 @@
-"""The memory unit of work: one process-wide lock and an undo journal per transaction."""
+"""The memory unit of work: one process-wide lock, and an undo journal per transaction.
+
+The two modes of :class:`townsquare.core.uow.UnitOfWork`: ``transaction()`` holds the lock
+and undoes the block's changes if it raises; ``single_statements()`` holds the lock too (so
+each store call sees and leaves a consistent state) but keeps no journal: what a store call
+changed stays changed, as a committed statement does in Postgres. Memory store calls check
+before they change anything, so each is atomic on its own.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +18,9 @@ Undo = Callable[[], None]
 
 
 class MemoryDatabase:
-    """Serializes every transaction on one re-entrant lock; rolls back by replaying undo steps.
+    """Serializes every unit of work on one re-entrant lock; rolls back by replaying undo steps.
 
-    Memory stores call :meth:`record_undo` for each change they make, so a failing operation
+    Memory stores call :meth:`record_undo` for each change they make, so a failing transaction
     leaves no partial write behind, as a Postgres transaction would.
     """
 
@@ -24,6 +31,7 @@ class MemoryDatabase:
 
     @contextmanager
     def transaction(self, *, actor: str | None = None) -> Iterator[None]:
+        """All of the block's changes or none; inside another ``transaction()`` this joins it."""
         if self._journal.get() is not None:
             yield  # join the enclosing transaction
             return
@@ -39,9 +47,15 @@ class MemoryDatabase:
             finally:
                 self._journal.reset(token)
 
+    @contextmanager
+    def single_statements(self, *, actor: str | None = None) -> Iterator[None]:
+        """Each store call's changes stand on their own; inside a ``transaction()`` this joins it."""
+        with self._lock:
+            yield
+
     @property
     def lock(self) -> threading.RLock:
-        """The lock held by transactions; stores take it for reads outside one."""
+        """The lock held by units of work; stores take it for reads outside one."""
         return self._lock
 
     def record_undo(self, undo: Undo) -> None:

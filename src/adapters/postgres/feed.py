@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.core.bounded import BoundedCache
-from townsquare.core.feed.models import CartEntry, FeedItem, ItemKind, Position
+from townsquare.core.feed.models import CartEntry, FeedItem, ItemKind
 from townsquare.core.feed.ports import CandidateQuery, FeedCandidates
 
 metadata = MetaData()
@@ -111,18 +111,7 @@ class PgFeedStore:
         )
 
     def candidates(self, query: CandidateQuery) -> FeedCandidates:
-        rows = self._db.call(
-            _PAGE,
-            (
-                query.viewer_id,
-                query.following_only,
-                query.snapshot,
-                *_position(query.others_after),
-                query.others_limit,
-                *_position(query.products_after),
-                query.products_limit,
-            ),
-        )
+        rows = self._db.call(PAGE_CALL, page_call_parameters(query))
         snapshot = rows[-1][4]  # the last row carries the snapshot alone
         found = rows[:-1]
         # Remembered by (id, rank key, sequence, kind): items never change once published, and
@@ -142,7 +131,7 @@ class PgFeedStore:
 
     def _read_items(self, item_ids: list[str]) -> dict[str, FeedItem]:
         items = {}
-        for row in self._db.call(_ITEMS, (item_ids,)):
+        for row in self._db.call(_ITEMS, {"ids": item_ids}):
             item = items[row[0]] = _item(row)
             if item.is_live:  # one removed since the page call is shown, not remembered
                 self._items.put((item.item_id, item.rank_key, item.sequence, item.kind.is_shop), item)
@@ -209,14 +198,30 @@ class PgFeedStore:
 _ITEM_COLUMNS = (
     "item_id, creator_id, kind, title, body, price_cents, currency, published_at, rank_key, sequence, removed_at"
 )
-# Migration 0010's functions: a page's candidates (ids, rank keys and sequences, both streams and
+# Migration 0010's functions (PgDatabase.call): a page's candidates (ids, rank keys and sequences, both streams and
 # the snapshot) in one call, and whole rows for the ids the store does not hold yet.
-_PAGE = "SELECT * FROM app.feed_page(%s, %s, %s, %s, %s, %s, %s, %s::integer, %s, %s, %s::integer)"
-_ITEMS = f"SELECT {_ITEM_COLUMNS} FROM app.feed_items(%s, %s, %s::text[])"
+PAGE_CALL = (
+    "SELECT item_id, rank_key, sequence, is_product, snapshot FROM app.feed_page(%(role)s, %(actor)s, "
+    "%(viewer)s, %(following)s, %(snapshot)s, %(others_rank)s, %(others_id)s, %(others_limit)s::integer, "
+    "%(products_rank)s, %(products_id)s, %(products_limit)s::integer)"
+)
+_ITEMS = f"SELECT {_ITEM_COLUMNS} FROM app.feed_items(%(role)s, %(actor)s, %(ids)s::text[])"
 
 
-def _position(position: Position | None) -> tuple[int | None, str | None]:
-    return (None, None) if position is None else (position.rank_key, position.item_id)
+def page_call_parameters(query: CandidateQuery) -> dict[str, Any]:
+    """The parameters of :data:`PAGE_CALL` for ``query`` (besides the role and actor)."""
+    others, products = query.others_after, query.products_after
+    return {
+        "viewer": query.viewer_id,
+        "following": query.following_only,
+        "snapshot": query.snapshot,
+        "others_rank": None if others is None else others.rank_key,
+        "others_id": None if others is None else others.item_id,
+        "others_limit": query.others_limit,
+        "products_rank": None if products is None else products.rank_key,
+        "products_id": None if products is None else products.item_id,
+        "products_limit": query.products_limit,
+    }
 
 
 # A dict lookup: calling the enum costs ten times more, for each of a page's 62 rows.

@@ -59,12 +59,16 @@ _PAST_MARK = (
 )
 
 # A send is at most two calls of migration 0009's functions, and usually one: each is atomic
-# on its own, so outside a begun transaction it runs alone in one round trip (PgDatabase.call).
-_SEND_CONTEXT = "SELECT existing_id, document, version FROM app.notification_send_context(%s, %s, %s, %s)"
+# on its own (PgDatabase.call); the service runs them as single statements.
+_SEND_CONTEXT = (
+    "SELECT existing_id, document, version "
+    "FROM app.notification_send_context(%(role)s, %(actor)s, %(recipient)s, %(key)s)"
+)
 _ADD = (
-    "SELECT outcome, notification_id, document, version FROM app.notification_add(%s, %s, "
-    "%s::uuid, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::timestamptz, %s::date, %s::integer, %s::bigint, "
-    "%s::uuid, %s, %s, %s, %s::jsonb)"
+    "SELECT outcome, notification_id, document, version FROM app.notification_add(%(role)s, %(actor)s, "
+    "%(id)s::uuid, %(recipient)s, %(channel)s, %(category)s, %(lane)s, %(title)s, %(body)s, %(data)s::jsonb, "
+    "%(key)s, %(created_at)s::timestamptz, %(day)s::date, %(cap)s::integer, %(version)s::bigint, "
+    "%(mail_id)s::uuid, %(mail_to)s, %(mail_subject)s, %(mail_body)s, %(mail_headers)s::jsonb)"
 )
 # All lanes: the newest of each lane's index scan, merged. One index per lane order serves both
 # pages, which keeps mark-read (an update of every row it touches) cheaper.
@@ -156,6 +160,18 @@ def _notification(row: Row[Any]) -> Notification:
     )
 
 
+def _send_context_from_row(row: tuple[Any, ...]) -> SendContext:
+    existing_id, document, version = row
+    return SendContext(str(existing_id) if existing_id is not None else None, document, version)
+
+
+def _add_outcome_from_row(row: tuple[Any, ...]) -> AddOutcome:
+    outcome, notification_id, document, version = row
+    if outcome == "stale":
+        return AddOutcome(None, stale=SendContext(None, document, version))
+    return AddOutcome(str(notification_id) if notification_id is not None else None, duplicate=outcome == "duplicate")
+
+
 class PgNotificationStore:
     """Notifications, idempotency keys and per-day sent counters in Postgres."""
 
@@ -163,8 +179,8 @@ class PgNotificationStore:
         self._db = db
 
     def send_context(self, user_id: str, idempotency_key: str | None) -> SendContext:
-        ((existing, document, version),) = self._db.call(_SEND_CONTEXT, (user_id, idempotency_key))
-        return SendContext(str(existing) if existing is not None else None, document, version)
+        (row,) = self._db.call(_SEND_CONTEXT, {"recipient": user_id, "key": idempotency_key})
+        return _send_context_from_row(row)
 
     def add_within_cap(
         self,
@@ -176,34 +192,30 @@ class PgNotificationStore:
         mail: OutboxMessage | None = None,
     ) -> AddOutcome:
         message = mail.message if mail is not None else None
-        ((outcome, notification_id, document, version),) = self._db.call(
+        (row,) = self._db.call(
             _ADD,
-            (
-                notification.id,
-                notification.user_id,
-                notification.channel.value,
-                notification.category,
-                notification.lane.value,
-                notification.title,
-                notification.body,
-                _json(notification.data),
-                notification.idempotency_key,
-                notification.created_at,
-                day,
-                cap,
-                preferences_version,
-                mail.id if mail is not None else None,
-                message.to if message is not None else None,
-                message.subject if message is not None else None,
-                message.text if message is not None else None,
-                _json(message.headers) if message is not None else None,
-            ),
+            {
+                "id": notification.id,
+                "recipient": notification.user_id,
+                "channel": notification.channel.value,
+                "category": notification.category,
+                "lane": notification.lane.value,
+                "title": notification.title,
+                "body": notification.body,
+                "data": _json(notification.data),
+                "key": notification.idempotency_key,
+                "created_at": notification.created_at,
+                "day": day,
+                "cap": cap,
+                "version": preferences_version,
+                "mail_id": mail.id if mail is not None else None,
+                "mail_to": message.to if message is not None else None,
+                "mail_subject": message.subject if message is not None else None,
+                "mail_body": message.text if message is not None else None,
+                "mail_headers": _json(message.headers) if message is not None else None,
+            },
         )
-        if outcome == "stale":
-            return AddOutcome(None, stale=SendContext(None, document, version))
-        return AddOutcome(
-            str(notification_id) if notification_id is not None else None, duplicate=outcome == "duplicate"
-        )
+        return _add_outcome_from_row(row)
 
     def page(
         self, user_id: str, lane: Lane | None, limit: int, after: tuple[datetime, str] | None

@@ -76,7 +76,9 @@ class FeedService:
         products_after: Position | None = None
         if cursor is not None:
             snapshot, others_after, products_after = self._read_cursor(feed_mode, viewer.user_id, cursor)
-        with self._uow.transaction(actor=viewer.user_id):
+        # The page's candidates, then the items the store does not hold yet: each read is
+        # atomic on its own, and the snapshot in the cursor keeps later pages consistent.
+        with self._uow.single_statements(actor=viewer.user_id):
             candidates = self._store.candidates(
                 CandidateQuery(
                     viewer_id=viewer.user_id,

@@ -169,7 +169,9 @@ class NotificationService:
             created_at=now,
             idempotency_key=idempotency_key,
         )
-        with self._uow.transaction(actor=user_id):
+        # Each store call of a send is atomic on its own (the cap, the version check, the insert
+        # and the mail are one statement); nothing needs two of them to be atomic together.
+        with self._uow.single_statements(actor=user_id):
             known = self._known.get(user_id)
             from_cache = known is not None
             for attempt in range(_SEND_ATTEMPTS):
