@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from townsquare.adapters.postgres.database import PgDatabase, create_database_engine
+from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.adapters.postgres.engine import create_database_engine
 from townsquare.adapters.postgres.jobs import PgJobStore
 from townsquare.core.clock import ManualClock
 from townsquare.core.cursor import CursorCodec
