@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from attrs import define, field
@@ -17,7 +18,7 @@ from townsquare.core.earnings.jobs import register_earnings_jobs
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.feed import FeedService
 from townsquare.core.ids import IdSource, SeededIds
-from townsquare.core.jobs import JobHandlers, JobService, register_jobs_jobs
+from townsquare.core.jobs import JobHandlers, JobService, LeasePolicy, register_jobs_jobs
 from townsquare.core.notifications import NotificationService
 from townsquare.core.notifications.jobs import register_notifications_jobs
 from townsquare.core.uow import UnitOfWork
@@ -121,7 +122,9 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
     db = MemoryDatabase()
     ids = _mock_mode_repeatable(db, clock)
     job_handlers = JobHandlers()
-    jobs = JobService(uow=db, store=MemoryJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors)
+    jobs = JobService(
+        uow=db, store=MemoryJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors, lease=_lease(settings)
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -157,7 +160,9 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
 
     db = PgDatabase(create_database_engine(settings.database_url, pool_size=settings.database_pool_size))
     job_handlers = JobHandlers()
-    jobs = JobService(uow=db, store=PgJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors)
+    jobs = JobService(
+        uow=db, store=PgJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors, lease=_lease(settings)
+    )
     notifications, close_notifications = _postgres_notifications(settings, db, clock, cursors, jobs)
     return Services(
         settings=settings,
@@ -171,6 +176,13 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         notifications=notifications,
         readiness={"database": db.ping},
         closers=[db.dispose, close_notifications],
+    )
+
+
+def _lease(settings: Settings) -> LeasePolicy:
+    return LeasePolicy(
+        duration=timedelta(seconds=settings.job_lease_seconds),
+        worker_timeout=timedelta(seconds=settings.job_worker_timeout_seconds),
     )
 
 

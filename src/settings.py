@@ -89,6 +89,12 @@ class Settings:
         service_name: the service name traces and error reports carry.
         sentry_dsn: error reports go to Sentry (empty: off).
         sentry_environment: the environment error reports are filed under.
+        job_lease_seconds: how long a claimed job is held before it is re-offered, unless its
+            handler heartbeats (docs/jobs.md).
+        job_worker_timeout_seconds: a worker process silent for this long is dead; the jobs it
+            held are re-offered at once.
+        job_claim_batch: jobs a worker claims per round at most.
+        job_max_in_flight: jobs a worker process holds at most (claimed, not yet run).
     """
 
     ports_mode: PortsMode = PortsMode.MEMORY
@@ -119,6 +125,10 @@ class Settings:
     service_name: str = "townsquare"
     sentry_dsn: str = ""
     sentry_environment: str = "production"
+    job_lease_seconds: int = 300
+    job_worker_timeout_seconds: int = 10
+    job_claim_batch: int = 500
+    job_max_in_flight: int = 1000
 
     @property
     def is_memory(self) -> bool:
@@ -178,6 +188,10 @@ class Settings:
             service_name=reader.text("OTEL_SERVICE_NAME", "townsquare"),
             sentry_dsn=reader.text("SENTRY_DSN", ""),
             sentry_environment=reader.text("SENTRY_ENVIRONMENT", "production"),
+            job_lease_seconds=reader.integer("JOB_LEASE_SECONDS", 300, minimum=1),
+            job_worker_timeout_seconds=reader.integer("JOB_WORKER_TIMEOUT_SECONDS", 10, minimum=3),
+            job_claim_batch=reader.integer("JOB_CLAIM_BATCH", 500, minimum=1, maximum=10_000),
+            job_max_in_flight=reader.integer("JOB_MAX_IN_FLIGHT", 1000, minimum=1),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -210,11 +211,11 @@ def test_a_dead_workers_job_runs_again_after_its_lease(jobs_services: Services, 
     lost = jobs.claim(1)[0]
     # When: before the lease runs out nobody else may take it
     clock.advance(LEASE - timedelta(seconds=1))
-    assert jobs.rescue_expired_leases() == 0
+    assert jobs.rescue_stranded_jobs().rescued == 0
     assert jobs.claim(1) == []
     # When: after it, the job is re-offered and claimed again
     clock.advance(timedelta(seconds=1))
-    assert jobs.rescue_expired_leases() == 1
+    assert jobs.rescue_stranded_jobs().rescued == 1
     second = jobs.claim(1)[0]
     # Then: the lost run's late report changes nothing; the new run's does
     assert second.id == job_id and second.attempt == 2
@@ -225,6 +226,53 @@ def test_a_dead_workers_job_runs_again_after_its_lease(jobs_services: Services, 
     job = jobs.get(job_id)
     assert job.status is JobStatus.COMPLETED
     assert job.errors[0].message.startswith("lease expired")
+
+
+def test_a_silent_workers_jobs_are_rescued_at_the_worker_timeout(jobs_services: Services, clock: ManualClock) -> None:
+    # Given two registered workers; the first claims three jobs and begins one
+    jobs = jobs_services.jobs
+    ids = jobs.enqueue_many([JobRequest(job_type="test.noop") for _ in range(3)])
+    dead, alive = uuid.uuid4(), uuid.uuid4()
+    jobs.register_worker(dead, "host:1")
+    jobs.register_worker(alive, "host:2")
+    claimed = jobs.claim(3, worker_id=dead)
+    assert jobs.start([claimed[0].lease]) == {ids[0]}
+    assert jobs.get(ids[0]).worker_id == dead and jobs.get(ids[0]).started_at == clock.now()
+    assert jobs.get(ids[1]).started_at is None
+    # When the first stops heartbeating while the second goes on
+    clock.advance(timedelta(seconds=9))
+    assert jobs.worker_heartbeat(alive)
+    assert jobs.rescue_stranded_jobs().rescued == 0
+    clock.advance(timedelta(seconds=2))
+    assert jobs.worker_heartbeat(alive)
+    report = jobs.rescue_stranded_jobs()
+    # Then, long before the lease, the begun job is a lost run and the others are given back
+    assert (report.retried, report.released, report.dead_workers) == (1, 2, (dead,))
+    begun, waiting = jobs.get(ids[0]), jobs.get(ids[1])
+    assert (begun.status, begun.attempts, begun.errors[0].message) == (
+        JobStatus.PENDING,
+        1,
+        "worker died: its worker process stopped heartbeating before reporting",
+    )
+    assert (waiting.status, waiting.attempts, waiting.errors, waiting.worker_id) == (JobStatus.PENDING, 0, (), None)
+    # And the dead worker's late reports change nothing; it learns it was found dead
+    assert jobs.start([claimed[1].lease]) == set()
+    assert jobs.record([Outcome(job=job) for job in claimed]).stale == 3
+    assert not jobs.worker_heartbeat(dead)
+    assert {job.id for job in jobs.claim(3, worker_id=alive)} == set(ids)
+
+
+def test_a_worker_that_stops_cleanly_is_forgotten(jobs_services: Services, clock: ManualClock) -> None:
+    # Given a registered worker holding nothing
+    jobs = jobs_services.jobs
+    worker = uuid.uuid4()
+    jobs.register_worker(worker, "host:1")
+    # When it unregisters
+    jobs.unregister_worker(worker)
+    # Then its heartbeat is refused and no rescue finds anything of it
+    assert not jobs.worker_heartbeat(worker)
+    clock.advance(timedelta(minutes=1))
+    assert jobs.rescue_stranded_jobs().dead_workers == ()
 
 
 def test_released_jobs_are_due_again_without_spending_an_attempt(jobs_services: Services) -> None:
@@ -247,7 +295,7 @@ def test_a_job_that_loses_its_lease_on_the_last_attempt_is_dead(jobs_services: S
     jobs_services.jobs.claim(1)
     # When
     clock.advance(LEASE)
-    rescued = jobs_services.jobs.rescue_expired_leases()
+    rescued = jobs_services.jobs.rescue_stranded_jobs().rescued
     # Then
     assert rescued == 1 and jobs_services.jobs.get(job_id).status is JobStatus.DEAD
 
@@ -262,9 +310,9 @@ def test_heartbeat_extends_the_lease(jobs_services: Services, clock: ManualClock
     assert jobs.heartbeat(held.lease) == clock.now() + LEASE
     clock.advance(timedelta(minutes=4))
     # Then: still held
-    assert jobs.rescue_expired_leases() == 0
+    assert jobs.rescue_stranded_jobs().rescued == 0
     clock.advance(timedelta(minutes=1))
-    assert jobs.rescue_expired_leases() == 1
+    assert jobs.rescue_stranded_jobs().rescued == 1
     with pytest.raises(LeaseLost):
         jobs.heartbeat(held.lease)
 

@@ -140,7 +140,7 @@ def test_memory_and_postgres_queues_agree(pair: tuple[Services, Services, Manual
 
         @rule()
         def rescue(self) -> None:
-            self.both(lambda s: s.jobs.rescue_expired_leases())
+            self.both(lambda s: s.jobs.rescue_stranded_jobs().rescued)
 
         @rule(data=st.data())
         def replay(self, data: st.DataObject) -> None:

@@ -11,13 +11,13 @@ from attrs import evolve
 from townsquare.adapters.memory.database import MemoryDatabase
 from townsquare.core.jobs import (
     ClaimedJob,
-    ExpiredLease,
     FailureUpdate,
     Job,
     JobStats,
     JobStatus,
     Lease,
     NewJob,
+    StrandedJob,
     TypeCounts,
 )
 
@@ -30,6 +30,7 @@ class MemoryJobStore:
         self._jobs: dict[int, Job] = {}
         self._tokens: dict[int, uuid.UUID] = {}
         self._keys: dict[str, int] = {}
+        self._workers: dict[uuid.UUID, datetime] = {}  # worker id -> last heartbeat
         # Ids are never reused, not even after a rollback (as a Postgres sequence).
         self._last_id = 0
         db.on_reset(self._reset)
@@ -38,6 +39,7 @@ class MemoryJobStore:
         self._jobs.clear()
         self._tokens.clear()
         self._keys.clear()
+        self._workers.clear()
         self._last_id = 0
 
     def _put(self, job: Job, token: uuid.UUID | None = None) -> None:
@@ -102,7 +104,14 @@ class MemoryJobStore:
         self._db.record_undo(undo)
 
     def claim(
-        self, now: datetime, *, limit: int, token: uuid.UUID, lease_expires_at: datetime, max_running: int | None
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        token: uuid.UUID,
+        lease_expires_at: datetime,
+        max_running: int | None,
+        worker_id: uuid.UUID | None,
     ) -> list[ClaimedJob]:
         with self._db.lock:
             if max_running is not None:
@@ -115,7 +124,12 @@ class MemoryJobStore:
             claimed = []
             for job in due:
                 running_job = evolve(
-                    job, status=JobStatus.RUNNING, attempts=job.attempts + 1, lease_expires_at=lease_expires_at
+                    job,
+                    status=JobStatus.RUNNING,
+                    attempts=job.attempts + 1,
+                    lease_expires_at=lease_expires_at,
+                    worker_id=worker_id,
+                    started_at=None,
                 )
                 self._put(running_job, token)
                 claimed.append(
@@ -131,6 +145,58 @@ class MemoryJobStore:
                 )
             return claimed
 
+    def start(self, leases: Sequence[Lease], now: datetime) -> list[int]:
+        with self._db.lock:
+            held = []
+            for lease in leases:
+                job = self._held(lease)
+                if job is not None:
+                    self._put(evolve(job, started_at=now), lease.token)
+                    held.append(job.id)
+            return held
+
+    def register_worker(self, worker_id: uuid.UUID, name: str, now: datetime) -> None:
+        with self._db.lock:
+            self._set_worker(worker_id, now)
+
+    def beat_worker(self, worker_id: uuid.UUID, now: datetime) -> bool:
+        with self._db.lock:
+            if worker_id not in self._workers:
+                return False
+            self._set_worker(worker_id, now)
+            return True
+
+    def forget_worker(self, worker_id: uuid.UUID) -> None:
+        with self._db.lock:
+            self._set_worker(worker_id, None)
+
+    def forget_dead_workers(self, seen_before: datetime) -> list[uuid.UUID]:
+        with self._db.lock:
+            holding = {job.worker_id for job in self._jobs.values() if job.status is JobStatus.RUNNING}
+            dead = sorted(
+                worker_id
+                for worker_id, seen_at in self._workers.items()
+                if seen_at < seen_before and worker_id not in holding
+            )
+            for worker_id in dead:
+                self._set_worker(worker_id, None)
+            return dead
+
+    def _set_worker(self, worker_id: uuid.UUID, seen_at: datetime | None) -> None:
+        previous = self._workers.get(worker_id)
+        if seen_at is None:
+            self._workers.pop(worker_id, None)
+        else:
+            self._workers[worker_id] = seen_at
+
+        def undo() -> None:
+            if previous is None:
+                self._workers.pop(worker_id, None)
+            else:
+                self._workers[worker_id] = previous
+
+        self._db.record_undo(undo)
+
     def extend_lease(self, lease: Lease, lease_expires_at: datetime) -> bool:
         with self._db.lock:
             job = self._held(lease)
@@ -145,7 +211,16 @@ class MemoryJobStore:
             for lease in leases:
                 job = self._held(lease)
                 if job is not None:
-                    self._put(evolve(job, status=JobStatus.COMPLETED, finished_at=now, lease_expires_at=None))
+                    self._put(
+                        evolve(
+                            job,
+                            status=JobStatus.COMPLETED,
+                            finished_at=now,
+                            lease_expires_at=None,
+                            worker_id=None,
+                            started_at=None,
+                        )
+                    )
                     applied += 1
             return applied
 
@@ -155,7 +230,16 @@ class MemoryJobStore:
             for lease in leases:
                 job = self._held(lease)
                 if job is not None:
-                    self._put(evolve(job, status=JobStatus.PENDING, attempts=job.attempts - 1, lease_expires_at=None))
+                    self._put(
+                        evolve(
+                            job,
+                            status=JobStatus.PENDING,
+                            attempts=job.attempts - 1,
+                            lease_expires_at=None,
+                            worker_id=None,
+                            started_at=None,
+                        )
+                    )
                     applied += 1
             return applied
 
@@ -174,6 +258,8 @@ class MemoryJobStore:
                         run_at=failure.retry_at if failure.retry_at is not None else job.run_at,
                         finished_at=None if retry else now,
                         lease_expires_at=None,
+                        worker_id=None,
+                        started_at=None,
                         last_error=failure.error.message,
                         errors=(*job.errors, failure.error),
                     )
@@ -181,25 +267,28 @@ class MemoryJobStore:
                 applied += 1
             return applied
 
-    def expired_leases(self, now: datetime, *, limit: int) -> list[ExpiredLease]:
+    def stranded(self, now: datetime, *, workers_seen_before: datetime, limit: int) -> list[StrandedJob]:
         with self._db.lock:
-            expired = sorted(
+            dead = {worker_id for worker_id, seen_at in self._workers.items() if seen_at < workers_seen_before}
+            stranded = sorted(
                 (
                     job
                     for job in self._jobs.values()
                     if job.status is JobStatus.RUNNING
                     and job.lease_expires_at is not None
-                    and job.lease_expires_at <= now
+                    and (job.lease_expires_at <= now or job.worker_id in dead)
                 ),
-                key=lambda job: (job.lease_expires_at, job.id),
+                key=_by_lease_expiry,
             )[:limit]
             return [
-                ExpiredLease(
+                StrandedJob(
                     lease=Lease(job_id=job.id, token=self._tokens[job.id]),
                     attempt=job.attempts,
                     max_attempts=job.max_attempts,
+                    started=job.worker_id is None or job.started_at is not None,
+                    worker_died=job.worker_id in dead and _by_lease_expiry(job)[0] > now,
                 )
-                for job in expired
+                for job in stranded
             ]
 
     def get(self, job_id: int) -> Job | None:
@@ -275,3 +364,8 @@ class MemoryJobStore:
                 self._keys[key] = job_id
 
         self._db.record_undo(undo)
+
+
+def _by_lease_expiry(job: Job) -> tuple[datetime, int]:
+    assert job.lease_expires_at is not None  # a running job holds a lease
+    return job.lease_expires_at, job.id

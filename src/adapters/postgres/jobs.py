@@ -18,7 +18,6 @@ from sqlalchemy import RowMapping, text
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.core.jobs import (
     ClaimedJob,
-    ExpiredLease,
     FailureUpdate,
     Job,
     JobError,
@@ -26,12 +25,13 @@ from townsquare.core.jobs import (
     JobStatus,
     Lease,
     NewJob,
+    StrandedJob,
     TypeCounts,
 )
 
 _JOB_COLUMNS = (
     "id, job_type, payload, status, priority, attempts, max_attempts, run_at, idempotency_key,"
-    " created_at, finished_at, lease_expires_at, last_error, errors"
+    " created_at, finished_at, lease_expires_at, last_error, errors, worker_id, started_at"
 )
 
 _INSERT_ONE = text(
@@ -66,7 +66,7 @@ _CLAIM = """
         FOR UPDATE SKIP LOCKED
     )
     UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
-        lease_token = :token, lease_expires_at = :lease_expires_at
+        lease_token = :token, lease_expires_at = :lease_expires_at, worker_id = :worker_id, started_at = NULL
     FROM due WHERE jobs.id = due.id
     RETURNING jobs.id, jobs.job_type, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.priority, jobs.run_at
 """
@@ -78,6 +78,30 @@ _CLAIM_CAPPED = text(
         limit="greatest(0, least(:limit, :max_running - (SELECT count(*) FROM jobs WHERE status = 'running')))"
     )
 )
+_START = text(
+    """
+    UPDATE jobs SET started_at = :now
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[])) AS r(id, token)
+    WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
+    RETURNING jobs.id
+    """
+)
+_REGISTER_WORKER = text(
+    """
+    INSERT INTO job_workers (id, name, started_at, seen_at) VALUES (:id, :name, :now, :now)
+    ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
+    """
+)
+_BEAT_WORKER = text("UPDATE job_workers SET seen_at = :now WHERE id = :id")
+_FORGET_WORKER = text("DELETE FROM job_workers WHERE id = :id")
+_FORGET_DEAD_WORKERS = text(
+    """
+    DELETE FROM job_workers AS w
+    WHERE w.seen_at < :seen_before
+      AND NOT EXISTS (SELECT FROM jobs WHERE jobs.status = 'running' AND jobs.worker_id = w.id)
+    RETURNING w.id
+    """
+)
 _EXTEND_LEASE = text(
     """
     UPDATE jobs SET lease_expires_at = :lease_expires_at
@@ -86,14 +110,16 @@ _EXTEND_LEASE = text(
 )
 _COMPLETE = text(
     """
-    UPDATE jobs SET status = 'completed', finished_at = :now, lease_token = NULL, lease_expires_at = NULL
+    UPDATE jobs SET status = 'completed', finished_at = :now, lease_token = NULL, lease_expires_at = NULL,
+        worker_id = NULL, started_at = NULL
     FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[])) AS r(id, token)
     WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
     """
 )
 _RELEASE = text(
     """
-    UPDATE jobs SET status = 'pending', attempts = jobs.attempts - 1, lease_token = NULL, lease_expires_at = NULL
+    UPDATE jobs SET status = 'pending', attempts = jobs.attempts - 1, lease_token = NULL, lease_expires_at = NULL,
+        worker_id = NULL, started_at = NULL
     FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[])) AS r(id, token)
     WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
     """
@@ -106,6 +132,8 @@ _FAIL = text(
         finished_at = CASE WHEN r.retry_at IS NULL THEN CAST(:now AS timestamptz) END,
         lease_token = NULL,
         lease_expires_at = NULL,
+        worker_id = NULL,
+        started_at = NULL,
         last_error = r.message,
         errors = jobs.errors
             || jsonb_build_array(jsonb_build_object('attempt', r.attempt, 'at', r.at, 'message', r.message))
@@ -116,10 +144,17 @@ _FAIL = text(
     WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
     """
 )
-_EXPIRED_LEASES = text(
+# Both conditions are served by partial indexes on running jobs (jobs_leases, jobs_by_worker).
+_STRANDED = text(
     """
-    SELECT id, lease_token, attempts, max_attempts FROM jobs
-    WHERE status = 'running' AND lease_expires_at <= :now
+    SELECT id, lease_token, attempts, max_attempts,
+        worker_id IS NULL OR started_at IS NOT NULL AS started,
+        lease_expires_at > :now AS worker_died
+    FROM jobs
+    WHERE status = 'running' AND (
+        lease_expires_at <= :now
+        OR worker_id = ANY(ARRAY(SELECT id FROM job_workers WHERE seen_at < :seen_before))
+    )
     ORDER BY lease_expires_at, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
@@ -243,9 +278,22 @@ class PgJobStore:
         raise RuntimeError(f"job with idempotency key {job.idempotency_key!r} vanished during enqueue; retry")
 
     def claim(
-        self, now: datetime, *, limit: int, token: uuid.UUID, lease_expires_at: datetime, max_running: int | None
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        token: uuid.UUID,
+        lease_expires_at: datetime,
+        max_running: int | None,
+        worker_id: uuid.UUID | None,
     ) -> list[ClaimedJob]:
-        params: dict[str, Any] = {"now": now, "limit": limit, "token": token, "lease_expires_at": lease_expires_at}
+        params: dict[str, Any] = {
+            "now": now,
+            "limit": limit,
+            "token": token,
+            "lease_expires_at": lease_expires_at,
+            "worker_id": worker_id,
+        }
         if max_running is None:
             rows = list(self._db.connection().execute(_CLAIM_ANY, params))
         else:
@@ -263,6 +311,25 @@ class PgJobStore:
             )
             for row in rows
         ]
+
+    def start(self, leases: Sequence[Lease], now: datetime) -> list[int]:
+        rows = self._db.connection().execute(
+            _START,
+            {"ids": [lease.job_id for lease in leases], "tokens": [lease.token for lease in leases], "now": now},
+        )
+        return list(rows.scalars())
+
+    def register_worker(self, worker_id: uuid.UUID, name: str, now: datetime) -> None:
+        self._db.connection().execute(_REGISTER_WORKER, {"id": worker_id, "name": name, "now": now})
+
+    def beat_worker(self, worker_id: uuid.UUID, now: datetime) -> bool:
+        return self._db.connection().execute(_BEAT_WORKER, {"id": worker_id, "now": now}).rowcount == 1
+
+    def forget_worker(self, worker_id: uuid.UUID) -> None:
+        self._db.connection().execute(_FORGET_WORKER, {"id": worker_id})
+
+    def forget_dead_workers(self, seen_before: datetime) -> list[uuid.UUID]:
+        return list(self._db.connection().execute(_FORGET_DEAD_WORKERS, {"seen_before": seen_before}).scalars())
 
     def extend_lease(self, lease: Lease, lease_expires_at: datetime) -> bool:
         result = self._db.connection().execute(
@@ -298,11 +365,17 @@ class PgJobStore:
         )
         return int(result.rowcount)
 
-    def expired_leases(self, now: datetime, *, limit: int) -> list[ExpiredLease]:
-        rows = self._db.connection().execute(_EXPIRED_LEASES, {"now": now, "limit": limit})
+    def stranded(self, now: datetime, *, workers_seen_before: datetime, limit: int) -> list[StrandedJob]:
+        rows = self._db.connection().execute(
+            _STRANDED, {"now": now, "seen_before": workers_seen_before, "limit": limit}
+        )
         return [
-            ExpiredLease(
-                lease=Lease(job_id=row.id, token=row.lease_token), attempt=row.attempts, max_attempts=row.max_attempts
+            StrandedJob(
+                lease=Lease(job_id=row.id, token=row.lease_token),
+                attempt=row.attempts,
+                max_attempts=row.max_attempts,
+                started=row.started,
+                worker_died=row.worker_died,
             )
             for row in rows
         ]
@@ -403,6 +476,8 @@ def _job(row: RowMapping) -> Job:
         finished_at=_utc(row["finished_at"]),
         lease_expires_at=_utc(row["lease_expires_at"]),
         last_error=row["last_error"],
+        worker_id=row["worker_id"],
+        started_at=_utc(row["started_at"]),
         errors=tuple(
             JobError(attempt=entry["attempt"], at=datetime.fromisoformat(entry["at"]), message=entry["message"])
             for entry in row["errors"]

@@ -8,7 +8,6 @@ from townsquare.core.jobs.builtin import POISON_TEST_JOB, PRUNE_JOB, register_jo
 from townsquare.core.jobs.handlers import Handler, HandlerEntry, JobContext, JobHandlers, Schedule
 from townsquare.core.jobs.models import (
     ClaimedJob,
-    ExpiredLease,
     FailureUpdate,
     Job,
     JobError,
@@ -17,6 +16,8 @@ from townsquare.core.jobs.models import (
     Lease,
     NewJob,
     Outcome,
+    RescueReport,
+    StrandedJob,
     TypeCounts,
 )
 from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
@@ -30,7 +31,6 @@ __all__ = [
     "BackgroundRunner",
     "ClaimedJob",
     "ClockDrivenRunner",
-    "ExpiredLease",
     "FailureUpdate",
     "Handler",
     "HandlerEntry",
@@ -51,9 +51,11 @@ __all__ = [
     "NewJob",
     "Outcome",
     "RecordReport",
+    "RescueReport",
     "RetryPolicy",
     "RunReport",
     "Schedule",
+    "StrandedJob",
     "TypeCounts",
     "execute",
     "normalize_payload",

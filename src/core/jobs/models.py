@@ -79,6 +79,8 @@ class Job:
         lease_expires_at: while running, when the lease runs out.
         last_error: the most recent failure's message.
         errors: every recorded failure, oldest first.
+        worker_id: while running, the worker process that claimed it (``None`` for in-process runners).
+        started_at: while running, when its worker began running it (``None``: claimed, not begun).
     """
 
     id: int
@@ -95,6 +97,8 @@ class Job:
     lease_expires_at: datetime | None = None
     last_error: str | None = None
     errors: tuple[JobError, ...] = field(factory=tuple, converter=_errors)
+    worker_id: uuid.UUID | None = None
+    started_at: datetime | None = None
 
 
 @frozen(kw_only=True)
@@ -133,12 +137,42 @@ class Lease:
 
 
 @frozen(kw_only=True)
-class ExpiredLease:
-    """A running job whose lease ran out (its worker died or stalled)."""
+class StrandedJob:
+    """A running job nobody will finish: its lease ran out, or its worker stopped heartbeating.
+
+    Attributes:
+        lease: the stranded run.
+        attempt: the run's attempt number.
+        max_attempts: failures allowed before dead-lettering.
+        started: whether a worker began running it; a job that was only claimed (waiting in
+            a dead worker's queue) is given back without spending an attempt.
+        worker_died: the claiming worker stopped heartbeating (rather than the lease running out).
+    """
 
     lease: Lease
     attempt: int
     max_attempts: int
+    started: bool = True
+    worker_died: bool = False
+
+
+@frozen(kw_only=True)
+class RescueReport:
+    """What one rescue round did.
+
+    Attributes:
+        retried: lost runs recorded as failed attempts (due again at once, or dead).
+        released: claimed jobs that never started, pending again with their attempt unspent.
+        dead_workers: worker processes found dead and forgotten (their queues may be dropped).
+    """
+
+    retried: int
+    released: int
+    dead_workers: tuple[uuid.UUID, ...] = ()
+
+    @property
+    def rescued(self) -> int:
+        return self.retried + self.released
 
 
 @frozen(kw_only=True)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from attrs import field, frozen
 
-from townsquare.core.jobs.models import ExpiredLease, FailureUpdate, JobError, Lease
+from townsquare.core.jobs.models import FailureUpdate, JobError, Lease, StrandedJob
 
 
 def _positive(_instance: object, attribute: object, value: timedelta) -> None:
@@ -55,16 +55,23 @@ class RetryPolicy:
         retry_at = None if attempt >= max_attempts else now + self.backoff(attempt)
         return FailureUpdate(lease=lease, error=error, retry_at=retry_at)
 
-    def after_lost_lease(self, expired: ExpiredLease, now: datetime) -> FailureUpdate:
-        """A job whose worker died runs again at once (the lease already made it wait).
+    def after_lost_run(self, stranded: StrandedJob, now: datetime) -> FailureUpdate | None:
+        """A stranded job runs again at once (the lease or the worker timeout already made it wait).
 
-        The lost run still counts as an attempt, so a job that kills its worker every time
-        ends in the dead-letter queue instead of looping forever.
+        A run that had started counts as an attempt, so a job that kills its worker every
+        time ends in the dead-letter queue instead of looping forever. A job that was only
+        claimed never ran: ``None`` means give it back without spending the attempt.
         """
-        message = "lease expired: the worker died or stalled before reporting"
-        error = JobError(attempt=expired.attempt, at=now, message=message)
-        retry_at = None if expired.attempt >= expired.max_attempts else now
-        return FailureUpdate(lease=expired.lease, error=error, retry_at=retry_at)
+        if not stranded.started:
+            return None
+        message = (
+            "worker died: its worker process stopped heartbeating before reporting"
+            if stranded.worker_died
+            else "lease expired: the worker died or stalled before reporting"
+        )
+        error = JobError(attempt=stranded.attempt, at=now, message=message)
+        retry_at = None if stranded.attempt >= stranded.max_attempts else now
+        return FailureUpdate(lease=stranded.lease, error=error, retry_at=retry_at)
 
 
 @frozen(kw_only=True)
@@ -74,9 +81,12 @@ class LeasePolicy:
     Attributes:
         duration: a claim's (and each heartbeat's) lease length. A job must finish or
             heartbeat within it, or it is re-offered after the lease expires.
+        worker_timeout: a worker process that has not heartbeaten for this long is dead: the
+            jobs it claimed are re-offered at once, without waiting for their leases.
     """
 
     duration: timedelta = field(default=timedelta(minutes=5), validator=_positive)
+    worker_timeout: timedelta = field(default=timedelta(seconds=10), validator=_positive)
 
     def expires(self, now: datetime) -> datetime:
         return now + self.duration

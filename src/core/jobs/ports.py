@@ -9,13 +9,13 @@ from typing import Protocol
 
 from townsquare.core.jobs.models import (
     ClaimedJob,
-    ExpiredLease,
     FailureUpdate,
     Job,
     JobStats,
     JobStatus,
     Lease,
     NewJob,
+    StrandedJob,
 )
 
 
@@ -33,14 +33,42 @@ class JobStore(Protocol):
         ...
 
     def claim(
-        self, now: datetime, *, limit: int, token: uuid.UUID, lease_expires_at: datetime, max_running: int | None
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        token: uuid.UUID,
+        lease_expires_at: datetime,
+        max_running: int | None,
+        worker_id: uuid.UUID | None,
     ) -> list[ClaimedJob]:
         """Take up to ``limit`` due pending jobs (lowest priority, then earliest ``run_at``, then
-        id), skipping jobs other workers are claiming; mark them running under ``token``.
+        id), skipping jobs other workers are claiming; mark them running under ``token``,
+        claimed by ``worker_id`` and not yet started.
 
         ``max_running`` caps the running jobs in total: fewer are claimed when it would be
         exceeded, so claimed work cannot outlive its leases while waiting in a broker.
         """
+        ...
+
+    def start(self, leases: Sequence[Lease], now: datetime) -> list[int]:
+        """Mark held jobs as begun; returns the ids still held (the others must not run)."""
+        ...
+
+    def register_worker(self, worker_id: uuid.UUID, name: str, now: datetime) -> None:
+        """Record a worker process as alive (insert, or refresh when it is known)."""
+        ...
+
+    def beat_worker(self, worker_id: uuid.UUID, now: datetime) -> bool:
+        """Refresh a worker's heartbeat; False when it is not registered (it was found dead)."""
+        ...
+
+    def forget_worker(self, worker_id: uuid.UUID) -> None:
+        """Remove a worker that stopped cleanly."""
+        ...
+
+    def forget_dead_workers(self, seen_before: datetime) -> list[uuid.UUID]:
+        """Remove the workers last seen before the cutoff that hold no running job; returns their ids."""
         ...
 
     def extend_lease(self, lease: Lease, lease_expires_at: datetime) -> bool:
@@ -60,8 +88,9 @@ class JobStore(Protocol):
         returns how many were still held."""
         ...
 
-    def expired_leases(self, now: datetime, *, limit: int) -> list[ExpiredLease]:
-        """Running jobs whose lease expired before ``now``, oldest expiry first."""
+    def stranded(self, now: datetime, *, workers_seen_before: datetime, limit: int) -> list[StrandedJob]:
+        """Running jobs whose lease expired by ``now``, or whose worker was last seen before
+        ``workers_seen_before``; oldest lease expiry first, locked for the caller's transaction."""
         ...
 
     def get(self, job_id: int) -> Job | None:

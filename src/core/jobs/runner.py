@@ -104,7 +104,7 @@ class JobRunner:
                 (default: every registered one; ``[]`` for none).
         """
         scheduled = len(self._service.enqueue_due_schedules(schedules))
-        rescued = self._service.rescue_expired_leases()
+        rescued = self._service.rescue_stranded_jobs().rescued
         completed = failed = stale = 0
         while completed + failed + stale < max_jobs:
             claimed = self._service.claim(min(self._batch_size, max_jobs - completed - failed - stale))

@@ -14,7 +14,17 @@ from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.errors import Conflict, InvalidInput, NotFound
 from townsquare.core.jobs.handlers import JobHandlers, Schedule, check_job_type
-from townsquare.core.jobs.models import ClaimedJob, Job, JobStats, JobStatus, Lease, NewJob, Outcome
+from townsquare.core.jobs.models import (
+    ClaimedJob,
+    FailureUpdate,
+    Job,
+    JobStats,
+    JobStatus,
+    Lease,
+    NewJob,
+    Outcome,
+    RescueReport,
+)
 from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
 from townsquare.core.jobs.ports import JobStore
 from townsquare.core.uow import UnitOfWork
@@ -176,12 +186,17 @@ class JobService:
 
     # -- running jobs ------------------------------------------------------------------
 
-    def claim(self, limit: int, *, max_running: int | None = None) -> list[ClaimedJob]:
+    def claim(
+        self, limit: int, *, max_running: int | None = None, worker_id: uuid.UUID | None = None
+    ) -> list[ClaimedJob]:
         """Take up to ``limit`` due jobs under a new lease (never a job another run holds).
 
         Args:
             limit: batch size (1-10000).
             max_running: claim fewer when more than this many jobs would be running.
+            worker_id: the registered worker process claiming them (see
+                :meth:`register_worker`); its jobs are re-offered as soon as it stops
+                heartbeating. ``None`` for runners that run what they claim at once.
         """
         if not 1 <= limit <= MAX_BATCH:
             raise InvalidInput(f"limit must be between 1 and {MAX_BATCH}", field="limit")
@@ -193,7 +208,36 @@ class JobService:
                 token=uuid.uuid4(),
                 lease_expires_at=self.lease.expires(now),
                 max_running=max_running,
+                worker_id=worker_id,
             )
+
+    def start(self, leases: Sequence[Lease]) -> set[int]:
+        """Mark claimed jobs as begun, just before running them; returns the ids still held.
+
+        A job not returned was taken away meanwhile (rescued, cancelled): it must not run.
+        Only begun runs spend an attempt when their worker dies.
+        """
+        if not leases:
+            return set()
+        now = self.clock.now()
+        with self.uow.transaction():
+            return set(self.store.start(leases, now))
+
+    def register_worker(self, worker_id: uuid.UUID, name: str) -> None:
+        """Record a worker process as alive; it must then call :meth:`worker_heartbeat`
+        well within ``lease.worker_timeout``."""
+        with self.uow.transaction():
+            self.store.register_worker(worker_id, name[:200], self.clock.now())
+
+    def worker_heartbeat(self, worker_id: uuid.UUID) -> bool:
+        """Keep a worker process alive; False when it had been found dead (register again)."""
+        with self.uow.transaction():
+            return self.store.beat_worker(worker_id, self.clock.now())
+
+    def unregister_worker(self, worker_id: uuid.UUID) -> None:
+        """Forget a worker process that stopped cleanly (after giving back its unstarted jobs)."""
+        with self.uow.transaction():
+            self.store.forget_worker(worker_id)
 
     def heartbeat(self, lease: Lease) -> datetime:
         """Extend a running job's lease by the lease duration; returns the new expiry.
@@ -256,18 +300,31 @@ class JobService:
         """Report one failed run; False when it had lost its lease."""
         return self.record([Outcome(job=job, error=error)]).failed == 1
 
-    def rescue_expired_leases(self, *, limit: int = 1000) -> int:
-        """Re-offer running jobs whose lease expired (their worker died or stalled).
+    def rescue_stranded_jobs(self, *, limit: int = 1000) -> RescueReport:
+        """Re-offer running jobs nobody will finish: their lease expired, or their worker
+        process stopped heartbeating for ``lease.worker_timeout``.
 
-        The lost run counts as a failed attempt: the job is due again at once, or dead when
-        it has used all its attempts. Returns how many jobs were rescued.
+        A run that had begun counts as a failed attempt: the job is due again at once, or
+        dead when it has used all its attempts. A job that was only claimed (it waited in a
+        dead worker's queue) is pending again with its attempt unspent. Dead workers are
+        forgotten once they hold no job.
         """
         now = self.clock.now()
+        seen_before = now - self.lease.worker_timeout
         with self.uow.transaction():
-            expired = self.store.expired_leases(now, limit=limit)
-            if not expired:
-                return 0
-            return self.store.fail([self.retry.after_lost_lease(lease, now) for lease in expired], now)
+            stranded = self.store.stranded(now, workers_seen_before=seen_before, limit=limit)
+            failures: list[FailureUpdate] = []
+            unstarted: list[Lease] = []
+            for job in stranded:
+                failure = self.retry.after_lost_run(job, now)
+                if failure is None:
+                    unstarted.append(job.lease)
+                else:
+                    failures.append(failure)
+            retried = self.store.fail(failures, now) if failures else 0
+            released = self.store.release(unstarted) if unstarted else 0
+            dead_workers = self.store.forget_dead_workers(seen_before)
+        return RescueReport(retried=retried, released=released, dead_workers=tuple(dead_workers))
 
     def prune(self, *, limit: int = 10_000) -> int:
         """Delete completed jobs older than the retention; returns how many (at most ``limit``)."""

@@ -1,29 +1,30 @@
-"""The worker host's moving parts: dispatcher, Dramatiq actor, completer and scheduler.
+"""The worker host's moving parts: dispatcher, Dramatiq actor, completer, heartbeat and scheduler.
 
 Postgres (or the memory store) is the durable queue; Dramatiq is the transport and the
-thread pool. The dispatcher claims due jobs in batches under a lease and sends Dramatiq
-messages carrying them; the actor runs each job's handler; the completer writes outcomes
-back in batches; the scheduler enqueues periodic jobs and rescues jobs whose lease expired
-(lost messages, killed workers). See docs/jobs.md for why.
+thread pool. Each worker process registers itself, claims only what its threads can start
+soon (``max_in_flight``), and sends the claimed jobs' ids to a Dramatiq queue of its own;
+its actor threads mark each chunk of jobs begun and run them; the completer writes outcomes
+back in batches; the heartbeat keeps the process registered; the scheduler enqueues
+periodic jobs and re-offers the jobs of workers that stopped heartbeating. See docs/jobs.md.
 """
 
 from __future__ import annotations
 
-import math
+import os
 import queue
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Sequence
+from datetime import timedelta
 
 import dramatiq
 import structlog
 from attrs import evolve, frozen
 
 from townsquare.bootstrap import Services
-from townsquare.core.jobs import ClaimedJob, JobService, LeasePolicy, Outcome, execute
+from townsquare.core.jobs import ClaimedJob, JobService, Lease, Outcome, execute
 from townsquare.hosts.metrics import Metrics
 
 log = structlog.get_logger("townsquare.worker")
@@ -37,60 +38,99 @@ class WorkerOptions:
 
     Attributes:
         threads: Dramatiq worker threads (jobs run in parallel per process).
-        claim_batch: jobs claimed per dispatcher round.
+        claim_batch: jobs claimed per dispatcher round at most.
+        max_in_flight: jobs this process holds at most (claimed and not yet run): what its
+            threads can start soon. A killed worker strands no more than this, and those are
+            re-offered after the worker timeout without spending an attempt.
         max_per_message: jobs carried by one Dramatiq message at most; when few jobs are
             due each message carries one, when many are due they are spread over the threads.
-        max_running: cap on running jobs (all workers), so claimed jobs never wait in the
-            broker longer than their lease.
-        poll_interval: seconds the dispatcher waits when nothing was due.
+        start_chunk: jobs an actor marks begun at once (one statement) before running them;
+            when the worker dies, only begun jobs count the lost run as an attempt.
+        max_running: an optional cap on running jobs across all workers.
+        poll_interval: seconds the dispatcher waits when nothing was due (a wake-up on
+            enqueue cuts it short).
         flush_interval: seconds the completer waits to batch outcomes.
-        schedule_interval: seconds between scheduler rounds (periodic jobs, lease rescue).
-        queue_name: the Dramatiq queue carrying job messages.
+        schedule_interval: seconds between scheduler rounds (periodic jobs, rescue).
+        heartbeat_interval: seconds between the process's heartbeats (well within the
+            job service's ``lease.worker_timeout``).
+        redeliver_after: seconds a claimed job may wait for its message before this process
+            gives it back (a message lost by a broker restart).
+        queue_name: the prefix of this process's Dramatiq queue (``<prefix>.<worker id>``).
         lease: overrides the job service's lease duration for this worker's claims.
+        worker_timeout: overrides the job service's worker timeout.
     """
 
     threads: int = 8
     claim_batch: int = 500
+    max_in_flight: int = 1000
     max_per_message: int = 100
-    max_running: int = 5000
+    start_chunk: int = 10
+    max_running: int | None = None
     poll_interval: float = 0.2
     flush_interval: float = 0.01
     schedule_interval: float = 1.0
+    heartbeat_interval: float = 2.0
+    redeliver_after: float = 30.0
     queue_name: str = "townsquare_jobs"
     lease: timedelta | None = None
+    worker_timeout: timedelta | None = None
 
 
-def encode_job(job: ClaimedJob) -> dict[str, Any]:
-    """The JSON form of a claimed job inside a Dramatiq message."""
-    return {
-        "id": job.id,
-        "type": job.job_type,
-        "payload": dict(job.payload),
-        "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "token": str(job.lease_token),
-        "lease_expires_at": job.lease_expires_at.isoformat(),
-    }
+class InFlight:
+    """The jobs this process claimed and has not finished running, by id.
 
+    Messages carry only job ids: the claimed jobs stay here, so a message that arrives for a
+    job this process no longer holds (given back, taken away) runs nothing.
+    """
 
-def decode_job(data: Mapping[str, Any]) -> ClaimedJob:
-    """Inverse of :func:`encode_job`."""
-    return ClaimedJob(
-        id=int(data["id"]),
-        job_type=str(data["type"]),
-        payload=data["payload"],
-        attempt=int(data["attempt"]),
-        max_attempts=int(data["max_attempts"]),
-        lease_token=uuid.UUID(data["token"]),
-        lease_expires_at=datetime.fromisoformat(data["lease_expires_at"]),
-    )
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[int, tuple[ClaimedJob, float]] = {}  # id -> (job, claimed at, monotonic)
+        self._started: set[int] = set()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def add(self, jobs: Sequence[ClaimedJob]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for job in jobs:
+                self._jobs[job.id] = (job, now)
+
+    def take(self, job_ids: Sequence[int]) -> list[ClaimedJob]:
+        """The held, not yet begun jobs among ``job_ids``, now marked begun here."""
+        with self._lock:
+            taken = [
+                self._jobs[job_id][0] for job_id in job_ids if job_id in self._jobs and job_id not in self._started
+            ]
+            self._started.update(job.id for job in taken)
+            return taken
+
+    def done(self, job_ids: Sequence[int]) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                self._jobs.pop(job_id, None)
+                self._started.discard(job_id)
+
+    def waiting_since(self, before: float | None = None) -> list[ClaimedJob]:
+        """Remove and return the jobs not begun (claimed before ``before``, when given)."""
+        with self._lock:
+            gone = [
+                job
+                for job_id, (job, claimed_at) in self._jobs.items()
+                if job_id not in self._started and (before is None or claimed_at < before)
+            ]
+            for job in gone:
+                del self._jobs[job.id]
+            return gone
 
 
 class Completer:
     """Collects outcomes from the actor threads and records them in batches.
 
     A failed write is logged and retried; the outcomes stay queued. If the process dies
-    first, the jobs' leases expire and they run again (handlers are idempotent).
+    first, its jobs are re-offered once it stops heartbeating (handlers are idempotent).
     """
 
     def __init__(self, jobs: JobService, *, flush_interval: float, max_batch: int = 2000) -> None:
@@ -156,7 +196,7 @@ class WorkerHost:
 
     Args:
         services: the wired services (the job service and the handler registry).
-        broker: the Dramatiq broker (its actors are declared here).
+        broker: the Dramatiq broker (this process's actor and queue are declared on it).
         options: pacing; see :class:`WorkerOptions`.
         metrics: where job runs are recorded (``None``: not recorded).
     """
@@ -171,59 +211,97 @@ class WorkerHost:
         self.services = services
         self.metrics = metrics
         self.broker = broker
-        self.options = options or WorkerOptions()
-        lease = self.options.lease
-        self.jobs = services.jobs if lease is None else evolve(services.jobs, lease=LeasePolicy(duration=lease))
-        self.completer = Completer(self.jobs, flush_interval=self.options.flush_interval)
+        self.options = options = options or WorkerOptions()
+        jobs = services.jobs
+        if options.lease is not None:
+            jobs = evolve(jobs, lease=evolve(jobs.lease, duration=options.lease))
+        if options.worker_timeout is not None:
+            jobs = evolve(jobs, lease=evolve(jobs.lease, worker_timeout=options.worker_timeout))
+        self.jobs = jobs
+        self.worker_id = uuid.uuid4()
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
+        self.queue_name = self.queue_of(self.worker_id)
+        self.in_flight = InFlight()
+        self.completer = Completer(self.jobs, flush_interval=options.flush_interval)
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._room = threading.Event()
         self._threads: list[threading.Thread] = []
         self._worker: dramatiq.Worker | None = None
-        self.actor = dramatiq.actor(actor_name=RUN_JOBS_ACTOR, queue_name=self.options.queue_name, broker=broker)(
+        self.actor = dramatiq.actor(actor_name=RUN_JOBS_ACTOR, queue_name=self.queue_name, broker=broker)(
             self._run_jobs
         )
 
+    def queue_of(self, worker_id: uuid.UUID) -> str:
+        """The Dramatiq queue of a worker process."""
+        return f"{self.options.queue_name}.{worker_id.hex}"
+
     def start(self, *, consume: bool = True) -> None:
-        """Start the completer, the dispatcher, the scheduler and (``consume``) Dramatiq's worker threads."""
+        """Register this process, then start the completer, Dramatiq's worker threads
+        (``consume``), the dispatcher, the heartbeat and the scheduler."""
+        self.jobs.register_worker(self.worker_id, self.worker_name)
         self.completer.start()
         if consume:
             self._worker = dramatiq.Worker(self.broker, worker_threads=self.options.threads)
             self._worker.start()
-        for name, target in (("dispatcher", self._dispatch_loop), ("scheduler", self._schedule_loop)):
+        loops = (
+            ("dispatcher", self._dispatch_loop),
+            ("heartbeat", self._heartbeat_loop),
+            ("scheduler", self._schedule_loop),
+        )
+        for name, target in loops:
             thread = threading.Thread(target=target, name=f"townsquare-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop claiming, let running jobs finish, record their outcomes."""
+        """Stop claiming, let running jobs finish, record their outcomes, give back the rest."""
         self._stop.set()
         self._wake.set()
+        self._room.set()
         for thread in self._threads:
             thread.join(timeout=10)
         if self._worker is not None:
             self._worker.stop()
         self.completer.stop()
+        try:
+            self.give_back(self.in_flight.waiting_since())
+            self.jobs.unregister_worker(self.worker_id)
+        except Exception:
+            # The database is gone: the worker timeout re-offers what this process held.
+            log.exception("jobs.unregister_failed")
+        self._drop_queue(self.worker_id)
 
     def wake(self) -> None:
         """Make the dispatcher look for due jobs now (e.g. after an enqueue in this process)."""
         self._wake.set()
 
+    def give_back(self, jobs: Sequence[ClaimedJob]) -> int:
+        """Release claimed jobs this process will not run (pending again, attempt unspent)."""
+        return self.jobs.release([job.lease for job in jobs]) if jobs else 0
+
     # -- dispatcher --------------------------------------------------------------------
 
     def dispatch_once(self) -> int:
-        """Claim one batch of due jobs and send them to the broker; returns how many."""
+        """Claim what this process can start soon and send it to its queue; returns how many."""
         options = self.options
-        claimed = self.jobs.claim(options.claim_batch, max_running=options.max_running)
+        room = min(options.claim_batch, options.max_in_flight - len(self.in_flight))
+        if room <= 0:
+            return 0
+        claimed = self.jobs.claim(room, max_running=options.max_running, worker_id=self.worker_id)
         if not claimed:
             return 0
-        per_message = max(1, min(options.max_per_message, math.ceil(len(claimed) / options.threads)))
+        self.in_flight.add(claimed)
+        per_message = max(1, min(options.max_per_message, -(-len(claimed) // options.threads)))
         for start in range(0, len(claimed), per_message):
             try:
-                self.actor.send([encode_job(job) for job in claimed[start : start + per_message]])
+                self.actor.send([job.id for job in claimed[start : start + per_message]])
             except Exception:
                 # The broker refused: give the unsent jobs back at once, without spending an
-                # attempt, instead of letting their leases expire.
-                self.jobs.release([job.lease for job in claimed[start:]])
+                # attempt, instead of letting them wait for the redelivery timeout.
+                unsent = claimed[start:]
+                self.in_flight.done([job.id for job in unsent])
+                self.give_back(unsent)
                 raise
         return len(claimed)
 
@@ -235,47 +313,95 @@ class WorkerHost:
                 log.exception("jobs.dispatch_failed")
                 sent = 0
                 self._stop.wait(1.0)
-            if sent < self.options.claim_batch:
+            if len(self.in_flight) >= self.options.max_in_flight:
+                # Full: wait until the actors have run some (or the poll interval passes).
+                self._room.wait(self.options.poll_interval)
+                self._room.clear()
+            elif sent < self.options.claim_batch:
                 self._wake.wait(self.options.poll_interval)
                 self._wake.clear()
+
+    # -- heartbeat ---------------------------------------------------------------------
+
+    def heartbeat_once(self) -> None:
+        """Keep this process registered; give back jobs whose message never came."""
+        if not self.jobs.worker_heartbeat(self.worker_id):
+            # Another worker found this one dead (a long pause) and re-offered its jobs: what
+            # it still holds is fenced by lease tokens; it registers again and carries on.
+            log.warning("jobs.worker_found_dead", worker_id=str(self.worker_id))
+            self.jobs.register_worker(self.worker_id, self.worker_name)
+        lost = self.in_flight.waiting_since(time.monotonic() - self.options.redeliver_after)
+        if lost:
+            log.warning("jobs.messages_lost", jobs=len(lost), released=self.give_back(lost))
+            self._room.set()
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self.options.heartbeat_interval):
+            try:
+                self.heartbeat_once()
+            except Exception:
+                log.exception("jobs.heartbeat_failed")
 
     # -- scheduler ---------------------------------------------------------------------
 
     def schedule_once(self) -> tuple[int, int]:
-        """Enqueue this period's periodic jobs and rescue expired leases; returns (enqueued, rescued)."""
-        return len(self.jobs.enqueue_due_schedules()), self.jobs.rescue_expired_leases()
+        """Enqueue this period's periodic jobs and rescue stranded ones; returns (enqueued, rescued)."""
+        enqueued = len(self.jobs.enqueue_due_schedules())
+        report = self.jobs.rescue_stranded_jobs()
+        for dead in report.dead_workers:
+            self._drop_queue(dead)
+        if report.rescued or report.dead_workers:
+            log.warning(
+                "jobs.stranded_rescued",
+                retried=report.retried,
+                released=report.released,
+                dead_workers=[str(worker_id) for worker_id in report.dead_workers],
+            )
+        return enqueued, report.rescued
 
     def _schedule_loop(self) -> None:
         while not self._stop.is_set():
             try:
                 _, rescued = self.schedule_once()
                 if rescued:
-                    log.warning("jobs.leases_rescued", rescued=rescued)
                     self._wake.set()
             except Exception:
                 log.exception("jobs.schedule_failed")
             self._stop.wait(self.options.schedule_interval)
 
+    def _drop_queue(self, worker_id: uuid.UUID) -> None:
+        # A dead worker's queue holds only messages for jobs already re-offered.
+        try:
+            self.broker.flush(self.queue_of(worker_id))
+        except Exception:
+            log.debug("jobs.queue_flush_failed", worker_id=str(worker_id))
+
     # -- actor -------------------------------------------------------------------------
 
-    def _run_jobs(self, jobs: list[dict[str, Any]]) -> None:
+    def _run_jobs(self, job_ids: list[int]) -> None:
         service = self.jobs
-        late = []
-        for data in jobs:
-            job = decode_job(data)
-            if self.services.clock.now() >= job.lease_expires_at:
-                # The message waited past the lease: another worker may already run the job
-                # under a new lease, so it is given back (a no-op if it was) instead of run.
-                late.append(job.lease)
+        chunk = self.options.start_chunk
+        for first in range(0, len(job_ids), chunk):
+            jobs = self.in_flight.take(job_ids[first : first + chunk])
+            if not jobs:
                 continue
+            held = service.start([job.lease for job in jobs])
+            gone = [job.id for job in jobs if job.id not in held]
+            if gone:
+                # Taken away since the claim (rescued, cancelled): they must not run here.
+                self.in_flight.done(gone)
+                log.info("jobs.not_held_at_start", jobs=len(gone))
+            for job in jobs:
+                if job.id not in held:
+                    continue
 
-            def heartbeat(job: ClaimedJob = job) -> None:
-                service.heartbeat(job.lease)
+                def heartbeat(lease: Lease = job.lease) -> None:
+                    service.heartbeat(lease)
 
-            started = time.perf_counter()
-            outcome = execute(self.services.job_handlers, job, heartbeat)
-            if self.metrics is not None:
-                self.metrics.job_ran(job.job_type, succeeded=outcome.succeeded, seconds=time.perf_counter() - started)
-            self.completer.put(outcome)
-        if late:
-            log.warning("jobs.messages_after_lease", jobs=len(late), released=service.release(late))
+                started = time.perf_counter()
+                outcome = execute(self.services.job_handlers, job, heartbeat)
+                if self.metrics is not None:
+                    self.metrics.job_ran(job.job_type, succeeded=outcome.succeeded, seconds=time.perf_counter() - started)
+                self.in_flight.done([job.id])
+                self.completer.put(outcome)
+            self._room.set()

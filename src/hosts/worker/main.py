@@ -43,7 +43,11 @@ def run_worker(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     metrics = worker_metrics(settings, services)
-    host = WorkerHost(services, broker, options or WorkerOptions(threads=threads), metrics)
+    if options is None:
+        options = WorkerOptions(
+            threads=threads, claim_batch=settings.job_claim_batch, max_in_flight=settings.job_max_in_flight
+        )
+    host = WorkerHost(services, broker, options, metrics)
     server = (
         serve_metrics(metrics, settings.worker_metrics_host, settings.worker_metrics_port)
         if metrics is not None and settings.worker_metrics_port
