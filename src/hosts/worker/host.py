@@ -107,6 +107,11 @@ class InFlight:
             self._started.update(job.id for job in taken)
             return taken
 
+    def untake(self, job_ids: Sequence[int]) -> None:
+        """Make taken jobs waiting again (their start could not be recorded)."""
+        with self._lock:
+            self._started.difference_update(job_ids)
+
     def done(self, job_ids: Sequence[int]) -> None:
         with self._lock:
             for job_id in job_ids:
@@ -378,6 +383,20 @@ class WorkerHost:
 
     # -- actor -------------------------------------------------------------------------
 
+    def _start(self, jobs: Sequence[ClaimedJob], *, tries: int = 20) -> set[int]:
+        # The database may be restarting: keep trying for a while (the jobs stay held, and
+        # nothing ran yet), then leave them to the redelivery timeout.
+        for attempt in range(tries):
+            try:
+                return self.jobs.start([job.lease for job in jobs])
+            except Exception:
+                if attempt == tries - 1 or self._stop.is_set():
+                    self.in_flight.untake([job.id for job in jobs])
+                    raise
+                log.warning("jobs.start_failed", jobs=len(jobs), exc_info=True)
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
+
     def _run_jobs(self, job_ids: list[int]) -> None:
         service = self.jobs
         chunk = self.options.start_chunk
@@ -385,7 +404,7 @@ class WorkerHost:
             jobs = self.in_flight.take(job_ids[first : first + chunk])
             if not jobs:
                 continue
-            held = service.start([job.lease for job in jobs])
+            held = self._start(jobs)
             gone = [job.id for job in jobs if job.id not in held]
             if gone:
                 # Taken away since the claim (rescued, cancelled): they must not run here.
