@@ -420,7 +420,8 @@ class WorkerHost:
                 started = time.perf_counter()
                 outcome = execute(self.services.job_handlers, job, heartbeat)
                 if self.metrics is not None:
-                    self.metrics.job_ran(job.job_type, succeeded=outcome.succeeded, seconds=time.perf_counter() - started)
+                    seconds = time.perf_counter() - started
+                    self.metrics.job_ran(job.job_type, succeeded=outcome.succeeded, seconds=seconds)
                 self.in_flight.done([job.id])
                 self.completer.put(outcome)
             self._room.set()
