@@ -270,6 +270,12 @@ class MemoryJobStore:
     def stranded(self, now: datetime, *, workers_seen_before: datetime, limit: int) -> list[StrandedJob]:
         with self._db.lock:
             dead = {worker_id for worker_id, seen_at in self._workers.items() if seen_at < workers_seen_before}
+            # A worker with no row (found dead and forgotten) is as dead as a silent one.
+            dead |= {
+                job.worker_id
+                for job in self._jobs.values()
+                if job.worker_id is not None and job.status is JobStatus.RUNNING and job.worker_id not in self._workers
+            }
             stranded = sorted(
                 (
                     job

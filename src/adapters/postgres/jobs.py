@@ -144,7 +144,9 @@ _FAIL = text(
     WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
     """
 )
-# Both conditions are served by partial indexes on running jobs (jobs_leases, jobs_by_worker).
+# Served by partial indexes on running jobs (jobs_leases, jobs_by_worker). A worker with no
+# row (found dead and forgotten while it was only paused, then killed before it registered
+# again) is as dead as a silent one.
 _STRANDED = text(
     """
     SELECT id, lease_token, attempts, max_attempts,
@@ -154,6 +156,7 @@ _STRANDED = text(
     WHERE status = 'running' AND (
         lease_expires_at <= :now
         OR worker_id = ANY(ARRAY(SELECT id FROM job_workers WHERE seen_at < :seen_before))
+        OR (worker_id IS NOT NULL AND NOT EXISTS (SELECT FROM job_workers WHERE job_workers.id = jobs.worker_id))
     )
     ORDER BY lease_expires_at, id
     LIMIT :limit
