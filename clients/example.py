@@ -19,7 +19,7 @@ from townsquare_client import AuthenticatedClient, Client
 from townsquare_client.api.admin import job_stats
 from townsquare_client.api.earnings import summary
 from townsquare_client.api.feed import home
-from townsquare_client.api.notifications import counts, get_preferences
+from townsquare_client.api.notifications import counts, get_preferences, update_preferences
 from townsquare_client.api.system import health, me
 from townsquare_client.api.testing import move_clock, reset, seed
 from townsquare_client.models import (
@@ -34,6 +34,8 @@ from townsquare_client.models import (
     PreferencesBody,
     ProblemDocument,
     SummaryOut,
+    UpdatePreferencesPreferencesPatch,
+    UpdatePreferencesPreferencesPatchQuietHoursType0,
 )
 
 T = TypeVar("T")
@@ -47,7 +49,8 @@ def expect(value: object, kind: type[T]) -> T:
 
 
 def tour(base_url: str, user_token: str, admin_token: str) -> dict[str, object]:
-    """Reset mock mode, then read a feed page, the bell and the earnings, and refuse a bad cursor."""
+    """Reset mock mode, then read a feed page, the bell and the earnings, set quiet hours, and
+    see a bad cursor refused."""
     public = Client(base_url=base_url, raise_on_unexpected_status=True)
     expect(health.sync(client=public), Health)
     expect(reset.sync(client=public), Done)
@@ -60,6 +63,9 @@ def tour(base_url: str, user_token: str, admin_token: str) -> dict[str, object]:
         refused = expect(home.sync(client=user, cursor="not-a-cursor"), ProblemDocument)
         bell = expect(counts.sync(client=user), Counts)
         preferences = expect(get_preferences.sync(client=user), PreferencesBody)
+        quiet = UpdatePreferencesPreferencesPatchQuietHoursType0(enabled=True, start="23:00", end="06:00")
+        patch = UpdatePreferencesPreferencesPatch(quiet_hours=quiet)
+        patched = expect(update_preferences.sync(client=user, body=patch), PreferencesBody)
         earnings = expect(summary.sync(client=user), SummaryOut)
     moved = expect(move_clock.sync(client=public, body=ClockMove(advance_seconds=60)), ClockMoved)
     with AuthenticatedClient(base_url=base_url, token=admin_token, raise_on_unexpected_status=True) as admin:
@@ -69,7 +75,9 @@ def tour(base_url: str, user_token: str, admin_token: str) -> dict[str, object]:
         "feed_pages": [len(first.items), len(second.items)],
         "refused": [refused.status, refused.field],
         "unread": bell.total,
-        "preferences": preferences.to_dict()["preferences"],
+        "timezone": preferences.preferences.timezone,
+        "quiet_hours": [patched.preferences.quiet_hours.start, patched.preferences.quiet_hours.end],
+        "digest": patched.preferences.digest.frequency.value,
         "currencies": [entry.currency for entry in earnings.currencies],
         "clock": moved.now.isoformat(),
         "jobs_completed": stats.by_status.to_dict(),

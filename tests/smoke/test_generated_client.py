@@ -53,6 +53,7 @@ def test_a_generated_client_talks_to_a_live_host_with_typed_answers(tmp_path: Pa
     assert seen["feed_pages"] == [20, 20]
     assert seen["refused"] == [400, "cursor"]
     assert seen["unread"] == 4
+    assert (seen["timezone"], seen["quiet_hours"], seen["digest"]) == ("Europe/Berlin", ["23:00", "06:00"], "daily")
     assert seen["clock"] == "2026-01-15T12:01:00+00:00"
     # And the example type-checks strictly against the generated package
     checked = subprocess.run(

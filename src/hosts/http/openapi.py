@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Iterable
+from enum import Enum
 from typing import Any
 
 import attrs
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, Reference, Schema, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIType, Reference, Schema, SecurityScheme
+from litestar.params import KwargDefinition
 from litestar.plugins.attrs import AttrsSchemaPlugin
 from litestar.typing import FieldDefinition
 
@@ -45,6 +48,27 @@ content is a 409.
 **Rate limits** apply to every caller (user, or address when anonymous): a 429 carries
 `Retry-After` seconds.
 """
+
+
+def values_of(choices: type[Enum] | Iterable[str], *, nullable: bool = False) -> dict[str, Any]:
+    """``schema_extra`` declaring a closed set: ``QueryParameter(..., schema_extra=values_of(Lane))``."""
+    values: list[Any] = [c.value if isinstance(c, Enum) else c for c in choices]
+    return {"enum": [*values, None] if nullable else values}
+
+
+def one_of(choices: type[Enum] | Iterable[str], *, nullable: bool = False) -> KwargDefinition:
+    """Document a text field as one of a closed set: ``kind: Annotated[str, one_of(ItemKind)]``.
+
+    The value stays a string on the wire and in the body class; the core refuses anything
+    else with its own specific problem (naming the field and the allowed values).
+    """
+    return KwargDefinition(schema_extra=values_of(choices, nullable=nullable))
+
+
+def list_of(choices: type[Enum] | Iterable[str]) -> dict[str, Any]:
+    """``schema_extra`` of an optional query parameter that repeats, each value from a closed set."""
+    items = Schema(type=OpenAPIType.STRING, enum=values_of(choices)["enum"])
+    return {"one_of": [Schema(type=OpenAPIType.ARRAY, items=items), Schema(type=OpenAPIType.NULL)]}
 
 
 def openapi_config(version: str) -> OpenAPIConfig:

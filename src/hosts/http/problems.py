@@ -51,7 +51,18 @@ log = structlog.get_logger("townsquare.http")
 
 @frozen
 class ProblemDocument:
-    """An RFC 9457 problem document, as every error response of the API carries."""
+    """An RFC 9457 problem document, as every error response of the API carries.
+
+    Attributes:
+        type: a URI naming the kind of problem (``https://townsquare.dev/problems/invalid_cursor``).
+        title: the status's short title.
+        status: the HTTP status code.
+        detail: what exactly is wrong, for a person to read.
+        instance: the request's path.
+        request_id: the request's id (the ``X-Request-ID`` header); quote it when reporting.
+        field: the parameter or body field at fault (dotted for nested ones), when there is one.
+        errors: the body validator's findings, one per field, when it refused the body.
+    """
 
     type: str
     title: str

@@ -12,6 +12,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from townsquare.core.earnings import (
     EarningBalance,
+    EarningKind,
+    EarningStatus,
+    EventType,
     LedgerEvent,
     RecomputeReport,
     Summary,
@@ -24,6 +27,7 @@ from townsquare.core.earnings.service import DEFAULT_PAGE_SIZE
 from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
+from townsquare.hosts.http.openapi import list_of, one_of
 
 TAGS = ["earnings"]
 
@@ -50,10 +54,19 @@ WRITE: dict[str, Any] = {"tags": TAGS, "sync_to_thread": True, "before_request":
 
 @frozen
 class RecordEarning:
-    """A pending earning for a creator, sent by the commerce backend (admin or service role)."""
+    """A pending earning for a creator, sent by the commerce backend (admin or service role).
+
+    Attributes:
+        creator_id: the creator who earns it.
+        kind: what was sold or given.
+        amount: the amount in minor units (cents), a positive JSON integer.
+        currency: ISO 4217 code, three capital letters (``USD``).
+        idempotency_key: the same key records nothing twice and answers the same event; the same
+            key with other content is a 409.
+    """
 
     creator_id: str
-    kind: str
+    kind: Annotated[str, one_of(EarningKind)]
     amount: int
     currency: str
     idempotency_key: str
@@ -61,7 +74,13 @@ class RecordEarning:
 
 @frozen
 class CaptureEarning:
-    """Capture ``amount`` minor units (all that is uncaptured when omitted)."""
+    """Capture ``amount`` minor units (all that is uncaptured when omitted).
+
+    Attributes:
+        currency: the earning's currency (a capture in another currency is a 400).
+        idempotency_key: the same key captures once and answers the same event.
+        amount: minor units to capture, at most what is uncaptured; omitted or null: all of it.
+    """
 
     currency: str
     idempotency_key: str
@@ -70,12 +89,26 @@ class CaptureEarning:
 
 @frozen
 class VoidEarning:
+    """Void what was never captured of an earning.
+
+    Attributes:
+        idempotency_key: the same key voids once and answers the same event.
+    """
+
     idempotency_key: str
 
 
 @frozen
 class RefundEarning:
-    """Refund ``amount`` minor units of what was captured (all that is refundable when omitted)."""
+    """Refund ``amount`` minor units of what was captured (all that is refundable when omitted).
+
+    Attributes:
+        currency: the earning's currency.
+        reason: why (shown on the timeline), 1-500 characters.
+        idempotency_key: the same key refunds once and answers the same event.
+        amount: minor units, at most what was captured and not yet refunded (more is a 409);
+            omitted or null: all that is refundable.
+    """
 
     currency: str
     reason: str
@@ -88,10 +121,25 @@ class RefundEarning:
 
 @frozen
 class EventOut:
+    """One ledger event: an earning, or a capture, void or refund of one (events are never edited).
+
+    Attributes:
+        id: the event's id (an earning's event id is the earning's id).
+        creator_id: whose ledger it is in.
+        type: what the event does.
+        kind: the kind of the earning it belongs to.
+        earning_id: the earning it belongs to.
+        amount: minor units (for a void: what was voided).
+        currency: ISO 4217 code.
+        idempotency_key: the key it was written with.
+        reason: a refund's reason; null for other events.
+        recorded_at: when it was recorded (UTC).
+    """
+
     id: str
     creator_id: str
-    type: str
-    kind: str
+    type: Annotated[str, one_of(EventType)]
+    kind: Annotated[str, one_of(EarningKind)]
     earning_id: str
     amount: int
     currency: str
@@ -106,10 +154,19 @@ class EventOut:
 
 @frozen
 class EarningOut:
-    """An earning with its balance."""
+    """An earning with its balance.
+
+    Attributes:
+        earning: the earning's own event.
+        status: pending (nothing captured), captured (in part or in full), voided, or refunded.
+        captured: minor units captured so far.
+        uncaptured: minor units still to capture (0 once voided).
+        refunded: minor units refunded so far.
+        refundable: minor units that may still be refunded (captured - refunded).
+    """
 
     earning: EventOut
-    status: str
+    status: Annotated[str, one_of(EarningStatus)]
     captured: int
     uncaptured: int
     refunded: int
@@ -125,6 +182,18 @@ class CurrencySummary:
     """One currency's cards.
 
     ``total = captured + pending + voided``; ``missed = total - captured``; ``net = captured - refunded``.
+    Every figure is in minor units and equals the sum over the creator's events.
+
+    Attributes:
+        currency: ISO 4217 code.
+        total: every earning's amount.
+        captured: what was captured.
+        pending: what is still to capture.
+        voided: what was voided.
+        missed: total - captured.
+        refunded: what was refunded of the captured.
+        net: captured - refunded.
+        events: how many ledger events these figures sum over.
     """
 
     currency: str
@@ -144,18 +213,40 @@ class CurrencySummary:
 
 @frozen
 class SummaryOut:
+    """A creator's earnings summary, one set of cards per currency.
+
+    Attributes:
+        creator_id: whose earnings.
+        currencies: one entry per currency the creator has earned in, by code.
+    """
+
     creator_id: str
     currencies: list[CurrencySummary]
 
 
 @frozen
 class TimelineOut:
+    """A page of the ledger, newest first.
+
+    Attributes:
+        events: the page's events.
+        next_cursor: pass as ``cursor`` for the next page; null on the last page.
+    """
+
     events: list[EventOut]
     next_cursor: str | None
 
 
 @frozen
 class TierOut:
+    """A tier of creators, by net captured earnings.
+
+    Attributes:
+        name: the tier's name (Bronze, Silver, Gold ...).
+        threshold: net minor units from which a creator is in it.
+        unlocks: what the tier gives.
+    """
+
     name: str
     threshold: int
     unlocks: list[str]
@@ -167,7 +258,17 @@ class TierOut:
 
 @frozen
 class TierStatusOut:
-    """``progress_basis_points`` runs 0..10000 from the current tier to the next (integers, no floats)."""
+    """Where a creator stands: the current tier, the next, and the way there (integers, no floats).
+
+    Attributes:
+        creator_id: whose tier.
+        currency: the currency tiers are counted in.
+        net: net captured minor units in that currency.
+        current: the tier the creator is in.
+        next: the next tier; null at the top.
+        remaining: minor units still to earn to reach the next tier (0 at the top).
+        progress_basis_points: 0..10000, from the current tier's threshold to the next's.
+    """
 
     creator_id: str
     currency: str
@@ -180,12 +281,29 @@ class TierStatusOut:
 
 @frozen
 class CorrectionOut:
+    """What a recompute corrected in one currency's stored totals.
+
+    Attributes:
+        currency: ISO 4217 code.
+        differences: by figure (``captured``, ``refunded`` ...): the stored value minus the value
+            rebuilt from the events.
+    """
+
     currency: str
     differences: dict[str, int]
 
 
 @frozen
 class RecomputeOut:
+    """The outcome of rebuilding a creator's stored totals from the events.
+
+    Attributes:
+        creator_id: whose totals.
+        events: how many events were summed.
+        corrected: whether any stored total differed (and was corrected).
+        corrections: what differed, per currency.
+    """
+
     creator_id: str
     events: int
     corrected: bool
@@ -227,9 +345,13 @@ def timeline(
     actor: ActorDep,
     *,
     creator_id: CreatorParam = None,
-    kind: Annotated[list[str] | None, QueryParameter(description="earning kinds to keep", required=False)] = None,
+    kind: Annotated[
+        list[str] | None,
+        QueryParameter(description="earning kinds to keep", required=False, schema_extra=list_of(EarningKind)),
+    ] = None,
     event_type: Annotated[
-        list[str] | None, QueryParameter(name="type", description="event types to keep", required=False)
+        list[str] | None,
+        QueryParameter(name="type", description="event types to keep", required=False, schema_extra=list_of(EventType)),
     ] = None,
     since: Annotated[datetime | None, QueryParameter(description="recorded at or after (UTC)", required=False)] = None,
     until: Annotated[datetime | None, QueryParameter(description="recorded before (UTC)", required=False)] = None,
@@ -353,6 +475,12 @@ def recompute(services: ServicesDep, actor: ActorDep, creator_id: FromPath[str])
 
 @frozen
 class QueuedJob:
+    """A job queued for the worker.
+
+    Attributes:
+        job_id: the job's id (``GET /api/v1/admin/jobs/{job_id}`` shows it).
+    """
+
     job_id: int
 
 

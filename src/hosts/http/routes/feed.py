@@ -12,19 +12,31 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from townsquare.core.bounded import BoundedCache
 from townsquare.core.errors import InvalidInput
-from townsquare.core.feed import DEFAULT_LIMIT, MAX_LIMIT, CartEntry, FeedItem, FeedMode, make_draft
+from townsquare.core.feed import DEFAULT_LIMIT, MAX_LIMIT, CartEntry, FeedItem, FeedMode, ItemKind, make_draft
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
+from townsquare.hosts.http.openapi import one_of, values_of
 
 TAGS = ["feed"]
 
 
 @frozen
 class ItemOut:
-    """A feed item as clients see it."""
+    """A feed item as clients see it.
+
+    Attributes:
+        item_id: the item's id (chosen by whoever published it).
+        creator_id: who published it.
+        kind: what it is; products are the shop items (at most 20% of a feed page).
+        title: its title.
+        body: its text (may be empty).
+        price_cents: a product's price in minor units; null for other kinds.
+        currency: a product's ISO 4217 currency; null for other kinds.
+        published_at: when it was published (UTC).
+    """
 
     item_id: str
     creator_id: str
-    kind: str
+    kind: Annotated[str, one_of(ItemKind)]
     title: str
     body: str
     price_cents: int | None
@@ -69,7 +81,12 @@ class ItemViews:
 
 @frozen
 class HomePage:
-    """A page of the home feed; pass ``next_cursor`` back for the next one (``null``: the end)."""
+    """A page of the home feed; pass ``next_cursor`` back for the next one (``null``: the end).
+
+    Attributes:
+        items: the page's items, unique, best first.
+        next_cursor: pass as ``cursor`` for the next page; null on the last page.
+    """
 
     items: list[ItemOut]
     next_cursor: str | None
@@ -81,10 +98,20 @@ class NewItem:
 
     ``creator_id`` and ``published_at`` are for admins importing content (publishing on a
     creator's behalf, at a past time).
+
+    Attributes:
+        item_id: the item's id: 1-100 letters, digits, ``-``, ``_``, ``.`` or ``:``.
+        kind: what it is; a product needs a price.
+        title: 1-200 characters, not blank.
+        body: the text, up to 5,000 characters.
+        price_cents: a product's price in minor units (a JSON integer); only for products.
+        currency: a product's ISO 4217 currency; only for products.
+        creator_id: publish on this creator's behalf (admins only); default: the caller.
+        published_at: backdate the item (admins only, importing); default: now.
     """
 
     item_id: str
-    kind: str
+    kind: Annotated[str, one_of(ItemKind)]
     title: str
     body: str = ""
     price_cents: int | None = None
@@ -95,6 +122,13 @@ class NewItem:
 
 @frozen
 class CartLine:
+    """A product in the cart.
+
+    Attributes:
+        item: the product.
+        added_at: when it was put in the cart (UTC).
+    """
+
     item: ItemOut
     added_at: datetime
 
@@ -105,6 +139,12 @@ class CartLine:
 
 @frozen
 class Cart:
+    """The caller's cart; its products never appear in their feeds.
+
+    Attributes:
+        items: the products, most recently added first.
+    """
+
     items: list[CartLine]
 
 
@@ -123,7 +163,10 @@ def home(
     services: ServicesDep,
     actor: ActorDep,
     *,
-    mode: Annotated[str, QueryParameter(description="'for_you' (everyone, ranked) or 'following'")] = FeedMode.FOR_YOU,
+    mode: Annotated[
+        str,
+        QueryParameter(description="'for_you' (everyone, ranked) or 'following'", schema_extra=values_of(FeedMode)),
+    ] = FeedMode.FOR_YOU,
     cursor: Annotated[str | None, QueryParameter(description="the previous page's next_cursor", required=False)] = None,
     limit: Annotated[int, QueryParameter(description=f"page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
 ) -> HomePage:

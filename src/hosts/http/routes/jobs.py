@@ -15,6 +15,7 @@ from townsquare.core.jobs import POISON_TEST_JOB, Job, JobPage, JobRunner, JobSt
 from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ServicesDep
+from townsquare.hosts.http.openapi import one_of
 
 TAGS = ["jobs", "admin"]
 # Every endpoint here is admin-only and synchronous (store calls block).
@@ -26,7 +27,13 @@ ADMIN: dict[str, Any] = {"guards": [admin_guard], "tags": TAGS, "sync_to_thread"
 
 @frozen
 class TestJobRequest:
-    """A ``poison_test`` job: ``fail: true`` fails every attempt (60 s, 120 s ... then dead)."""
+    """A ``poison_test`` job: ``fail: true`` fails every attempt (60 s, 120 s ... then dead).
+
+    Attributes:
+        fail: whether every attempt fails.
+        max_attempts: failures allowed before the job is dead (1-100).
+        idempotency_key: the same key queues one job and answers its id.
+    """
 
     fail: bool = True
     max_attempts: int = 3
@@ -35,6 +42,14 @@ class TestJobRequest:
 
 @frozen
 class JobErrorOut:
+    """One failed attempt of a job.
+
+    Attributes:
+        attempt: the attempt's number (1 for the first run).
+        at: when it failed (UTC).
+        message: the error (type and message), cut at 4,000 characters.
+    """
+
     attempt: int
     at: datetime
     message: str
@@ -42,10 +57,29 @@ class JobErrorOut:
 
 @frozen
 class JobOut:
+    """A job in the durable queue.
+
+    Attributes:
+        id: the job's id, counting from 1.
+        job_type: the registered type that runs it.
+        payload: the handler's input, a JSON object.
+        status: pending (waiting or retrying), running (under a lease), completed, or dead.
+        priority: lower runs first among due jobs (-1000..1000).
+        attempts: runs so far.
+        max_attempts: failures allowed before it is dead.
+        run_at: when it is (or was) due (UTC); a retry moves it 60 s, 120 s, 240 s ... ahead.
+        idempotency_key: the key it was queued with, if any.
+        created_at: when it was queued (UTC).
+        finished_at: when it completed or died (UTC); null otherwise.
+        lease_expires_at: while running: when its lease runs out (UTC).
+        last_error: the last failed attempt's error, if any.
+        errors: every failed attempt, oldest first.
+    """
+
     id: int
     job_type: str
     payload: dict[str, Any]
-    status: str
+    status: Annotated[str, one_of(JobStatus)]
     priority: int
     attempts: int
     max_attempts: int
@@ -66,6 +100,13 @@ class JobOut:
 
 @frozen
 class JobPageOut:
+    """A page of jobs, newest first.
+
+    Attributes:
+        items: the page's jobs.
+        next_cursor: pass as ``cursor`` for the next page; null on the last page.
+    """
+
     items: list[JobOut]
     next_cursor: str | None
 
@@ -76,12 +117,28 @@ class JobPageOut:
 
 @frozen
 class TypeCountsOut:
+    """One job type's counts.
+
+    Attributes:
+        job_type: the type.
+        counts: jobs of this type by status (every status listed).
+    """
+
     job_type: str
     counts: dict[str, int]
 
 
 @frozen
 class JobStatsOut:
+    """The queue at a glance.
+
+    Attributes:
+        by_status: jobs by status (pending, running, completed, dead), every status listed.
+        by_type: the same counts per job type, by type name.
+        oldest_due_age_seconds: how long the oldest due pending job has waited (0 when none).
+        dead_letters: jobs in the dead-letter queue.
+    """
+
     by_status: dict[str, int]
     by_type: list[TypeCountsOut]
     oldest_due_age_seconds: float
@@ -102,11 +159,26 @@ class JobStatsOut:
 
 @frozen
 class EnqueuedOut:
+    """A queued job.
+
+    Attributes:
+        job_id: its id (the first job's id again for a repeated idempotency key).
+    """
+
     job_id: int
 
 
 @frozen
 class JobTypeOut:
+    """A registered job type.
+
+    Attributes:
+        job_type: its name.
+        description: what its handler does.
+        every_seconds: for periodic work: its period (due at each multiple since the Unix epoch);
+            null for jobs queued on demand.
+    """
+
     job_type: str
     description: str
     every_seconds: float | None
@@ -114,6 +186,17 @@ class JobTypeOut:
 
 @frozen
 class RunReportOut:
+    """What one run of the due work did.
+
+    Attributes:
+        completed: jobs that ran and succeeded.
+        failed: jobs that failed (retried later, or dead after their last attempt).
+        stale: runs that had lost their job to an expired lease (their outcome was dropped).
+        rescued: running jobs whose lease had expired, offered again.
+        scheduled: periodic schedules enqueued for their current period (an already queued
+            period counts too: it is queued once).
+    """
+
     completed: int
     failed: int
     stale: int

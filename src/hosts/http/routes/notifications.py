@@ -13,16 +13,33 @@ from typing import Annotated, Any
 
 from attrs import frozen
 from litestar import get, patch, post
-from litestar.params import JSONBody, QueryParameter
+from litestar.enums import RequestEncodingType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIType, Reference, Schema
+from litestar.params import Body, JSONBody, KwargDefinition, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from townsquare.bootstrap import Services
-from townsquare.core.notifications import Digest, Notification, OutboxMessage, Preferences, SendResult, UnreadCounts
-from townsquare.core.notifications.digests import DigestRun
+from townsquare.core.notifications import (
+    CATEGORIES,
+    Channel,
+    Digest,
+    Lane,
+    Notification,
+    NotSentReason,
+    OutboxMessage,
+    OutboxStatus,
+    Preferences,
+    SendResult,
+    UnreadCounts,
+)
+from townsquare.core.notifications.digests import DigestRun, DigestStatus
+from townsquare.core.notifications.preferences import WEEKDAYS, DigestFrequency
 from townsquare.core.notifications.service import DEFAULT_PAGE_SIZE
 from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, MetricsDep, ServicesDep
+from townsquare.hosts.http.openapi import one_of, values_of
 
 TAGS = ["notifications"]
 KEEPALIVE_SECONDS = 15.0
@@ -31,12 +48,103 @@ KEEPALIVE_SECONDS = 15.0
 # -- bodies ----------------------------------------------------------------------------------
 
 
+def preferences_schema(*, partial: bool) -> dict[str, Any]:
+    """The preferences document's schema (``schema_extra``), from the core's own lists of values.
+
+    ``partial``: a merge patch (RFC 7396): every key optional, and ``null`` resets a value to
+    its default.
+    """
+
+    def leaf(kind: OpenAPIType, description: str, **extra: Any) -> Schema:
+        if partial and "enum" in extra:
+            extra["enum"] = [*extra["enum"], None]
+        return Schema(type=[kind, OpenAPIType.NULL] if partial else kind, description=description, **extra)
+
+    def group(description: str, properties: dict[str, Schema | Reference]) -> Schema:
+        return Schema(
+            type=[OpenAPIType.OBJECT, OpenAPIType.NULL] if partial else OpenAPIType.OBJECT,
+            description=description,
+            properties=properties,
+            required=None if partial else sorted(properties),
+            additional_properties=False,
+        )
+
+    clock = {"pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}
+    properties = {
+        "timezone": leaf(
+            OpenAPIType.STRING, "IANA time zone (Europe/Berlin): quiet hours, the daily cap's day and digests follow it"
+        ),
+        "email_address": Schema(
+            type=[OpenAPIType.STRING, OpenAPIType.NULL],
+            description="where email notifications and digests go; null: none (email sends are refused)",
+        ),
+        "channels": group(
+            "whether each channel is on",
+            {channel.value: leaf(OpenAPIType.BOOLEAN, f"send {channel.value} notifications") for channel in Channel},
+        ),
+        "categories": group(
+            "whether each category is on",
+            {category: leaf(OpenAPIType.BOOLEAN, f"send {category} notifications") for category in CATEGORIES},
+        ),
+        "quiet_hours": group(
+            "a daily window (local time, may cross midnight) in which sends answer quiet_hours",
+            {
+                "enabled": leaf(OpenAPIType.BOOLEAN, "whether the window applies"),
+                "start": leaf(OpenAPIType.STRING, "local start, HH:MM", **clock),
+                "end": leaf(OpenAPIType.STRING, "local end, HH:MM (not equal to start)", **clock),
+            },
+        ),
+        "digest": group(
+            "the email digest of unread notifications",
+            {
+                "frequency": leaf(OpenAPIType.STRING, "off, daily or weekly", **values_of(DigestFrequency)),
+                "hour": leaf(OpenAPIType.INTEGER, "local hour it goes out, 0-23", minimum=0, maximum=23),
+                "weekday": leaf(OpenAPIType.STRING, "the day of a weekly digest", **values_of(WEEKDAYS)),
+            },
+        ),
+    }
+    return {
+        "properties": properties,
+        "additional_properties": False,
+        "required": None if partial else sorted(properties),
+    }
+
+
+PreferencesPatch = Annotated[
+    dict[str, Any],
+    Body(
+        media_type=RequestEncodingType.JSON,
+        title="PreferencesPatch",
+        description=(
+            "A partial preferences document (RFC 7396 merge patch): objects merge key by key, siblings"
+            " are kept, null resets a value to its default; an unknown key or a bad value is a 400 naming it"
+        ),
+        schema_extra=preferences_schema(partial=True),
+    ),
+]
+
+
 @frozen
 class NotificationBody:
+    """A notification in the caller's inbox.
+
+    Attributes:
+        id: its id (derived from the send's idempotency key when it had one).
+        channel: how it was delivered; only in-app ones are in the inbox lanes.
+        category: what it is about; decides the lane.
+        lane: the inbox tab it is in (derived from the category).
+        title: its title.
+        body: its text (may be empty).
+        data: the sender's JSON object (links, ids), as sent.
+        created_at: when it was sent (UTC).
+        read_at: when it was read (UTC); null while unread.
+        is_read: whether it was read (by id, or by a mark-all-read of its lane).
+    """
+
     id: str
-    channel: str
-    category: str
-    lane: str
+    channel: Annotated[str, one_of(Channel)]
+    category: Annotated[str, one_of(CATEGORIES)]
+    lane: Annotated[str, one_of(Lane)]
     title: str
     body: str
     data: dict[str, Any]
@@ -51,13 +159,25 @@ class NotificationBody:
 
 @frozen
 class NotificationPage:
+    """A page of the inbox, newest first.
+
+    Attributes:
+        items: the page's notifications.
+        next_cursor: pass as ``cursor`` for the next page; null on the last page.
+    """
+
     items: list[NotificationBody]
     next_cursor: str | None
 
 
 @frozen
 class Counts:
-    """Unread in-app notifications per lane (every lane listed) and in total."""
+    """Unread in-app notifications per lane (every lane listed) and in total.
+
+    Attributes:
+        lanes: unread count by lane (social, commerce, events, system).
+        total: the sum over the lanes.
+    """
 
     lanes: dict[str, int]
     total: int
@@ -69,31 +189,58 @@ class Counts:
 
 @frozen
 class MarkRead:
-    """Notification ids to mark read (1..500); any id that is not yours is a 404 and nothing changes."""
+    """Notification ids to mark read (1..500); any id that is not yours is a 404 and nothing changes.
+
+    Attributes:
+        ids: the notifications' ids; marking a read one again changes nothing.
+    """
 
     ids: list[str]
 
 
 @frozen
 class MarkAllRead:
-    """Mark everything read, or only one lane's (``social``, ``commerce``, ``events``, ``system``)."""
+    """Mark everything read, or only one lane's (``social``, ``commerce``, ``events``, ``system``).
 
-    lane: str | None = None
+    Attributes:
+        lane: only this lane; omitted or null: every lane.
+    """
+
+    lane: Annotated[str | None, one_of(Lane, nullable=True)] = None
 
 
 @frozen
 class Marked:
+    """What a mark-read changed, and the counts after it.
+
+    Attributes:
+        marked: notifications that were unread and are now read.
+        counts: the unread counts after the change.
+    """
+
     marked: int
     counts: Counts
 
 
 @frozen
 class SendRequest:
-    """A notification for a user (admin or backend service)."""
+    """A notification for a user (admin or backend service).
+
+    Attributes:
+        user_id: the recipient: any user id (1-200 printable characters; in mock mode the demo
+            users are ``alice``, ``bob``, ``carol`` and ``admin``); an unknown one is a new user.
+        channel: how to deliver it; email needs the user's ``email_address`` preference.
+        category: what it is about; decides the lane and the user's category switch.
+        title: 1-200 characters.
+        body: the text, up to 5,000 characters.
+        data: a JSON object shown to the client as sent (links, ids).
+        idempotency_key: the same key (per user) sends once and answers the same id with
+            ``duplicate: true``, also under racing retries.
+    """
 
     user_id: str
-    channel: str
-    category: str
+    channel: Annotated[str, one_of(Channel)]
+    category: Annotated[str, one_of(CATEGORIES)]
     title: str
     body: str = ""
     data: dict[str, Any] | None = None
@@ -102,11 +249,22 @@ class SendRequest:
 
 @frozen
 class SendOutcome:
-    """``sent`` with the notification id, or not sent with the reason (quiet_hours, daily_cap, ...)."""
+    """``sent`` with the notification id, or not sent with the reason (quiet_hours, daily_cap, ...).
+
+    Not sending is a soft answer (200): quiet hours in the user's time zone, the daily cap
+    (5 per user, channel and local day, counting sent ones only), or a channel or category the
+    user turned off. Nothing is queued then.
+
+    Attributes:
+        sent: whether it was sent.
+        notification_id: the notification's id when sent (also for a duplicate); null otherwise.
+        reason: why it was not sent; null when sent.
+        duplicate: whether the idempotency key had been sent before (nothing new was sent).
+    """
 
     sent: bool
     notification_id: str | None
-    reason: str | None
+    reason: Annotated[str | None, one_of(NotSentReason, nullable=True)]
     duplicate: bool
 
     @classmethod
@@ -116,14 +274,25 @@ class SendOutcome:
 
 @frozen
 class TestNotification:
-    category: str = "test"
+    """A test notification to yourself.
+
+    Attributes:
+        category: its category (default ``test``, in the system lane).
+    """
+
+    category: Annotated[str, one_of(CATEGORIES)] = "test"
 
 
 @frozen
 class PreferencesBody:
-    """The effective preferences: the defaults merged with what you stored."""
+    """The effective preferences: the defaults merged with what you stored.
 
-    preferences: dict[str, Any]
+    Attributes:
+        preferences: the whole document, every key present.
+        digest_next_at: when the next digest goes out (UTC); null when digests are off.
+    """
+
+    preferences: Annotated[dict[str, Any], KwargDefinition(schema_extra=preferences_schema(partial=False))]
     digest_next_at: datetime | None
 
     @classmethod
@@ -135,7 +304,18 @@ class PreferencesBody:
 
 @frozen
 class DigestPreview:
-    frequency: str
+    """What the next digest would contain if it went out now.
+
+    Attributes:
+        frequency: the user's digest frequency.
+        since: the start of the period it covers (UTC).
+        until: the end of the period it covers (UTC).
+        counts: unread counts in that period.
+        items: the unread notifications it would list, newest first.
+        next_at: when it goes out (UTC); null when digests are off.
+    """
+
+    frequency: Annotated[str, one_of(DigestFrequency)]
     since: datetime
     until: datetime
     counts: Counts
@@ -151,6 +331,14 @@ class DigestPreview:
 
 @frozen
 class QueuedMail:
+    """A mail written to the outbox (the worker delivers it).
+
+    Attributes:
+        outbox_id: the mail's id (``GET /api/v1/notifications/mail`` lists it).
+        to: the address it goes to.
+        subject: its subject.
+    """
+
     outbox_id: str
     to: str
     subject: str
@@ -158,9 +346,20 @@ class QueuedMail:
 
 @frozen
 class DigestRunBody:
+    """One digest of the caller: queued once per period.
+
+    Attributes:
+        id: the run's id.
+        period_key: the period it covers (``daily:2026-01-15``, ``weekly:2026-W03``).
+        status: pending (queued), mailed (in the outbox), skipped (nothing unread, or no
+            address), or sent (marked as gone out).
+        created_at: when it was queued (UTC).
+        sent_at: when it was marked sent (UTC); null before.
+    """
+
     id: str
     period_key: str
-    status: str
+    status: Annotated[str, one_of(DigestStatus)]
     created_at: datetime
     sent_at: datetime | None
 
@@ -171,10 +370,21 @@ class DigestRunBody:
 
 @frozen
 class MailBody:
+    """A mail in the caller's outbox.
+
+    Attributes:
+        id: the mail's id.
+        to: the address.
+        subject: its subject.
+        status: pending, dispatched (a delivery job is queued) or delivered.
+        created_at: when it was written (UTC).
+        delivered_at: when it was delivered (UTC); null before.
+    """
+
     id: str
     to: str
     subject: str
-    status: str
+    status: Annotated[str, one_of(OutboxStatus)]
     created_at: datetime
     delivered_at: datetime | None
 
@@ -187,17 +397,36 @@ class MailBody:
 
 @frozen
 class Queued:
+    """How many digests were queued.
+
+    Attributes:
+        queued: digests queued now (0 when run again in the same period).
+    """
+
     queued: int
 
 
 @frozen
 class MarkDigestSent:
+    """A user's digest for a period that went out.
+
+    Attributes:
+        user_id: whose digest.
+        period_key: its period (``DigestRunBody.period_key``).
+    """
+
     user_id: str
     period_key: str
 
 
 @frozen
 class DigestMarked:
+    """Whether a digest run was marked sent.
+
+    Attributes:
+        marked: true when a run for that user and period existed and was not sent yet.
+    """
+
     marked: bool
 
 
@@ -213,7 +442,10 @@ class DigestMarked:
 def list_notifications(
     services: ServicesDep,
     actor: ActorDep,
-    lane: Annotated[str | None, QueryParameter(description="social, commerce, events or system")] = None,
+    lane: Annotated[
+        str | None,
+        QueryParameter(description="only this lane (default: all)", schema_extra=values_of(Lane, nullable=True)),
+    ] = None,
     cursor: Annotated[str | None, QueryParameter(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, QueryParameter(description="1..100")] = DEFAULT_PAGE_SIZE,
 ) -> NotificationPage:
@@ -248,6 +480,18 @@ def mark_all_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkAll
     "/api/v1/notifications/stream",
     summary="Server-sent events: a 'counts' event now and whenever your unread counts change",
     tags=TAGS,
+    responses={
+        200: ResponseSpec(
+            data_container=Counts,
+            media_type="text/event-stream",
+            description=(
+                "A stream of server-sent events: `event: counts` with the unread counts as JSON (the"
+                " Counts schema) at once and after every change; a `: keep-alive` comment every 15 s"
+                " of silence"
+            ),
+            generate_examples=False,
+        )
+    },
 )
 async def stream_counts(services: ServicesDep, actor: ActorDep) -> ServerSentEvent:
     return ServerSentEvent(_count_events(services, actor.user_id))
@@ -323,7 +567,7 @@ def get_preferences(services: ServicesDep, actor: ActorDep) -> PreferencesBody:
     tags=TAGS,
     sync_to_thread=True,
 )
-def update_preferences(services: ServicesDep, actor: ActorDep, data: JSONBody[dict[str, Any]]) -> PreferencesBody:
+def update_preferences(services: ServicesDep, actor: ActorDep, data: PreferencesPatch) -> PreferencesBody:
     return PreferencesBody.of(services.notifications.update_preferences(actor.user_id, data), services)
 
 

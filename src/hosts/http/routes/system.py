@@ -3,28 +3,50 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from attrs import frozen
 from litestar import Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
+from townsquare.hosts.http.openapi import one_of
 
 
 @frozen
 class Health:
-    status: str
+    """The process answers.
+
+    Attributes:
+        status: always ``ok`` (a process that cannot answer sends nothing).
+    """
+
+    status: Annotated[str, one_of(["ok"])]
 
 
 @frozen
 class Readiness:
-    status: str
+    """Whether every dependency answers (200), or which do not (503).
+
+    Attributes:
+        status: ``ok`` when every check passed, else ``unavailable``.
+        checks: by dependency (``database``, ``broker`` ...): ``ok`` or ``unavailable: <error type>``.
+    """
+
+    status: Annotated[str, one_of(["ok", "unavailable"])]
     checks: dict[str, str]
 
 
 @frozen
 class Me:
+    """The caller, as the token says.
+
+    Attributes:
+        user_id: the token's ``sub``.
+        roles: the roles the token carries, sorted.
+        is_admin: whether ``admin`` is among them.
+    """
+
     user_id: str
     roles: list[str]
     is_admin: bool

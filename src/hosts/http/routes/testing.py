@@ -8,7 +8,7 @@ exist in no other mode. Jobs run here and only here while the mock clock stands 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TypeAlias
+from typing import Annotated, TypeAlias
 
 from attrs import frozen
 from litestar import Router, get, post
@@ -20,6 +20,7 @@ from townsquare.bootstrap import Services
 from townsquare.core.errors import InvalidInput
 from townsquare.core.jobs import ClockDrivenRunner, JobRunner
 from townsquare.hosts.http.deps import ServicesDep
+from townsquare.hosts.http.openapi import one_of
 from townsquare.hosts.http.routes.jobs import RunReportOut
 
 MockJobsDep: TypeAlias = NamedDependency[ClockDrivenRunner]
@@ -33,7 +34,12 @@ LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 
 @frozen
 class ClockMove:
-    """Either an absolute time (``now``) or a step forward in seconds (``advance_seconds``)."""
+    """Either an absolute time (``now``) or a step forward in seconds (``advance_seconds``).
+
+    Attributes:
+        now: the time to jump to, with a UTC offset, within the years 2000-2999 (may go back).
+        advance_seconds: how far to move forward, 0 or more seconds.
+    """
 
     now: datetime | None = None
     advance_seconds: float | None = None
@@ -41,12 +47,23 @@ class ClockMove:
 
 @frozen
 class ClockState:
+    """The mock clock's time.
+
+    Attributes:
+        now: the time every rule sees (UTC).
+    """
+
     now: datetime
 
 
 @frozen
 class ClockMoved:
-    """The clock's new time and what the jobs due by then did."""
+    """The clock's new time and what the jobs due by then did.
+
+    Attributes:
+        now: the clock's new time (UTC).
+        jobs: what running the work due by then did.
+    """
 
     now: datetime
     jobs: RunReportOut
@@ -54,7 +71,13 @@ class ClockMoved:
 
 @frozen
 class Done:
-    status: str
+    """What the route did.
+
+    Attributes:
+        status: ``reset`` or ``seeded``.
+    """
+
+    status: Annotated[str, one_of(["reset", "seeded"])]
 
 
 @post("/reset", summary="Empty every store and put the mock clock back to its start", sync_to_thread=True)

@@ -1,0 +1,186 @@
+"""The OpenAPI document describes the whole API: every operation and field, closed sets as enums,
+typed bodies, the errors each operation can answer, and no token on public routes.
+
+The checks run over every operation in the document, so a new route is checked as soon as it is
+registered; each failure names the operation or field and what to add.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.conftest import memory_settings
+from townsquare.bootstrap import bootstrap
+from townsquare.hosts.http.app import create_app
+
+Document = dict[str, Any]
+
+PUBLIC = re.compile(r"^/(health|ready|schema)(/|$)|^/api/v1/testing/")
+"""Routes that take no token (docs/security.md)."""
+
+CLOSED_SETS = {
+    "channel",
+    "category",
+    "lane",
+    "mode",
+    "kind",
+    "status",
+    "frequency",
+    "weekday",
+    "reason",
+    "type",
+    "role",
+}
+"""Field and parameter names that hold one of a fixed set of values: their schemas must be enums.
+
+A name here that is free text in some body (a problem document's ``type`` URI, say) is listed in
+:data:`FREE_TEXT` with the schema it belongs to.
+"""
+FREE_TEXT = {
+    ("ProblemDocument", "type"),  # a URI
+    ("ProblemDocument", "status"),  # the HTTP status code
+    ("RefundEarning", "reason"),  # a refund's reason, written by people
+    ("EventOut", "reason"),
+}
+
+ANY_JSON_FIELDS = {"payload", "data"}
+"""Fields that hold the client's own JSON object by design (a job's payload, a notification's data)."""
+
+HOW_TO = {
+    "operation": "give the handler a docstring: what it does, its rules",
+    "schema": "give the class a docstring",
+    "field": "describe it in the class docstring's Attributes: section",
+    "enum": "type it with the core's enum (a StrEnum) instead of str",
+}
+
+
+@pytest.fixture(scope="module")
+def document() -> Document:
+    settings = memory_settings()
+    with TestClient(create_app(settings, bootstrap(settings))) as client:
+        response = client.get("/schema/openapi.json")
+        assert response.status_code == 200, response.text
+        body: Document = response.json()
+        return body
+
+
+def operations(document: Document) -> Iterator[tuple[str, str, Document]]:
+    for path, item in sorted(document["paths"].items()):
+        for method, operation in sorted(item.items()):
+            if method in {"get", "put", "post", "patch", "delete"}:
+                yield path, method.upper(), operation
+
+
+def name(path: str, method: str, operation: Document) -> str:
+    return f"{method} {path} ({operation.get('operationId')})"
+
+
+def resolve(document: Document, schema: Document) -> Document:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def alternatives(document: Document, schema: Document) -> list[Document]:
+    """The schemas a value may match, ``null`` left out (``X | None`` is ``oneOf: [X, null]``)."""
+    found = []
+    for option in schema.get("oneOf") or schema.get("anyOf") or schema.get("allOf") or [schema]:
+        resolved = resolve(document, option)
+        if resolved.get("type") != "null":
+            found.append(resolved)
+    return found
+
+
+def is_enum(document: Document, schema: Document) -> bool:
+    if "enum" in schema:  # (``X | None`` with the values listed beside the oneOf)
+        return True
+    options = alternatives(document, schema)
+    return bool(options) and all(
+        "enum" in option or "const" in option or (option.get("type") == "array" and is_enum(document, option["items"]))
+        for option in options
+    )
+
+
+def is_untyped(document: Document, schema: Document) -> bool:
+    """``{}`` or an object with neither properties nor typed values."""
+    options = alternatives(document, schema)
+    return not options or any(
+        not option
+        or (
+            option.get("type") == "object"
+            and not option.get("properties")
+            and option.get("additionalProperties") in (None, {}, True)
+        )
+        for option in options
+    )
+
+
+def report(problems: list[str]) -> str:
+    return f"{len(problems)} gaps in the OpenAPI document:\n  " + "\n  ".join(problems)
+
+
+def test_every_schema_and_field_is_described(document: Document) -> None:
+    problems = []
+    for schema_name, schema in sorted(document["components"]["schemas"].items()):
+        if not schema.get("description"):
+            problems.append(f"schema {schema_name}: no description: {HOW_TO['schema']}")
+        for field, prop in sorted((schema.get("properties") or {}).items()):
+            if not prop.get("description"):
+                problems.append(f"schema {schema_name}, field {field!r}: no description: {HOW_TO['field']}")
+    assert not problems, report(problems)
+
+
+def test_closed_sets_are_enums(document: Document) -> None:
+    problems = []
+    for schema_name, schema in sorted(document["components"]["schemas"].items()):
+        for field, prop in sorted((schema.get("properties") or {}).items()):
+            if field in CLOSED_SETS and (schema_name, field) not in FREE_TEXT and not is_enum(document, prop):
+                problems.append(f"schema {schema_name}, field {field!r}: a closed set, not an enum: {HOW_TO['enum']}")
+    for path, method, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            if parameter["name"] in CLOSED_SETS and not is_enum(document, parameter.get("schema", {})):
+                problems.append(f"{name(path, method, operation)}: parameter {parameter['name']!r} is not an enum")
+    assert not problems, report(problems)
+
+
+def test_every_body_is_typed(document: Document) -> None:
+    problems = []
+    for path, method, operation in operations(document):
+        bodies = [("request body", content) for content in operation.get("requestBody", {}).get("content", {}).items()]
+        for status, response in operation["responses"].items():
+            bodies += [(f"{status} response", content) for content in response.get("content", {}).items()]
+        answers = any(kind.endswith("response") for kind, _ in bodies)
+        if method != "DELETE" and not answers and not {"201", "204"} & set(operation["responses"]):
+            problems.append(f"{name(path, method, operation)}: no success response body")
+        for kind, (media_type, content) in bodies:
+            if is_untyped(document, content.get("schema", {})):
+                problems.append(f"{name(path, method, operation)}: the {kind} ({media_type}) is untyped")
+    for schema_name, schema in sorted(document["components"]["schemas"].items()):
+        for field, prop in sorted((schema.get("properties") or {}).items()):
+            if field not in ANY_JSON_FIELDS and is_untyped(document, prop) and not is_enum(document, prop):
+                problems.append(f"schema {schema_name}, field {field!r} is an untyped object")
+    assert not problems, report(problems)
+
+
+def test_the_event_stream_is_described_as_one(document: Document) -> None:
+    stream = document["paths"]["/api/v1/notifications/stream"]["get"]["responses"]["200"]
+    assert list(stream["content"]) == ["text/event-stream"], stream
+    assert "counts" in stream["description"]
+    assert resolve(document, stream["content"]["text/event-stream"]["schema"])["properties"]["total"]
+
+
+def test_public_routes_declare_no_token_and_the_others_the_bearer_token(document: Document) -> None:
+    assert "security" not in document, "security is declared per operation, not for the whole document"
+    problems = []
+    for path, method, operation in operations(document):
+        security = operation.get("security")
+        if PUBLIC.match(path) and security:
+            problems.append(f"{name(path, method, operation)}: public, yet declares {security}")
+        if not PUBLIC.match(path) and security != [{"BearerToken": []}]:
+            problems.append(f"{name(path, method, operation)}: needs a token, yet declares {security}")
+    assert not problems, report(problems)
