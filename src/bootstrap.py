@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from attrs import define, field
 
+from townsquare.core.assistant import ActionService, ChatService, ContextCompiler, MemoryService
 from townsquare.core.clock import Clock, ManualClock, SystemClock
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.earnings.jobs import register_earnings_jobs
@@ -27,9 +28,27 @@ from townsquare.settings import Settings
 if TYPE_CHECKING:
     from townsquare.adapters.memory.database import MemoryDatabase
     from townsquare.adapters.postgres.database import PgDatabase
+    from townsquare.core.assistant.ports import ChatModel, Embedder
     from townsquare.core.notifications.ports import MailSender
 
 ReadinessCheck = Callable[[], None]
+
+
+@define
+class AssistantServices:
+    """The assistant's services (docs/assistant.md).
+
+    Attributes:
+        memory: remember, recall, update, forget, history.
+        context: the compiled, cached context of a user.
+        actions: next-best actions and their feedback.
+        chat: conversations and streamed turns with tools.
+    """
+
+    memory: MemoryService
+    context: ContextCompiler
+    actions: ActionService
+    chat: ChatService
 
 
 @define
@@ -61,6 +80,14 @@ class Services:
     readiness: dict[str, ReadinessCheck] = field(factory=dict)
     _reset: Callable[[], None] | None = None
     _closers: list[Callable[[], None]] = field(factory=list)
+    _assistant: AssistantServices | None = None
+
+    @property
+    def assistant(self) -> AssistantServices:
+        """The assistant (wired by :func:`bootstrap`)."""
+        if self._assistant is None:
+            raise RuntimeError("the assistant is wired by bootstrap()")
+        return self._assistant
 
     @property
     def manual_clock(self) -> ManualClock | None:
@@ -110,7 +137,125 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
     register_jobs_jobs(services.job_handlers, services.jobs)
     register_notifications_jobs(services.job_handlers, services.notifications)
     register_earnings_jobs(services.job_handlers, services.earnings)
+    _wire_assistant(settings, services)
     return services
+
+
+def _wire_assistant(settings: Settings, services: Services) -> None:
+    """Build the assistant over the other services (its tools and sources are their operations)."""
+    from townsquare.adapters.assistant import (
+        CattrsArgumentParser,
+        CattrsContextCodec,
+        ProcessContextCache,
+        RedisContextCache,
+    )
+    from townsquare.core.assistant.actions import CartCandidates, EarningsCandidates, NotificationCandidates
+    from townsquare.core.assistant.catalog import project_tools
+    from townsquare.core.assistant.context import CartSource, EarningsSource, MemorySource, NotificationsSource
+    from townsquare.core.assistant.jobs import register_assistant_jobs
+    from townsquare.core.assistant.ports import ActionFeedbackStore, ContextCache, ConversationStore, MemoryStore
+
+    memories: MemoryStore
+    conversations: ConversationStore
+    feedback: ActionFeedbackStore
+    if settings.is_memory:
+        from townsquare.adapters.memory.assistant import (
+            MemoryActionFeedbackStore,
+            MemoryConversationStore,
+            MemoryUserMemoryStore,
+        )
+        from townsquare.adapters.memory.database import MemoryDatabase
+
+        assert isinstance(services.uow, MemoryDatabase)
+        memories = MemoryUserMemoryStore(services.uow)
+        conversations = MemoryConversationStore(services.uow)
+        feedback = MemoryActionFeedbackStore(services.uow)
+    else:
+        from townsquare.adapters.postgres.assistant import (
+            PgActionFeedbackStore,
+            PgConversationStore,
+            PgUserMemoryStore,
+        )
+        from townsquare.adapters.postgres.database import PgDatabase
+
+        assert isinstance(services.uow, PgDatabase)
+        memories = PgUserMemoryStore(services.uow)
+        conversations = PgConversationStore(services.uow)
+        feedback = PgActionFeedbackStore(services.uow)
+    embedder, chat_model, close_models = _assistant_models(settings)
+    services._closers.append(close_models)
+    cache: ContextCache
+    if settings.redis_url:
+        redis_cache = RedisContextCache(settings.redis_url)
+        services._closers.append(redis_cache.close)
+        cache = redis_cache
+    else:
+        cache = ProcessContextCache()
+    uow, clock, cursors = services.uow, services.clock, services.cursors
+    memory = MemoryService(memories, embedder, uow, clock, cursors)
+    context = ContextCompiler(
+        [
+            EarningsSource(services.earnings),
+            NotificationsSource(services.notifications),
+            CartSource(services.feed),
+            MemorySource(memory),
+        ],
+        cache,
+        CattrsContextCodec(),
+        clock,
+    )
+    actions = ActionService(
+        [
+            EarningsCandidates(services.earnings),
+            CartCandidates(services.feed),
+            NotificationCandidates(services.notifications),
+        ],
+        feedback,
+        uow,
+        clock,
+    )
+    tools = project_tools(
+        CattrsArgumentParser(),
+        feed=services.feed,
+        notifications=services.notifications,
+        earnings=services.earnings,
+        memory=memory,
+        actions=actions,
+    )
+    chat = ChatService(
+        conversations,
+        chat_model,
+        tools,
+        memory=memory,
+        context=context,
+        uow=uow,
+        clock=clock,
+        cursors=cursors,
+        turns_per_minute=settings.assistant_turns_per_minute,
+    )
+    services._assistant = AssistantServices(memory=memory, context=context, actions=actions, chat=chat)
+    register_assistant_jobs(services.job_handlers, memory)
+
+
+def _assistant_models(settings: Settings) -> tuple[Embedder, ChatModel, Callable[[], None]]:
+    """The OpenAI-compatible models when ASSISTANT_MODEL_URL is set, else the deterministic local ones."""
+    if not settings.assistant_model_url:
+        from townsquare.adapters.models.local import HashedNgramEmbedder, ScriptedChatModel
+
+        return HashedNgramEmbedder(), ScriptedChatModel(), lambda: None
+    from townsquare.adapters.models.openai import OpenAIChatModel, OpenAIEmbedder, make_client
+
+    client = make_client(
+        settings.assistant_model_url,
+        settings.assistant_model_key,
+        connect_timeout=min(5.0, settings.assistant_model_timeout),
+        read_timeout=settings.assistant_model_timeout,
+    )
+    return (
+        OpenAIEmbedder(client, settings.assistant_embedding_model),
+        OpenAIChatModel(client, settings.assistant_chat_model),
+        client.close,
+    )
 
 
 def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) -> Services:

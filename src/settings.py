@@ -95,6 +95,12 @@ class Settings:
             held are re-offered at once.
         job_claim_batch: jobs a worker claims per round at most.
         job_max_in_flight: jobs a worker process holds at most (claimed, not yet run).
+        assistant_model_url: base URL of an OpenAI-compatible API (``https://host/v1``) for the
+            assistant's embedder and chat model; empty: the deterministic local models.
+        assistant_model_key: its bearer key (may be empty for local servers).
+        assistant_chat_model, assistant_embedding_model: the model names sent to it.
+        assistant_model_timeout: seconds to wait for the model (connect: at most 5).
+        assistant_turns_per_minute: chat messages a user may send per minute.
     """
 
     ports_mode: PortsMode = PortsMode.MEMORY
@@ -129,6 +135,12 @@ class Settings:
     job_worker_timeout_seconds: int = 10
     job_claim_batch: int = 500
     job_max_in_flight: int = 1000
+    assistant_model_url: str = ""
+    assistant_model_key: str = field(default="", repr=False)
+    assistant_chat_model: str = "gpt-4o-mini"
+    assistant_embedding_model: str = "text-embedding-3-small"
+    assistant_model_timeout: float = 30.0
+    assistant_turns_per_minute: int = 20
 
     @property
     def is_memory(self) -> bool:
@@ -192,6 +204,12 @@ class Settings:
             job_worker_timeout_seconds=reader.integer("JOB_WORKER_TIMEOUT_SECONDS", 10, minimum=3),
             job_claim_batch=reader.integer("JOB_CLAIM_BATCH", 500, minimum=1, maximum=10_000),
             job_max_in_flight=reader.integer("JOB_MAX_IN_FLIGHT", 1000, minimum=1),
+            assistant_model_url=_check_model_url(reader.text("ASSISTANT_MODEL_URL", "")),
+            assistant_model_key=reader.text("ASSISTANT_MODEL_KEY", ""),
+            assistant_chat_model=reader.text("ASSISTANT_CHAT_MODEL", "gpt-4o-mini"),
+            assistant_embedding_model=reader.text("ASSISTANT_EMBEDDING_MODEL", "text-embedding-3-small"),
+            assistant_model_timeout=float(reader.integer("ASSISTANT_MODEL_TIMEOUT", 30, minimum=1, maximum=600)),
+            assistant_turns_per_minute=reader.integer("ASSISTANT_TURNS_PER_MINUTE", 20, minimum=1),
         )
 
 
@@ -214,6 +232,12 @@ def _check_smtp(url: str) -> str:
         raise SettingsError(
             "SMTP_URL: expected smtp://[user:password@]host[:port][?starttls=true] or smtps://... (or empty)"
         )
+    return url
+
+
+def _check_model_url(url: str) -> str:
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError("ASSISTANT_MODEL_URL: expected http:// or https:// (or empty for the local models)")
     return url
 
 

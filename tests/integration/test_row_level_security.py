@@ -81,6 +81,35 @@ ROWS: dict[str, tuple[str, str]] = {
         "creator_id",
         "INSERT INTO earning_totals (creator_id, currency, shard, total, events) VALUES (:owner, 'USD', 3, 500, 1)",
     ),
+    "assistant_memory_heads": (
+        "user_id",
+        "INSERT INTO assistant_memory_heads (user_id, version) VALUES (:owner, 1)",
+    ),
+    "assistant_memories": (
+        "user_id",
+        "INSERT INTO assistant_memories (id, user_id, text, embedding, dims, created_at, updated_at, version) "
+        f"VALUES (gen_random_uuid(), :owner, 'likes tea', '\\x0000803f', 1, {AT}, {AT}, 1)",
+    ),
+    "assistant_memory_history": (
+        "user_id",
+        "INSERT INTO assistant_memory_history (memory_id, user_id, event, text, at) "
+        f"VALUES (gen_random_uuid(), :owner, 'added', 'likes tea', {AT})",
+    ),
+    "assistant_conversations": (
+        "user_id",
+        "INSERT INTO assistant_conversations (id, user_id, title, created_at, updated_at) "
+        f"VALUES (md5(:owner)::uuid, :owner, 'chat', {AT}, {AT})",
+    ),
+    "assistant_messages": (
+        "user_id",
+        "INSERT INTO assistant_messages (id, conversation_id, user_id, seq, role, content, status, created_at) "
+        f"VALUES (gen_random_uuid(), md5(:owner)::uuid, :owner, 1, 'user', 'hi', 'complete', {AT})",
+    ),
+    "assistant_action_feedback": (
+        "user_id",
+        "INSERT INTO assistant_action_feedback (user_id, action_key, kind, decision, decided_at) "
+        f"VALUES (:owner, 'clear_unread:all', 'clear_unread', 'dismissed', {AT})",
+    ),
 }
 # Each user table's write without a WHERE clause, as a forgetful query would run it.
 UNFILTERED_WRITES = {
@@ -94,6 +123,11 @@ UNFILTERED_WRITES = {
     "feed_hidden_items": "DELETE FROM feed_hidden_items",
     "feed_cart_items": "DELETE FROM feed_cart_items",
     "earning_totals": "DELETE FROM earning_totals",
+    "assistant_memory_heads": "UPDATE assistant_memory_heads SET version = version + 1",
+    "assistant_memories": "DELETE FROM assistant_memories",
+    "assistant_memory_history": "UPDATE assistant_memory_history SET text = ''",
+    "assistant_conversations": "UPDATE assistant_conversations SET title = 'changed'",
+    "assistant_messages": "UPDATE assistant_messages SET content = 'changed'",
 }
 PRIVATE_TABLES = [table for table in ROWS if table != "feed_items"]
 
@@ -358,3 +392,28 @@ def test_migrate_uses_the_owners_url_when_hosts_use_the_host_role(pg_url: str, m
     engine.dispose()
     with pytest.raises(DBAPIError):
         main(["migrate"])
+
+
+def test_recall_as_the_app_role_with_a_forgotten_filter_sees_only_the_users_memories(pg_url: str) -> None:
+    from townsquare.adapters.postgres.assistant import PgUserMemoryStore
+
+    # Given alice and bob with memories, written through the services
+    services = bootstrap(postgres_settings(pg_url), clock=ManualClock(EPOCH))
+    try:
+        for user in ("alice", "bob"):
+            for fact in ("likes tea", "has a dog", "lives by the sea"):
+                services.assistant.memory.remember(Actor(user), f"{user} {fact}")
+        db = services.uow
+        assert isinstance(db, PgDatabase)
+        store = PgUserMemoryStore(db)
+        with db.transaction(actor="alice"):
+            # When alice's transaction loads vectors and rows with bob's id (a forgotten or wrong filter)
+            bobs_vectors = store.vectors("bob", 256)
+            everyone = db.connection().execute(text("SELECT user_id FROM assistant_memories")).scalars().all()
+            expired_anyone = store.expired(EPOCH.replace(year=2100), 100)
+        # Then row-level security hands her nothing of bob's
+        assert bobs_vectors.ids == ()
+        assert set(everyone) == {"alice"}
+        assert {m.user_id for m in expired_anyone} <= {"alice"}
+    finally:
+        services.close()

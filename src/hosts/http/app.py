@@ -25,7 +25,7 @@ from townsquare.hosts.http.middleware import (
 )
 from townsquare.hosts.http.openapi import DocumentedAttrsSchemaPlugin, openapi_config
 from townsquare.hosts.http.problems import EXCEPTION_HANDLERS, document_problems
-from townsquare.hosts.http.routes import earnings, feed, jobs, metrics, notifications, system
+from townsquare.hosts.http.routes import assistant, earnings, feed, jobs, metrics, notifications, system
 from townsquare.hosts.http.routes.testing import testing_router
 from townsquare.hosts.logs import configure_logging
 from townsquare.hosts.metrics import Metrics, QueueCollector
@@ -34,7 +34,15 @@ from townsquare.settings import Settings
 
 def api_routes() -> list[Any]:
     """Every area's route handlers (the ``ROUTES`` list of each module in ``routes``)."""
-    return [*system.ROUTES, *earnings.ROUTES, *jobs.ROUTES, *feed.ROUTES, *notifications.ROUTES, *metrics.ROUTES]
+    return [
+        *system.ROUTES,
+        *earnings.ROUTES,
+        *jobs.ROUTES,
+        *feed.ROUTES,
+        *notifications.ROUTES,
+        *metrics.ROUTES,
+        *assistant.ROUTES,
+    ]
 
 
 def host_metrics(settings: Settings, services: Services) -> Metrics | None:

@@ -18,6 +18,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
+from townsquare.core.assistant.ports import ModelFailed, ModelUnavailable, TooManyTurns
 from townsquare.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 PROBLEM_JSON = "application/problem+json"
@@ -30,6 +31,9 @@ _DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (TooManyTurns, 429),
+    (ModelFailed, 502),
+    (ModelUnavailable, 503),
 ]
 _TITLES = {
     400: "Bad request",
@@ -43,6 +47,7 @@ _TITLES = {
     422: "Unprocessable content",
     429: "Too many requests",
     500: "Internal server error",
+    502: "Bad gateway",
     503: "Service unavailable",
 }
 
@@ -137,7 +142,12 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     assert isinstance(exc, DomainError)
     status = next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), 400)
     log.info("request.rejected", status=status, code=exc.code, detail=exc.detail, field=exc.field)
-    return problem(request, status, exc.code, exc.detail, field=exc.field)
+    headers = None
+    if isinstance(exc, TooManyTurns):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, ModelUnavailable):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return problem(request, status, exc.code, exc.detail, field=exc.field, headers=headers)
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -1,0 +1,263 @@
+"""The project's own operations as chat tools (see :mod:`townsquare.core.assistant.tools`).
+
+Each tool calls one service method with the conversation's actor and the user's own id
+where the method takes one; none accepts another user's id, so what a tool may do is what
+the same user's HTTP call may do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import frozen
+
+from townsquare.core.assistant.actions import ActionService
+from townsquare.core.assistant.memory import MemoryService
+from townsquare.core.assistant.tools import ArgumentParser, NoArguments, Tool, ToolContext, ToolRegistry
+from townsquare.core.earnings.models import TimelineFilter
+from townsquare.core.earnings.service import EarningsService
+from townsquare.core.feed.models import make_draft
+from townsquare.core.feed.service import FeedService
+from townsquare.core.notifications.service import NotificationService
+
+ALWAYS_OFFERED = ("notifications_counts", "earnings_summary", "feed_home", "assistant_next_actions")
+
+
+@frozen
+class FeedHomeArgs:
+    mode: str = "for_you"
+    limit: int = 10
+
+
+@frozen
+class CreatorArgs:
+    creator_id: str
+
+
+@frozen
+class ItemArgs:
+    item_id: str
+
+
+@frozen
+class PublishPostArgs:
+    title: str
+    body: str = ""
+
+
+@frozen
+class InboxArgs:
+    lane: str | None = None
+    limit: int = 10
+
+
+@frozen
+class MarkReadArgs:
+    ids: list[str]
+
+
+@frozen
+class LaneArgs:
+    lane: str | None = None
+
+
+@frozen
+class TimelineArgs:
+    limit: int = 10
+
+
+@frozen
+class RememberArgs:
+    text: str
+
+
+@frozen
+class RecallArgs:
+    query: str
+    k: int = 5
+
+
+@frozen
+class MemoryIdArgs:
+    memory_id: str
+
+
+@frozen
+class ActionsArgs:
+    limit: int = 3
+
+
+def _tool(
+    name: str, description: str, params: type[Any], run: Any, keywords: str, *, writes: bool = False
+) -> Tool[Any]:
+    return Tool(name, description, params, run, frozenset(keywords.split()), writes)
+
+
+def project_tools(
+    parser: ArgumentParser,
+    *,
+    feed: FeedService,
+    notifications: NotificationService,
+    earnings: EarningsService,
+    memory: MemoryService,
+    actions: ActionService,
+) -> ToolRegistry:
+    """The registry of every tool over the existing ports (composer and events add theirs)."""
+    registry = ToolRegistry(parser, always=ALWAYS_OFFERED)
+
+    def me(context: ToolContext) -> str:
+        return context.actor.user_id
+
+    def feed_home(c: ToolContext, a: FeedHomeArgs) -> Any:
+        page = feed.home(c.actor, a.mode, None, a.limit)
+        return [
+            {"item_id": i.item_id, "creator_id": i.creator_id, "kind": i.kind, "title": i.title} for i in page.items
+        ]
+
+    def follow(c: ToolContext, a: CreatorArgs) -> Any:
+        feed.follow(c.actor, a.creator_id)
+        return {"following": a.creator_id}
+
+    def unfollow(c: ToolContext, a: CreatorArgs) -> Any:
+        feed.unfollow(c.actor, a.creator_id)
+        return {"unfollowed": a.creator_id}
+
+    def hide(c: ToolContext, a: ItemArgs) -> Any:
+        feed.hide(c.actor, a.item_id)
+        return {"hidden": a.item_id}
+
+    def publish(c: ToolContext, a: PublishPostArgs) -> Any:
+        # The call's own key makes the item id: a retried call publishes once.
+        item = feed.publish(c.actor, make_draft(f"post-{c.key('publish')}", "post", a.title, body=a.body))
+        return {"item_id": item.item_id, "title": item.title, "published_at": item.published_at}
+
+    def cart(c: ToolContext, _a: NoArguments) -> Any:
+        return [
+            {
+                "item_id": e.item.item_id,
+                "title": e.item.title,
+                "price_cents": e.item.price_cents,
+                "added_at": e.added_at,
+            }
+            for e in feed.cart(c.actor)
+        ]
+
+    def cart_add(c: ToolContext, a: ItemArgs) -> Any:
+        feed.add_to_cart(c.actor, a.item_id)
+        return {"added": a.item_id}
+
+    def cart_remove(c: ToolContext, a: ItemArgs) -> Any:
+        feed.remove_from_cart(c.actor, a.item_id)
+        return {"removed": a.item_id}
+
+    def counts(c: ToolContext, _a: NoArguments) -> Any:
+        found = notifications.counts(me(c))
+        return {"total": found.total, "lanes": found.lanes}
+
+    def inbox(c: ToolContext, a: InboxArgs) -> Any:
+        page = notifications.inbox(me(c), a.lane, None, a.limit)
+        return [
+            {"id": n.id, "lane": n.lane, "title": n.title, "read": n.read_at is not None, "at": n.created_at}
+            for n in page.items
+        ]
+
+    def mark_read(c: ToolContext, a: MarkReadArgs) -> Any:
+        return {"marked_read": notifications.mark_read(me(c), a.ids)}
+
+    def mark_all_read(c: ToolContext, a: LaneArgs) -> Any:
+        return {"marked_read": notifications.mark_all_read(me(c), a.lane)}
+
+    def preferences(c: ToolContext, _a: NoArguments) -> Any:
+        prefs = notifications.preferences(me(c))
+        return {"digest": prefs.digest, "timezone": prefs.timezone}
+
+    def digest_preview(c: ToolContext, _a: NoArguments) -> Any:
+        return notifications.digest_preview(me(c))
+
+    def summary(c: ToolContext, _a: NoArguments) -> Any:
+        return earnings.summary(c.actor, me(c))
+
+    def tier(c: ToolContext, _a: NoArguments) -> Any:
+        return earnings.tier(c.actor, me(c))
+
+    def timeline(c: ToolContext, a: TimelineArgs) -> Any:
+        page = earnings.timeline(c.actor, me(c), TimelineFilter(), cursor=None, limit=a.limit)
+        return [
+            {
+                "id": e.id,
+                "type": e.type,
+                "kind": e.kind,
+                "amount": e.amount,
+                "currency": e.currency,
+                "at": e.recorded_at,
+            }
+            for e in page.events
+        ]
+
+    def remember(c: ToolContext, a: RememberArgs) -> Any:
+        done = memory.remember(c.actor, a.text)
+        return {"memory_id": done.memory.id, "text": done.memory.text, "created": done.created}
+
+    def recall(c: ToolContext, a: RecallArgs) -> Any:
+        return [
+            {"memory_id": hit.memory.id, "text": hit.memory.text, "score": round(hit.score, 4)}
+            for hit in memory.recall(c.actor, a.query, a.k)
+        ]
+
+    def forget(c: ToolContext, a: MemoryIdArgs) -> Any:
+        memory.forget(c.actor, a.memory_id)
+        return {"forgotten": a.memory_id}
+
+    def next_actions(c: ToolContext, a: ActionsArgs) -> Any:
+        return [
+            {"key": s.candidate.key, "title": s.candidate.title, "reason": s.candidate.reason, "score": s.score}
+            for s in actions.suggest(c.actor, a.limit)
+        ]
+
+    for tool in (
+        _tool("feed_home", "Your home feed (mode for_you or following).", FeedHomeArgs, feed_home, "feed home posts"),
+        _tool("feed_follow", "Follow a creator.", CreatorArgs, follow, "follow", writes=True),
+        _tool("feed_unfollow", "Stop following a creator.", CreatorArgs, unfollow, "unfollow", writes=True),
+        _tool("feed_hide_item", "Hide an item from your feeds.", ItemArgs, hide, "hide", writes=True),
+        _tool("feed_publish_post", "Publish a post now.", PublishPostArgs, publish, "publish post", writes=True),
+        _tool("cart_list", "The products in your cart.", NoArguments, cart, "cart basket order"),
+        _tool("cart_add", "Put a product in your cart.", ItemArgs, cart_add, "cart add buy", writes=True),
+        _tool("cart_remove", "Take a product out of your cart.", ItemArgs, cart_remove, "cart remove", writes=True),
+        _tool("notifications_counts", "Unread notifications per lane.", NoArguments, counts, "unread count notif"),
+        _tool("notifications_inbox", "Your latest notifications.", InboxArgs, inbox, "inbox notif"),
+        _tool(
+            "notifications_mark_read",
+            "Mark notifications read by id.",
+            MarkReadArgs,
+            mark_read,
+            "mark read",
+            writes=True,
+        ),
+        _tool(
+            "notifications_mark_all_read",
+            "Mark all notifications read (optionally one lane).",
+            LaneArgs,
+            mark_all_read,
+            "mark read all",
+            writes=True,
+        ),
+        _tool(
+            "notifications_preferences",
+            "Your notification settings.",
+            NoArguments,
+            preferences,
+            "prefer setting digest",
+        ),
+        _tool(
+            "notifications_digest_preview", "What your next digest would hold.", NoArguments, digest_preview, "digest"
+        ),
+        _tool("earnings_summary", "Your earnings per currency.", NoArguments, summary, "earn money revenue summary"),
+        _tool("earnings_tier", "Your tier and progress to the next.", NoArguments, tier, "tier level progress"),
+        _tool("earnings_timeline", "Your latest ledger events.", TimelineArgs, timeline, "ledger timeline transact"),
+        _tool("memory_remember", "Remember a fact about you.", RememberArgs, remember, "remember note", writes=True),
+        _tool("memory_recall", "Recall what I remember about something.", RecallArgs, recall, "recall know remember"),
+        _tool("memory_forget", "Forget a memory by id.", MemoryIdArgs, forget, "forget", writes=True),
+        _tool("assistant_next_actions", "What to do next, with reasons.", ActionsArgs, next_actions, "suggest next"),
+    ):
+        registry.add(tool)
+    return registry

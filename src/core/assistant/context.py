@@ -1,0 +1,292 @@
+"""The context compiler: what the assistant knows about a user right now, bounded and ranked.
+
+Each :class:`ContextSource` reads one area through its service, as the user, and yields
+facts with a relevance. The compiler keeps the most relevant facts that fit the size budget
+(characters of their text) and caches the result under a key made of the user and every
+source's *high-water mark*: a change in any source changes its mark, so the next compile
+misses the cache and reads afresh. A source's mark is the cheapest read its port offers that
+changes whenever its data does: the memory version for memories, and for the sources whose
+cheapest read is the data itself (unread counts, earnings totals with their event count, the
+cart), a digest of that read, so a cache hit saves the loading and ranking, not that read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from attrs import frozen
+
+from townsquare.core.assistant.memory import MemoryService
+from townsquare.core.assistant.ports import ContextCache
+from townsquare.core.clock import Clock
+from townsquare.core.earnings.service import EarningsService
+from townsquare.core.errors import InvalidInput
+from townsquare.core.feed.service import FeedService
+from townsquare.core.identity import Actor
+from townsquare.core.notifications.service import NotificationService
+
+DEFAULT_BUDGET = 4000
+MAX_BUDGET = 32_000
+
+
+@frozen
+class Fact:
+    """One thing the context says.
+
+    Attributes:
+        source: which source said it.
+        kind: what it is about (``earnings``, ``unread``, ``cart_item`` ...).
+        text: the sentence given to the model (its length counts against the budget).
+        relevance: higher first (0..100).
+        data: the figures behind it, for clients.
+    """
+
+    source: str
+    kind: str
+    text: str
+    relevance: int
+    data: dict[str, Any]
+
+
+@frozen
+class CompiledContext:
+    """A user's context: the facts that fit, most relevant first.
+
+    Attributes:
+        user_id: whose.
+        facts: kept facts, by relevance (then source order).
+        size: characters of the kept facts' texts.
+        budget: the budget it was compiled for.
+        dropped: how many facts did not fit.
+        marks: each source's high-water mark it was compiled at.
+        compiled_at: when.
+        cached: whether this came from the cache.
+    """
+
+    user_id: str
+    facts: tuple[Fact, ...]
+    size: int
+    budget: int
+    dropped: int
+    marks: dict[str, str]
+    compiled_at: datetime
+    cached: bool = False
+
+    def as_text(self) -> str:
+        return "\n".join(f"- {fact.text}" for fact in self.facts)
+
+
+class ContextSource(Protocol):
+    """One area's contribution to the context."""
+
+    name: str
+
+    def mark(self, actor: Actor) -> str:
+        """The source's high-water mark for the user: changes whenever its facts would."""
+        ...
+
+    def facts(self, actor: Actor) -> Sequence[Fact]: ...
+
+
+class ContextCodec(Protocol):
+    """Turns compiled contexts into cache text and back (cattrs, in the adapter)."""
+
+    def dumps(self, context: CompiledContext) -> str: ...
+
+    def loads(self, text: str) -> CompiledContext: ...
+
+
+class ContextCompiler:
+    """Compiles and caches each user's context.
+
+    Args:
+        sources: the sources, in tie-breaking order.
+        cache: where compiled contexts are kept (Redis or in process).
+        codec: their cache form.
+        clock: compile times.
+    """
+
+    def __init__(
+        self, sources: Sequence[ContextSource], cache: ContextCache, codec: ContextCodec, clock: Clock
+    ) -> None:
+        self._sources = list(sources)
+        self._cache = cache
+        self._codec = codec
+        self._clock = clock
+
+    def add_source(self, source: ContextSource) -> None:
+        self._sources.append(source)
+
+    def compile(self, actor: Actor, budget: int = DEFAULT_BUDGET) -> CompiledContext:
+        """The actor's context within ``budget`` characters (cached while no source changed).
+
+        Raises:
+            InvalidInput: a budget outside 100..32000.
+        """
+        if isinstance(budget, bool) or not isinstance(budget, int) or not 100 <= budget <= MAX_BUDGET:
+            raise InvalidInput(f"budget must be an integer from 100 to {MAX_BUDGET}, got {budget!r}", field="budget")
+        marks = {source.name: source.mark(actor) for source in self._sources}
+        key = _key(actor.user_id, budget, marks)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return self._codec.loads(cached)
+        facts = [fact for source in self._sources for fact in source.facts(actor)]
+        order = sorted(range(len(facts)), key=lambda index: (-facts[index].relevance, index))
+        kept: list[Fact] = []
+        size = 0
+        for index in order:
+            fact = facts[index]
+            if size + len(fact.text) > budget:
+                continue  # a smaller, less relevant fact may still fit
+            kept.append(fact)
+            size += len(fact.text)
+        context = CompiledContext(
+            user_id=actor.user_id,
+            facts=tuple(kept),
+            size=size,
+            budget=budget,
+            dropped=len(facts) - len(kept),
+            marks=marks,
+            compiled_at=self._clock.now(),
+        )
+        self._cache.put(key, self._codec.dumps(_as_cached(context)))
+        return context
+
+
+def _as_cached(context: CompiledContext) -> CompiledContext:
+    from attrs import evolve
+
+    return evolve(context, cached=True)
+
+
+def _key(user_id: str, budget: int, marks: dict[str, str]) -> str:
+    raw = json.dumps([user_id, budget, marks], sort_keys=True, separators=(",", ":"))
+    return "assistant:context:" + hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+def _digest(value: Any) -> str:
+    return hashlib.blake2b(repr(value).encode(), digest_size=8).hexdigest()
+
+
+# -- the sources over the existing ports -----------------------------------------------------
+
+
+class EarningsSource:
+    name = "earnings"
+
+    def __init__(self, earnings: EarningsService) -> None:
+        self._earnings = earnings
+
+    def mark(self, actor: Actor) -> str:
+        # The ledger is append-only: the event count per currency moves with every change.
+        return _digest(
+            [(s.currency, s.events, s.captured, s.refunded) for s in self._earnings.summary(actor, actor.user_id)]
+        )
+
+    def facts(self, actor: Actor) -> Sequence[Fact]:
+        found = []
+        for summary in self._earnings.summary(actor, actor.user_id):
+            found.append(
+                Fact(
+                    source=self.name,
+                    kind="earnings",
+                    text=(
+                        f"Earnings in {summary.currency} (minor units): total {summary.total}, "
+                        f"captured {summary.captured}, pending {summary.pending}, "
+                        f"refunded {summary.refunded}, net {summary.net}."
+                    ),
+                    relevance=80 if summary.pending else 60,
+                    data={"currency": summary.currency, "pending": summary.pending, "net": summary.net},
+                )
+            )
+        tier = self._earnings.tier(actor, actor.user_id)
+        nxt = f"; {tier.remaining} to {tier.next.name}" if tier.next else " (the top tier)"
+        found.append(
+            Fact(
+                source=self.name,
+                kind="tier",
+                text=f"Tier {tier.current.name}{nxt}.",
+                relevance=55,
+                data={"tier": tier.current.name, "remaining": tier.remaining},
+            )
+        )
+        return found
+
+
+class NotificationsSource:
+    name = "notifications"
+
+    def __init__(self, notifications: NotificationService) -> None:
+        self._notifications = notifications
+
+    def mark(self, actor: Actor) -> str:
+        counts = self._notifications.counts(actor.user_id)
+        return _digest(sorted((lane.value, n) for lane, n in counts.lanes.items()))
+
+    def facts(self, actor: Actor) -> Sequence[Fact]:
+        counts = self._notifications.counts(actor.user_id)
+        lanes = ", ".join(f"{lane.value} {n}" for lane, n in counts.lanes.items() if n)
+        return [
+            Fact(
+                source=self.name,
+                kind="unread",
+                text=f"Unread notifications: {counts.total}" + (f" ({lanes})." if lanes else "."),
+                relevance=70 if counts.total else 20,
+                data={"total": counts.total, "lanes": {lane.value: n for lane, n in counts.lanes.items()}},
+            )
+        ]
+
+
+class CartSource:
+    name = "cart"
+
+    def __init__(self, feed: FeedService) -> None:
+        self._feed = feed
+
+    def mark(self, actor: Actor) -> str:
+        return _digest([(entry.item.item_id, entry.added_at) for entry in self._feed.cart(actor)])
+
+    def facts(self, actor: Actor) -> Sequence[Fact]:
+        return [
+            Fact(
+                source=self.name,
+                kind="cart_item",
+                text=(
+                    f"In the cart since {entry.added_at:%Y-%m-%d}: {entry.item.title!r} "
+                    f"({entry.item.price_cents} {entry.item.currency} minor units)."
+                ),
+                relevance=max(30, 50 - position * 5),
+                data={"item_id": entry.item.item_id, "price_cents": entry.item.price_cents},
+            )
+            for position, entry in enumerate(self._feed.cart(actor))
+        ]
+
+
+class MemorySource:
+    """The user's most recent memories (recall by the message happens in the chat itself)."""
+
+    name = "memories"
+
+    def __init__(self, memory: MemoryService, limit: int = 10) -> None:
+        self._memory = memory
+        self._limit = limit
+
+    def mark(self, actor: Actor) -> str:
+        return self._memory.mark(actor)
+
+    def facts(self, actor: Actor) -> Sequence[Fact]:
+        page = self._memory.memories(actor, limit=self._limit)
+        return [
+            Fact(
+                source=self.name,
+                kind="memory",
+                text=f"Remembered: {memory.text}",
+                relevance=max(10, 45 - position * 3),
+                data={"memory_id": memory.id},
+            )
+            for position, memory in enumerate(page.memories)
+        ]

@@ -1,0 +1,356 @@
+"""Assistant contract: memory, recall, context, next-best actions and chat behave the same on both adapters."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from townsquare.adapters.models.local import HashedNgramEmbedder
+from townsquare.bootstrap import Services
+from townsquare.core.assistant.chat import DoneEvent, TextEvent, ToolEvent
+from townsquare.core.assistant.memory import MAX_K
+from townsquare.core.assistant.models import MemoryEvent, MessageStatus, Role, ToolCall
+from townsquare.core.assistant.vectors import similarity
+from townsquare.core.clock import ManualClock
+from townsquare.core.errors import InvalidCursor, InvalidInput, NotFound
+from townsquare.core.feed.models import Draft
+from townsquare.core.identity import Actor
+
+ALICE, BOB = Actor("alice"), Actor("bob")
+SHOP = Actor("shop", roles=["service"])
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+
+def test_remember_and_recall_rank_by_similarity(services: Services) -> None:
+    memory = services.assistant.memory
+    # Given three memories of alice
+    tea = memory.remember(ALICE, "I drink green tea every morning").memory
+    memory.remember(ALICE, "My dog is called Rex")
+    memory.remember(ALICE, "I live in Lisbon near the river")
+    # When she recalls by a related query
+    hits = memory.recall(ALICE, "green tea", 2)
+    # Then the tea memory comes first, with its cosine score
+    assert next(hit.memory.id for hit in hits) == tea.id
+    assert len(hits) == 2
+    assert hits[0].score >= hits[1].score
+    embedder = HashedNgramEmbedder()
+    (query,) = embedder.embed(["green tea"])
+    assert hits[0].score == pytest.approx(similarity(query, tea.embedding), abs=1e-6)
+
+
+def test_a_near_duplicate_updates_the_existing_memory(services: Services) -> None:
+    memory = services.assistant.memory
+    # Given a memory
+    first = memory.remember(ALICE, "I prefer email over push notifications")
+    # When nearly the same text is remembered
+    second = memory.remember(ALICE, "I prefer email over push notifications.")
+    # Then the same memory took the new text, and there is still one memory
+    assert first.created and not second.created
+    assert second.memory.id == first.memory.id
+    assert second.memory.text.endswith(".") and second.memory.version == 2
+    assert second.similarity is not None and second.similarity >= 0.92
+    assert [m.id for m in memory.memories(ALICE).memories] == [first.memory.id]
+    events = [e.event for e in memory.history(ALICE, first.memory.id).entries]
+    assert events == [MemoryEvent.MERGED, MemoryEvent.ADDED]
+
+
+def test_recall_never_crosses_users(services: Services) -> None:
+    memory = services.assistant.memory
+    # Given the same fact remembered by alice and bob
+    mine = memory.remember(ALICE, "my favourite colour is teal").memory
+    bobs = memory.remember(BOB, "my favourite colour is teal").memory
+    # When each recalls it, reads, updates or forgets the other's
+    # Then each sees only their own
+    assert [hit.memory.id for hit in memory.recall(ALICE, "favourite colour", 10)] == [mine.id]
+    assert [hit.memory.id for hit in memory.recall(BOB, "favourite colour", 10)] == [bobs.id]
+    with pytest.raises(NotFound):
+        memory.get(ALICE, bobs.id)
+    with pytest.raises(NotFound):
+        memory.update(ALICE, bobs.id, "changed")
+    with pytest.raises(NotFound):
+        memory.forget(ALICE, bobs.id)
+    assert memory.get(BOB, bobs.id).text == "my favourite colour is teal"
+    assert [e.memory_id for e in memory.history(ALICE).entries] == [mine.id]
+
+
+def test_update_forget_and_history(services: Services) -> None:
+    memory = services.assistant.memory
+    # Given a memory that is updated and then forgotten
+    kept = memory.remember(ALICE, "I sell ceramics").memory
+    updated = memory.update(ALICE, kept.id, "I sell ceramics and prints")
+    memory.forget(ALICE, kept.id)
+    # Then it is gone from reads and recall, forgetting twice is a 404,
+    with pytest.raises(NotFound):
+        memory.get(ALICE, kept.id)
+    with pytest.raises(NotFound):
+        memory.forget(ALICE, kept.id)
+    assert memory.recall(ALICE, "ceramics", 5) == []
+    # and its history keeps the events in order but none of the texts
+    entries = memory.history(ALICE, kept.id).entries
+    assert updated.version == 2
+    assert [e.event for e in entries] == [MemoryEvent.FORGOTTEN, MemoryEvent.UPDATED, MemoryEvent.ADDED]
+    assert all(e.text == "" and e.previous_text is None for e in entries)
+
+
+def test_expired_memories_are_hidden_at_once_and_pruned_later(services: Services, clock: ManualClock) -> None:
+    memory = services.assistant.memory
+    # Given a memory that expires in an hour and one that never does
+    short = memory.remember(ALICE, "I am travelling this week", expires_at=clock.now() + timedelta(hours=1)).memory
+    memory.remember(ALICE, "I am vegetarian")
+    # When the clock passes the expiry
+    clock.advance(timedelta(hours=1))
+    # Then it is hidden from recall, reads and lists before any pruning
+    assert short.id not in [hit.memory.id for hit in memory.recall(ALICE, "travelling this week", 10)]
+    with pytest.raises(NotFound):
+        memory.get(ALICE, short.id)
+    assert [m.text for m in memory.memories(ALICE).memories] == ["I am vegetarian"]
+    # and the periodic job deletes it once (a second run finds nothing)
+    assert memory.prune_expired() == 1
+    assert memory.prune_expired() == 0
+    assert memory.history(ALICE, short.id).entries[0].event is MemoryEvent.EXPIRED
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [("", "text"), ("   ", "text"), ("x" * 1_000_000, "text"), ("a\x00b", "text")],
+    ids=["empty", "blank", "1MB", "NUL"],
+)
+def test_bad_memories_are_refused_and_change_nothing(services: Services, text: str, field: str) -> None:
+    memory = services.assistant.memory
+    with pytest.raises(InvalidInput) as refused:
+        memory.remember(ALICE, text)
+    assert refused.value.field == field
+    assert memory.memories(ALICE).memories == []
+    assert memory.history(ALICE).entries == []
+
+
+@pytest.mark.parametrize("k", [0, -1, MAX_K + 1, 10_000, True])
+def test_k_out_of_range_is_refused(services: Services, k: int) -> None:
+    services.assistant.memory.remember(ALICE, "anything")
+    with pytest.raises(InvalidInput) as refused:
+        services.assistant.memory.recall(ALICE, "anything", k)
+    assert refused.value.field == "k"
+
+
+def test_an_expiry_in_the_past_is_refused(services: Services, clock: ManualClock) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        services.assistant.memory.remember(ALICE, "old news", expires_at=clock.now())
+    assert refused.value.field == "expires_at"
+
+
+def test_memory_pages_follow_cursors_and_refuse_foreign_ones(services: Services, clock: ManualClock) -> None:
+    memory = services.assistant.memory
+    texts = ["alpha beta", "gamma delta", "epsilon zeta", "eta theta", "iota kappa"]
+    for text in texts:
+        memory.remember(ALICE, text)
+        clock.advance(timedelta(seconds=1))
+    first = memory.memories(ALICE, limit=2)
+    assert first.next_cursor is not None
+    second = memory.memories(ALICE, cursor=first.next_cursor, limit=2)
+    assert second.next_cursor is not None
+    third = memory.memories(ALICE, cursor=second.next_cursor, limit=2)
+    seen = [m.text for m in first.memories + second.memories + third.memories]
+    assert seen == list(reversed(texts)) and third.next_cursor is None
+    with pytest.raises(InvalidCursor):
+        memory.memories(BOB, cursor=first.next_cursor)
+
+
+# -- context ---------------------------------------------------------------------------------
+
+
+def test_the_context_is_cached_until_a_source_changes(services: Services) -> None:
+    context = services.assistant.context
+    # Given a compiled context
+    first = context.compile(ALICE)
+    again = context.compile(ALICE)
+    assert not first.cached and again.cached and again.facts == first.facts
+    # When a source changes (a new earning, a memory, a cart item)
+    services.earnings.record(SHOP, creator_id="alice", kind="sale", amount=1500, currency="USD", idempotency_key="k1")
+    after_earning = context.compile(ALICE)
+    services.assistant.memory.remember(ALICE, "I run a ceramics shop")
+    after_memory = context.compile(ALICE)
+    # Then each change misses the cache and shows the new fact
+    assert not after_earning.cached and any("pending 1500" in f.text for f in after_earning.facts)
+    assert not after_memory.cached and any("ceramics" in f.text for f in after_memory.facts)
+
+
+def test_the_context_keeps_the_most_relevant_facts_within_its_budget(services: Services) -> None:
+    for index in range(30):
+        services.assistant.memory.remember(ALICE, f"fact number {index} about pottery glazes and kilns {index * 7}")
+    services.earnings.record(SHOP, creator_id="alice", kind="sale", amount=900, currency="EUR", idempotency_key="e1")
+    compiled = services.assistant.context.compile(ALICE, budget=200)
+    assert compiled.size <= 200 and compiled.dropped > 0
+    relevances = [fact.relevance for fact in compiled.facts]
+    assert relevances == sorted(relevances, reverse=True)
+    assert compiled.facts[0].kind == "earnings"  # pending money is the most relevant fact
+    with pytest.raises(InvalidInput):
+        services.assistant.context.compile(ALICE, budget=10)
+
+
+# -- next-best actions -------------------------------------------------------------------------
+
+
+def test_actions_come_with_reasons_and_a_dismissed_one_stays_away(services: Services, clock: ManualClock) -> None:
+    actions = services.assistant.actions
+    # Given pending earnings and a product left in the cart for two days
+    services.earnings.record(SHOP, creator_id="alice", kind="sale", amount=25_000, currency="USD", idempotency_key="a")
+    services.feed.publish(BOB, Draft(item_id="mug", kind="product", title="Mug", price_cents=3_000, currency="USD"))
+    services.feed.add_to_cart(ALICE, "mug")
+    clock.advance(timedelta(days=2))
+    # When alice asks for her next-best actions
+    found = actions.suggest(ALICE, 5)
+    keys = [s.candidate.key for s in found]
+    # Then both show, best value first, each with a reason
+    assert keys == ["capture_pending:USD", "cart_follow_up:mug"]
+    assert all(s.candidate.reason for s in found)
+    # When she dismisses one, it stays away for the cooldown, then returns
+    actions.decide(ALICE, "cart_follow_up:mug", "dismissed")
+    assert [s.candidate.key for s in actions.suggest(ALICE, 5)] == ["capture_pending:USD"]
+    clock.advance(timedelta(days=8))
+    assert "cart_follow_up:mug" in [s.candidate.key for s in actions.suggest(ALICE, 5)]
+    # and bob, with nothing at stake, is shown nothing (below the threshold)
+    assert actions.suggest(BOB, 5) == []
+
+
+def test_dismissals_lower_the_propensity_of_that_kind(services: Services, clock: ManualClock) -> None:
+    actions = services.assistant.actions
+    services.earnings.record(SHOP, creator_id="alice", kind="sale", amount=100_000, currency="USD", idempotency_key="b")
+    before = actions.suggest(ALICE)[0]
+    for currency in ("EUR", "GBP", "JPY"):
+        actions.decide(ALICE, f"capture_pending:{currency}", "dismissed")
+        clock.advance(timedelta(seconds=1))
+    after = actions.suggest(ALICE)[0]
+    assert after.candidate.key == before.candidate.key
+    assert after.propensity < before.propensity and after.score < before.score
+
+
+@pytest.mark.parametrize(("key", "decision", "field"), [("nope", "accepted", "key"), ("a:b", "maybe", "decision")])
+def test_bad_feedback_is_refused(services: Services, key: str, decision: str, field: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        services.assistant.actions.decide(ALICE, key, decision)
+    assert refused.value.field == field
+
+
+# -- chat ------------------------------------------------------------------------------------
+
+
+def test_a_scripted_conversation_uses_tools_and_stores_every_call(services: Services) -> None:
+    chat = services.assistant.chat
+    services.earnings.record(SHOP, creator_id="alice", kind="sale", amount=4200, currency="USD", idempotency_key="c")
+    conversation = chat.start(ALICE, "money")
+    # When alice asks about her earnings, then asks to remember something
+    events = chat.turn(ALICE, conversation.id, "How much did I earn?").collect()
+    tools = [e for e in events if isinstance(e, ToolEvent)]
+    assert [t.call.name for t in tools] == ["earnings_summary"] and tools[0].ok
+    assert json.loads(tools[0].content)["result"][0]["pending"] == 4200
+    assert "4200" in "".join(e.text for e in events if isinstance(e, TextEvent))
+    assert isinstance(events[-1], DoneEvent) and events[-1].status is MessageStatus.COMPLETE
+    chat.turn(ALICE, conversation.id, "Remember that I ship on Fridays").collect()
+    # Then the memory exists, and the stored conversation shows each call and result
+    assert [hit.memory.text for hit in services.assistant.memory.recall(ALICE, "ship Fridays", 1)] == [
+        "I ship on Fridays"
+    ]
+    messages = chat.messages(ALICE, conversation.id).messages
+    assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT, Role.TOOL] * 2
+    assert [m.tool_name for m in messages if m.role is Role.TOOL] == ["earnings_summary", "memory_remember"]
+    assert all(m.status is MessageStatus.COMPLETE for m in messages)
+    assert messages[1].tool_calls[0].name == "earnings_summary"
+    with pytest.raises(NotFound):
+        chat.messages(BOB, conversation.id)
+
+
+def test_a_conversation_publishes_a_post_through_a_tool(services: Services) -> None:
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    events = chat.turn(ALICE, conversation.id, "Please publish: Studio open day on Saturday").collect()
+    (tool,) = [e for e in events if isinstance(e, ToolEvent)]
+    item_id = json.loads(tool.content)["result"]["item_id"]
+    item = services.feed.item(item_id)
+    assert (item.creator_id, item.title) == ("alice", "Studio open day on Saturday")
+
+
+def test_tools_run_with_the_users_own_permissions(services: Services) -> None:
+    chat, registry = services.assistant.chat, services.assistant.chat.tools
+    # Given bob's notification
+    sent = services.notifications.send("bob", "inapp", "system", title="Bob's")
+    assert sent.notification_id is not None
+    conversation = chat.start(ALICE)
+    # When alice's tool call names bob's notification
+    result = chat.run_tool(
+        ALICE,
+        conversation.id,
+        ToolCall(id="c1", name="notifications_mark_read", arguments={"ids": [sent.notification_id]}),
+        registry.names,
+    )
+    # Then it is refused as her own HTTP call would be, and bob's stays unread
+    assert not result.ok and json.loads(result.content)["error"] == "not_found"
+    assert services.notifications.counts("bob").total == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [({"query": "x", "k": "many"}, "k"), ({"k": 3}, "query"), ({"query": "x", "extra": 1}, "extra"), ("[1,", None)],
+    ids=["wrong-type", "missing", "unknown-key", "not-json"],
+)
+def test_tool_arguments_that_fail_validation_are_an_error_result(
+    services: Services, arguments: object, field: str | None
+) -> None:
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    call = ToolCall(id="c2", name="memory_recall", arguments=arguments)  # type: ignore[arg-type]
+    result = chat.run_tool(ALICE, conversation.id, call, chat.tools.names)
+    body = json.loads(result.content)
+    assert not result.ok and body["error"] == "invalid_arguments"
+    assert body.get("field") == field
+    stored = chat.messages(ALICE, conversation.id).messages
+    assert [(m.tool_name, m.tool_ok) for m in stored] == [("memory_recall", False)]
+
+
+def test_a_tool_not_offered_this_turn_does_not_run(services: Services) -> None:
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    call = ToolCall(id="c3", name="feed_publish_post", arguments={"title": "sneaky"})
+    result = chat.run_tool(ALICE, conversation.id, call, ["notifications_counts"])
+    assert not result.ok and json.loads(result.content)["error"] == "unknown_tool"
+
+
+def test_a_reply_closed_early_is_stored_incomplete(services: Services) -> None:
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    turn = chat.turn(ALICE, conversation.id, "hello there")
+    first = next(turn)
+    assert isinstance(first, TextEvent)
+    turn.close()  # the client went away
+    reply = chat.messages(ALICE, conversation.id).messages[1]
+    assert reply.status is MessageStatus.INCOMPLETE and reply.content == first.text
+    assert reply.error is not None and "went away" in reply.error
+
+
+def test_turns_are_rate_limited_per_user(services: Services, clock: ManualClock) -> None:
+    from townsquare.core.assistant.ports import TooManyTurns
+
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    for _ in range(services.settings.assistant_turns_per_minute):
+        chat.turn(ALICE, conversation.id, "hi").collect()
+    with pytest.raises(TooManyTurns):
+        chat.turn(ALICE, conversation.id, "one more")
+    other = chat.start(BOB)
+    chat.turn(BOB, other.id, "hi").collect()  # bob has his own allowance
+    clock.advance(timedelta(minutes=1))
+    chat.turn(ALICE, conversation.id, "again").collect()
+
+
+def test_bad_messages_are_refused(services: Services) -> None:
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    for text in ("", "  ", "x" * 9000):
+        with pytest.raises(InvalidInput):
+            chat.turn(ALICE, conversation.id, text)
+    with pytest.raises(NotFound):
+        chat.turn(BOB, conversation.id, "not yours")
+    assert chat.messages(ALICE, conversation.id).messages == []
