@@ -114,26 +114,22 @@ def test_expired_memories_are_hidden_at_once_and_pruned_later(services: Services
     assert memory.history(ALICE, short.id).entries[0].event is MemoryEvent.EXPIRED
 
 
-@pytest.mark.parametrize(
-    ("text", "field"),
-    [("", "text"), ("   ", "text"), ("x" * 1_000_000, "text"), ("a\x00b", "text")],
-    ids=["empty", "blank", "1MB", "NUL"],
-)
-def test_bad_memories_are_refused_and_change_nothing(services: Services, text: str, field: str) -> None:
+def test_bad_memories_and_ks_are_refused_and_change_nothing(services: Services) -> None:
     memory = services.assistant.memory
-    with pytest.raises(InvalidInput) as refused:
-        memory.remember(ALICE, text)
-    assert refused.value.field == field
+    # Given an empty, a blank, a 1 MB and a NUL-holding memory
+    for text in ("", "   ", "x" * 1_000_000, "a\x00b"):
+        # Then each is refused naming the text, and nothing is stored or recorded
+        with pytest.raises(InvalidInput) as refused:
+            memory.remember(ALICE, text)
+        assert refused.value.field == "text"
     assert memory.memories(ALICE).memories == []
     assert memory.history(ALICE).entries == []
-
-
-@pytest.mark.parametrize("k", [0, -1, MAX_K + 1, 10_000, True])
-def test_k_out_of_range_is_refused(services: Services, k: int) -> None:
-    services.assistant.memory.remember(ALICE, "anything")
-    with pytest.raises(InvalidInput) as refused:
-        services.assistant.memory.recall(ALICE, "anything", k)
-    assert refused.value.field == "k"
+    # and a recall with k of 0, -1, 101, 10,000 or a bool is refused naming k
+    memory.remember(ALICE, "anything")
+    for k in (0, -1, MAX_K + 1, 10_000, True):
+        with pytest.raises(InvalidInput) as refused:
+            memory.recall(ALICE, "anything", k)
+        assert refused.value.field == "k"
 
 
 def test_an_expiry_in_the_past_is_refused(services: Services, clock: ManualClock) -> None:
@@ -228,11 +224,11 @@ def test_dismissals_lower_the_propensity_of_that_kind(services: Services, clock:
     assert after.propensity < before.propensity and after.score < before.score
 
 
-@pytest.mark.parametrize(("key", "decision", "field"), [("nope", "accepted", "key"), ("a:b", "maybe", "decision")])
-def test_bad_feedback_is_refused(services: Services, key: str, decision: str, field: str) -> None:
-    with pytest.raises(InvalidInput) as refused:
-        services.assistant.actions.decide(ALICE, key, decision)
-    assert refused.value.field == field
+def test_bad_feedback_is_refused(services: Services) -> None:
+    for key, decision, field in (("nope", "accepted", "key"), ("a:b", "maybe", "decision")):
+        with pytest.raises(InvalidInput) as refused:
+            services.assistant.actions.decide(ALICE, key, decision)
+        assert refused.value.field == field
 
 
 # -- chat ------------------------------------------------------------------------------------
@@ -291,23 +287,24 @@ def test_tools_run_with_the_users_own_permissions(services: Services) -> None:
     assert services.notifications.counts("bob").total == 1
 
 
-@pytest.mark.parametrize(
-    ("arguments", "field"),
-    [({"query": "x", "k": "many"}, "k"), ({"k": 3}, "query"), ({"query": "x", "extra": 1}, "extra"), ("[1,", None)],
-    ids=["wrong-type", "missing", "unknown-key", "not-json"],
-)
-def test_tool_arguments_that_fail_validation_are_an_error_result(
-    services: Services, arguments: object, field: str | None
-) -> None:
+def test_tool_arguments_that_fail_validation_are_an_error_result(services: Services) -> None:
     chat = services.assistant.chat
     conversation = chat.start(ALICE)
-    call = ToolCall(id="c2", name="memory_recall", arguments=arguments)  # type: ignore[arg-type]
-    result = chat.run_tool(ALICE, conversation.id, call, chat.tools.names)
-    body = json.loads(result.content)
-    assert not result.ok and body["error"] == "invalid_arguments"
-    assert body.get("field") == field
+    cases: list[tuple[object, str | None]] = [
+        ({"query": "x", "k": "many"}, "k"),  # a wrong type
+        ({"k": 3}, "query"),  # a missing argument
+        ({"query": "x", "extra": 1}, "extra"),  # an unknown one
+        ("[1,", None),  # not a JSON object at all
+        ({"query": "x", "k": 0}, "k"),  # refused by the service itself
+    ]
+    for index, (arguments, field) in enumerate(cases):
+        call = ToolCall(id=f"c{index}", name="memory_recall", arguments=arguments)  # type: ignore[arg-type]
+        result = chat.run_tool(ALICE, conversation.id, call, chat.tools.names)
+        body = json.loads(result.content)
+        assert not result.ok and body["error"] == "invalid_arguments", arguments
+        assert body.get("field") == field, arguments
     stored = chat.messages(ALICE, conversation.id).messages
-    assert [(m.tool_name, m.tool_ok) for m in stored] == [("memory_recall", False)]
+    assert [(m.tool_name, m.tool_ok) for m in stored] == [("memory_recall", False)] * len(cases)
 
 
 def test_a_tool_not_offered_this_turn_does_not_run(services: Services) -> None:
