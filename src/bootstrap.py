@@ -18,7 +18,7 @@ from townsquare.core.cursor import CursorCodec
 from townsquare.core.earnings.jobs import register_earnings_jobs
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.feed import FeedService
-from townsquare.core.ids import IdSource, SeededIds
+from townsquare.core.ids import IdSource, RandomIds, SeededIds
 from townsquare.core.jobs import JobHandlers, JobService, LeasePolicy, register_jobs_jobs
 from townsquare.core.notifications import NotificationService
 from townsquare.core.notifications.jobs import register_notifications_jobs
@@ -156,6 +156,8 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
     from townsquare.core.assistant.ports import ActionFeedbackStore, ContextCache, ConversationStore, MemoryStore
 
     memories: MemoryStore
+    memory_db: MemoryDatabase | None = None
+    ids: IdSource
     conversations: ConversationStore
     feedback: ActionFeedbackStore
     if settings.is_memory:
@@ -167,6 +169,12 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         from townsquare.adapters.memory.database import MemoryDatabase
 
         assert isinstance(services.uow, MemoryDatabase)
+        memory_db = services.uow
+        # Mock mode repeats exactly: the assistant's ids come from a sequence of its own (so
+        # they do not shift the other areas'), started again by reset.
+        seeded = SeededIds(seed=19)
+        services.uow.on_reset(seeded.reset)
+        ids = seeded
         memories = MemoryUserMemoryStore(services.uow)
         conversations = MemoryConversationStore(services.uow)
         feedback = MemoryActionFeedbackStore(services.uow)
@@ -179,6 +187,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         from townsquare.adapters.postgres.database import PgDatabase
 
         assert isinstance(services.uow, PgDatabase)
+        ids = RandomIds()
         memories = PgUserMemoryStore(services.uow)
         conversations = PgConversationStore(services.uow)
         feedback = PgActionFeedbackStore(services.uow)
@@ -192,7 +201,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
     else:
         cache = ProcessContextCache()
     uow, clock, cursors = services.uow, services.clock, services.cursors
-    memory = MemoryService(memories, embedder, uow, clock, cursors)
+    memory = MemoryService(memories, embedder, uow, clock, cursors, ids=ids)
     context = ContextCompiler(
         [
             EarningsSource(services.earnings),
@@ -232,7 +241,13 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         clock=clock,
         cursors=cursors,
         turns_per_minute=settings.assistant_turns_per_minute,
+        ids=ids,
     )
+    if memory_db is not None:
+        # Reset starts memory versions again from 0: what was cached by version must go too.
+        memory_db.on_reset(memory.forget_cached)
+        if isinstance(cache, ProcessContextCache):
+            memory_db.on_reset(cache.clear)
     services._assistant = AssistantServices(memory=memory, context=context, actions=actions, chat=chat)
     register_assistant_jobs(services.job_handlers, memory)
 

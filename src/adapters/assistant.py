@@ -74,6 +74,9 @@ class ProcessContextCache:
     def put(self, key: str, value: str) -> None:
         self._entries[key] = value
 
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 class RedisContextCache:
     """Compiled contexts in Redis, shared by every host process; an unreachable Redis is a miss."""

@@ -6,9 +6,10 @@ import json
 from datetime import timedelta
 
 import pytest
+from tests.conftest import EPOCH, memory_settings
 
 from townsquare.adapters.models.local import HashedNgramEmbedder
-from townsquare.bootstrap import Services
+from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.assistant.chat import DoneEvent, TextEvent, ToolEvent
 from townsquare.core.assistant.memory import MAX_K
 from townsquare.core.assistant.models import MemoryEvent, MessageStatus, Role, ToolCall
@@ -351,3 +352,22 @@ def test_bad_messages_are_refused(services: Services) -> None:
     with pytest.raises(NotFound):
         chat.turn(BOB, conversation.id, "not yours")
     assert chat.messages(ALICE, conversation.id).messages == []
+
+
+def test_mock_mode_repeats_ids_after_a_reset_and_forgets_what_it_cached() -> None:
+    services = bootstrap(memory_settings(), clock=ManualClock(EPOCH))
+    memory = services.assistant.memory
+    # Given a memory, recalled (its vectors cached at version 1) and compiled into a context
+    first = memory.remember(ALICE, "I glaze bowls in blue").memory
+    assert [hit.memory.text for hit in memory.recall(ALICE, "blue bowls", 1)] == ["I glaze bowls in blue"]
+    services.assistant.context.compile(ALICE)
+    # When mock mode resets and another memory is made (version 1 again)
+    services.reset()
+    second = memory.remember(ALICE, "I sell prints of harbours").memory
+    # Then it gets the same id (a repeatable sequence), and nothing stale comes back
+    assert second.id == first.id
+    assert [hit.memory.text for hit in memory.recall(ALICE, "blue bowls", 5)] == ["I sell prints of harbours"]
+    assert [f.text for f in services.assistant.context.compile(ALICE).facts if f.kind == "memory"] == [
+        "Remembered: I sell prints of harbours"
+    ]
+    services.close()

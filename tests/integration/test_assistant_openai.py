@@ -224,3 +224,30 @@ def test_embeddings_come_back_in_input_order_and_unit_length(server: str) -> Non
     assert first[0] == pytest.approx(first[1], abs=1e-6)  # [1, 1, 0] normalised: "a" has length 1
     assert second[0] == pytest.approx(4 * second[1], abs=1e-5)
     assert Handler.requests[0]["body"] == {"model": "e1", "input": ["a", "abcd"]}
+
+
+def test_a_reply_the_model_cuts_short_is_stored_incomplete(server: str) -> None:
+    from tests.conftest import EPOCH, memory_settings
+    from townsquare.bootstrap import bootstrap
+    from townsquare.core.assistant.chat import DoneEvent, ErrorEvent, TextEvent
+    from townsquare.core.assistant.models import MessageStatus
+    from townsquare.core.clock import ManualClock
+    from townsquare.core.identity import Actor
+
+    # Given the assistant wired to the OpenAI-compatible server, which cuts its stream short
+    services = bootstrap(memory_settings(assistant_model_url=server), clock=ManualClock(EPOCH))
+    Handler.mode = "cut"
+    alice = Actor("alice")
+    try:
+        conversation = services.assistant.chat.start(alice)
+        # When alice sends a message
+        events = services.assistant.chat.turn(alice, conversation.id, "hi").collect()
+        # Then she saw the text so far and an error, and the reply is stored incomplete
+        assert [e.text for e in events if isinstance(e, TextEvent)] == ["Hel", "lo"]
+        assert any(isinstance(e, ErrorEvent) and e.code == "model_failed" for e in events)
+        assert isinstance(events[-1], DoneEvent) and events[-1].status is MessageStatus.INCOMPLETE
+        reply = services.assistant.chat.messages(alice, conversation.id).messages[1]
+        assert (reply.status, reply.content) == (MessageStatus.INCOMPLETE, "Hello")
+        assert reply.error is not None and "ended before it finished" in reply.error
+    finally:
+        services.close()

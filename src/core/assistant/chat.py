@@ -41,6 +41,7 @@ from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.errors import InvalidInput, NotFound
 from townsquare.core.identity import Actor
+from townsquare.core.ids import IdSource, RandomIds
 from townsquare.core.uow import UnitOfWork
 
 DEFAULT_TURNS_PER_MINUTE = 20
@@ -218,6 +219,7 @@ class ChatService:
         clock: message times and the rate-limit window.
         cursors: signs page cursors.
         turns_per_minute: per-user limit on chat messages.
+        ids: where new conversation and message ids come from.
     """
 
     def __init__(
@@ -232,6 +234,7 @@ class ChatService:
         clock: Clock,
         cursors: CursorCodec,
         turns_per_minute: int = DEFAULT_TURNS_PER_MINUTE,
+        ids: IdSource | None = None,
     ) -> None:
         self._store = store
         self.model = model
@@ -242,6 +245,7 @@ class ChatService:
         self._clock = clock
         self._cursors = cursors
         self._turns_per_minute = turns_per_minute
+        self._ids = ids if ids is not None else RandomIds()
 
     # -- conversations -------------------------------------------------------------------
 
@@ -251,7 +255,7 @@ class ChatService:
             raise InvalidInput(f"title must be a string of at most {MAX_TITLE} characters", field="title")
         now = self._clock.now()
         conversation = Conversation(
-            id=str(uuid.uuid4()), user_id=actor.user_id, title=title.strip(), created_at=now, updated_at=now
+            id=self._ids.new_id(), user_id=actor.user_id, title=title.strip(), created_at=now, updated_at=now
         )
         with self._uow.transaction(actor=actor.user_id):
             self._store.add_conversation(conversation)
@@ -354,7 +358,7 @@ class ChatService:
             seq = self._store.last_seq(conversation_id)
             self._store.add_message(
                 Message(
-                    id=str(uuid.uuid4()),
+                    id=self._ids.new_id(),
                     conversation_id=conversation_id,
                     user_id=actor.user_id,
                     seq=seq + 1,
@@ -415,7 +419,7 @@ class ChatService:
         at: datetime,
     ) -> Message:
         return Message(
-            id=str(uuid.uuid4()),
+            id=self._ids.new_id(),
             conversation_id=conversation_id,
             user_id=actor.user_id,
             seq=seq,

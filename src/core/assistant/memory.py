@@ -29,6 +29,7 @@ from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.errors import InvalidInput, NotFound
 from townsquare.core.identity import Actor
+from townsquare.core.ids import IdSource, RandomIds
 from townsquare.core.uow import UnitOfWork
 
 MAX_K = 100
@@ -66,6 +67,12 @@ class VectorCache:
         found = self._entries.get((user_id, version))
         return found if found is not None and found.dims == dims else None
 
+    def clear(self) -> None:
+        """Forget everything (mock mode's reset starts versions again from 0)."""
+        for key in list(self._latest.values()):
+            self._entries.forget(key)
+        self._latest.clear()
+
     def put(self, user_id: str, version: int, vectors: MemoryVectors) -> None:
         previous = self._latest.get(user_id)
         if previous is not None and previous != (user_id, version):
@@ -85,6 +92,7 @@ class MemoryService:
         cursors: signs page cursors.
         duplicate_threshold: similarity at or above which remember updates instead of adding.
         cache: loaded embeddings per user (tests pass ``VectorCache(0)`` to always load).
+        ids: where new memory ids come from (a repeatable sequence in mock mode).
     """
 
     def __init__(
@@ -97,6 +105,7 @@ class MemoryService:
         *,
         duplicate_threshold: float = DUPLICATE_THRESHOLD,
         cache: VectorCache | None = None,
+        ids: IdSource | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -105,6 +114,7 @@ class MemoryService:
         self._cursors = cursors
         self._threshold = duplicate_threshold
         self._cache = cache if cache is not None else VectorCache()
+        self._ids = ids if ids is not None else RandomIds()
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -144,7 +154,7 @@ class MemoryService:
                 self._history(merged, MemoryEvent.MERGED, previous=existing.text, at=now)
                 return Remembered(merged, created=False, similarity=nearest[0][1])
             memory = Memory(
-                id=str(uuid.uuid4()),
+                id=self._ids.new_id(),
                 user_id=actor.user_id,
                 text=clean,
                 embedding=embedding,
@@ -240,6 +250,10 @@ class MemoryService:
             found = {memory.id: memory for memory in self._store.get_many(actor.user_id, [i for i, _ in ranked])}
         # A memory forgotten after the version was read is simply not returned.
         return [RecallHit(found[memory_id], score) for memory_id, score in ranked if memory_id in found]
+
+    def forget_cached(self) -> None:
+        """Drop the cached vectors (after mock mode's reset)."""
+        self._cache.clear()
 
     def mark(self, actor: Actor) -> str:
         """Changes whenever the actor's visible memories do: every write bumps the version, expiry the count."""
