@@ -65,6 +65,7 @@ def test_a_reply_streams_over_sse_without_proxy_buffering(client: TestClient, au
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "turn" and kinds[1] == "tool" and kinds[-1] == "done"
     assert events[1][1]["name"] == "notifications_counts" and events[1][1]["ok"] is True
+    assert json.loads(str(events[1][1]["result"]))["result"]["total"] == 0
     assert events[-1][1]["status"] == "complete"
     stored = client.get(url, headers=auth("alice")).json()["messages"]
     assert [m["role"] for m in stored] == ["user", "assistant", "tool"]
@@ -74,9 +75,10 @@ def test_a_reply_streams_over_sse_without_proxy_buffering(client: TestClient, au
 
 def test_a_reply_can_be_asked_for_as_json(client: TestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
     conversation = client.post("/api/v1/assistant/conversations", json={}, headers=auth("alice")).json()
-    url = f"/api/v1/assistant/conversations/{conversation['id']}/messages"
-    reply = client.post(url, json={"content": "what is my tier?", "stream": False}, headers=auth("alice")).json()
+    url = f"/api/v1/assistant/conversations/{conversation['id']}/replies"
+    reply = client.post(url, json={"content": "what is my tier?"}, headers=auth("alice")).json()
     assert reply["status"] == "complete" and "Bronze" in reply["text"]
+    assert [call["name"] for call in reply["tool_calls"]] == ["earnings_tier"]
 
 
 @pytest.fixture

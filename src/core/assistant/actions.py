@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from attrs import frozen
@@ -40,6 +41,16 @@ UNREAD_BACKLOG = 10
 _KEY = re.compile(r"^[a-z_]{1,40}:[A-Za-z0-9_.:-]{0,120}$")
 
 
+class ActionKind(StrEnum):
+    """The kinds of action the sources propose (propensity is learnt per kind)."""
+
+    CAPTURE_PENDING = "capture_pending"
+    REACH_TIER = "reach_tier"
+    CART_FOLLOW_UP = "cart_follow_up"
+    CLEAR_UNREAD = "clear_unread"
+    TURN_ON_DIGEST = "turn_on_digest"
+
+
 @frozen
 class Candidate:
     """An action a source proposes.
@@ -55,7 +66,7 @@ class Candidate:
     """
 
     key: str
-    kind: str
+    kind: ActionKind
     title: str
     reason: str
     value: int
@@ -172,7 +183,7 @@ class EarningsCandidates:
                 found.append(
                     Candidate(
                         key=f"capture_pending:{summary.currency}",
-                        kind="capture_pending",
+                        kind=ActionKind.CAPTURE_PENDING,
                         title=f"Capture your pending {summary.currency} earnings",
                         reason=f"{summary.pending} minor units of {summary.currency} are pending capture",
                         value=summary.pending,
@@ -185,7 +196,7 @@ class EarningsCandidates:
             found.append(
                 Candidate(
                     key=f"reach_tier:{tier.next.name}",
-                    kind="reach_tier",
+                    kind=ActionKind.REACH_TIER,
                     title=f"Reach {tier.next.name}",
                     reason=(
                         f"{tier.remaining} minor units of {tier.currency} to go "
@@ -210,7 +221,7 @@ class CartCandidates:
         return [
             Candidate(
                 key=f"cart_follow_up:{entry.item.item_id}",
-                kind="cart_follow_up",
+                kind=ActionKind.CART_FOLLOW_UP,
                 title=f"Finish buying {entry.item.title!r}",
                 reason=f"in your cart since {entry.added_at:%Y-%m-%d %H:%M} UTC",
                 value=entry.item.price_cents or 0,
@@ -243,7 +254,7 @@ class NotificationCandidates:
         found = [
             Candidate(
                 key="clear_unread:all",
-                kind="clear_unread",
+                kind=ActionKind.CLEAR_UNREAD,
                 title="Catch up on your notifications",
                 reason=f"{unread} unread notifications",
                 value=unread * NOTIONAL_UNREAD_VALUE,
@@ -254,7 +265,7 @@ class NotificationCandidates:
             found.append(
                 Candidate(
                     key="turn_on_digest:daily",
-                    kind="turn_on_digest",
+                    kind=ActionKind.TURN_ON_DIGEST,
                     title="Turn on a daily digest",
                     reason=f"{unread} unread notifications and no digest: one email a day would sum them up",
                     value=NOTIONAL_DIGEST_VALUE + unread * NOTIONAL_UNREAD_VALUE,

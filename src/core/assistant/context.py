@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from attrs import frozen
@@ -33,6 +34,16 @@ DEFAULT_BUDGET = 4000
 MAX_BUDGET = 32_000
 
 
+class FactKind(StrEnum):
+    """What a fact is about."""
+
+    EARNINGS = "earnings"
+    TIER = "tier"
+    UNREAD = "unread"
+    CART_ITEM = "cart_item"
+    MEMORY = "memory"
+
+
 @frozen
 class Fact:
     """One thing the context says.
@@ -46,7 +57,7 @@ class Fact:
     """
 
     source: str
-    kind: str
+    kind: FactKind
     text: str
     relevance: int
     data: dict[str, Any]
@@ -193,7 +204,7 @@ class EarningsSource:
             found.append(
                 Fact(
                     source=self.name,
-                    kind="earnings",
+                    kind=FactKind.EARNINGS,
                     text=(
                         f"Earnings in {summary.currency} (minor units): total {summary.total}, "
                         f"captured {summary.captured}, pending {summary.pending}, "
@@ -208,7 +219,7 @@ class EarningsSource:
         found.append(
             Fact(
                 source=self.name,
-                kind="tier",
+                kind=FactKind.TIER,
                 text=f"Tier {tier.current.name}{nxt}.",
                 relevance=55,
                 data={"tier": tier.current.name, "remaining": tier.remaining},
@@ -233,7 +244,7 @@ class NotificationsSource:
         return [
             Fact(
                 source=self.name,
-                kind="unread",
+                kind=FactKind.UNREAD,
                 text=f"Unread notifications: {counts.total}" + (f" ({lanes})." if lanes else "."),
                 relevance=70 if counts.total else 20,
                 data={"total": counts.total, "lanes": {lane.value: n for lane, n in counts.lanes.items()}},
@@ -254,7 +265,7 @@ class CartSource:
         return [
             Fact(
                 source=self.name,
-                kind="cart_item",
+                kind=FactKind.CART_ITEM,
                 text=(
                     f"In the cart since {entry.added_at:%Y-%m-%d}: {entry.item.title!r} "
                     f"({entry.item.price_cents} {entry.item.currency} minor units)."
@@ -283,7 +294,7 @@ class MemorySource:
         return [
             Fact(
                 source=self.name,
-                kind="memory",
+                kind=FactKind.MEMORY,
                 text=f"Remembered: {memory.text}",
                 relevance=max(10, 45 - position * 3),
                 data={"memory_id": memory.id},

@@ -131,6 +131,8 @@ def check_memory_text(text: object, name: str = "text") -> str:
 
 
 class Role(StrEnum):
+    """Who wrote a message: the user, the assistant, or a tool's result."""
+
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
@@ -207,6 +209,8 @@ class Message:
 
 
 class Decision(StrEnum):
+    """A user's answer to a suggested action."""
+
     ACCEPTED = "accepted"
     DISMISSED = "dismissed"
 
