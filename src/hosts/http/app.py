@@ -16,6 +16,7 @@ from townsquare import __version__
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.jobs import BackgroundRunner, JobRunner
 from townsquare.hosts.http.auth import PUBLIC_PATHS, JWTAuthenticationMiddleware, TokenVerifier
+from townsquare.hosts.http.console import ConsoleSession, console_router, template_config
 from townsquare.hosts.http.deps import provide_actor
 from townsquare.hosts.http.middleware import (
     RateLimitMiddleware,
@@ -93,8 +94,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     recorded = host_metrics(settings, wired)
     verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)
     app = Litestar(
-        route_handlers=[Router(path="/", route_handlers=handlers)],
-        state=State({"item_views": feed.ItemViews()}),
+        route_handlers=[Router(path="/", route_handlers=handlers), console_router()],
+        state=State(
+            {"item_views": feed.ItemViews(), "console_session": ConsoleSession(verifier, settings.jwt_secret.encode())}
+        ),
+        template_config=template_config(),
         dependencies={
             "services": Provide(lambda: wired, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
