@@ -30,6 +30,7 @@ from townsquare.hosts.http.routes import assistant, earnings, feed, jobs, metric
 from townsquare.hosts.http.routes.testing import testing_router
 from townsquare.hosts.logs import configure_logging
 from townsquare.hosts.metrics import Metrics, QueueCollector
+from townsquare.hosts.telemetry import Tracing, start_error_reports, start_tracing
 from townsquare.settings import Settings
 
 
@@ -55,14 +56,21 @@ def host_metrics(settings: Settings, services: Services) -> Metrics | None:
     return recorded
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+def create_app(settings: Settings, services: Services | None = None, *, tracing: Tracing | None = None) -> Litestar:
     """Build the HTTP host.
 
     Args:
         settings: the settings, read once by the caller.
         services: already-wired services (tests pass theirs); built with :func:`bootstrap`
             and closed at shutdown when omitted.
+        tracing: where request and database spans go (tests pass theirs); started from
+            ``OTEL_EXPORTER_OTLP_ENDPOINT`` when omitted and set.
     """
+    tracing = tracing if tracing is not None else start_tracing(settings)
+    if settings.sentry_dsn:
+        from sentry_sdk.integrations.litestar import LitestarIntegration
+
+        start_error_reports(settings, integrations=lambda: [LitestarIntegration()])
     owned = services is None
     wired = services if services is not None else bootstrap(settings)
     if owned and settings.is_memory and settings.seed_demo_data:
@@ -87,6 +95,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                 runner.stop()
             if owned:
                 wired.close()
+            if tracing is not None:
+                tracing.provider.force_flush()
 
     handlers: list[Any] = [*api_routes()]
     if settings.is_memory:
@@ -113,6 +123,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         openapi_config=openapi_config(__version__),
         plugins=[DocumentedAttrsSchemaPlugin()],
         before_send=[finish_request] if recorded is None else [finish_request, recorded.before_send],
+        plugins=[] if tracing is None else [http_tracing(tracing)],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         on_startup=[lambda: configure_logging(settings.log_level, json=settings.log_json)],
@@ -123,6 +134,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     )
     document_problems(app, PUBLIC_PATHS)
     return app
+
+
+def http_tracing(tracing: Tracing) -> Any:
+    """Litestar's OpenTelemetry plugin on the host's tracer provider: a span per request."""
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+    return OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracing.provider, exclude=["/health", "/metrics"]))
 
 
 def app_from_env() -> Litestar:

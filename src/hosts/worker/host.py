@@ -26,6 +26,7 @@ from attrs import evolve, frozen
 from townsquare.bootstrap import Services
 from townsquare.core.jobs import ClaimedJob, JobService, Lease, Outcome, execute
 from townsquare.hosts.metrics import Metrics
+from townsquare.hosts.telemetry import Tracing
 
 log = structlog.get_logger("townsquare.worker")
 
@@ -204,6 +205,8 @@ class WorkerHost:
         broker: the Dramatiq broker (this process's actor and queue are declared on it).
         options: pacing; see :class:`WorkerOptions`.
         metrics: where job runs are recorded (``None``: not recorded).
+        tracing: where job-run spans go (``None``: no tracing).
+        report_failures: send failed runs to Sentry (set when ``SENTRY_DSN`` is).
     """
 
     def __init__(
@@ -212,9 +215,13 @@ class WorkerHost:
         broker: dramatiq.Broker,
         options: WorkerOptions | None = None,
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+        report_failures: bool = False,
     ) -> None:
         self.services = services
         self.metrics = metrics
+        self.tracing = tracing
+        self.report_failures = report_failures
         self.broker = broker
         self.options = options = options or WorkerOptions()
         jobs = services.jobs
@@ -418,10 +425,27 @@ class WorkerHost:
                     service.heartbeat(lease)
 
                 started = time.perf_counter()
-                outcome = execute(self.services.job_handlers, job, heartbeat)
+                if self.tracing is None:
+                    outcome = execute(self.services.job_handlers, job, heartbeat)
+                else:
+                    with self.tracing.job_run(job.job_type, job.id, job.attempt):
+                        outcome = execute(self.services.job_handlers, job, heartbeat)
                 if self.metrics is not None:
                     seconds = time.perf_counter() - started
                     self.metrics.job_ran(job.job_type, succeeded=outcome.succeeded, seconds=seconds)
+                if self.report_failures and not outcome.succeeded:
+                    _report_failure(job, outcome)
                 self.in_flight.done([job.id])
                 self.completer.put(outcome)
             self._room.set()
+
+
+def _report_failure(job: ClaimedJob, outcome: Outcome) -> None:
+    """A failed run as a Sentry event (the handler's exception was caught to record the retry)."""
+    import sentry_sdk
+
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("job_type", job.job_type)
+        scope.set_extra("job_id", job.id)
+        scope.set_extra("attempt", f"{job.attempt}/{job.max_attempts}")
+        sentry_sdk.capture_message(f"job {job.job_type} failed: {outcome.error}", level="error")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.hosts.logs import configure_logging
 from townsquare.hosts.metrics import Metrics, QueueCollector, serve_metrics
+from townsquare.hosts.telemetry import start_error_reports, start_tracing
 from townsquare.hosts.worker.broker import setup_broker
 from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
 from townsquare.settings import Settings
@@ -35,6 +37,8 @@ def run_worker(
             registers their own job handlers and schedules.
     """
     configure_logging(settings.log_level, json=settings.log_json)
+    tracing = start_tracing(settings)
+    reporting = start_error_reports(settings, integrations=_dramatiq_integration)
     services = bootstrap(settings)
     if setup is not None:
         setup(services)
@@ -47,7 +51,7 @@ def run_worker(
         options = WorkerOptions(
             threads=threads, claim_batch=settings.job_claim_batch, max_in_flight=settings.job_max_in_flight
         )
-    host = WorkerHost(services, broker, options, metrics)
+    host = WorkerHost(services, broker, options, metrics, tracing=tracing, report_failures=reporting)
     server = (
         serve_metrics(metrics, settings.worker_metrics_host, settings.worker_metrics_port)
         if metrics is not None and settings.worker_metrics_port
@@ -70,6 +74,8 @@ def run_worker(
             server.shutdown()
         broker.close()
         services.close()
+        if tracing is not None:
+            tracing.close()
 
 
 def worker_metrics(settings: Settings, services: Services) -> Metrics | None:
@@ -79,3 +85,9 @@ def worker_metrics(settings: Settings, services: Services) -> Metrics | None:
     metrics = Metrics(multiprocess_dir=settings.metrics_multiprocess_dir)
     metrics.add_collector(QueueCollector(services))
     return metrics
+
+
+def _dramatiq_integration() -> list[Any]:
+    from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+
+    return [DramatiqIntegration()]
