@@ -11,6 +11,7 @@ sums them on scrape, so ``townsquare serve --workers N`` answers for all N proce
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
@@ -21,8 +22,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from townsquare.core.jobs import JobStatus
-from townsquare.core.notifications import SendResult
+from townsquare.core.jobs import JobStats, JobStatus
+from townsquare.core.notifications import OutboxBacklog, SendResult
 
 if TYPE_CHECKING:
     from litestar.types import Message, Scope
@@ -119,6 +120,42 @@ class Metrics:
         self.notification_sends.labels(channel, outcome, reason).observe(seconds)
 
 
+class QueueSnapshot:
+    """The queue and outbox stats, read at most once a ``ttl`` however many readers ask: every
+    scrape, console page and console live stream of a process shares one read a second.
+
+    Args:
+        services: the wired services.
+        ttl: seconds a read is reused.
+        clock: monotonic seconds (tests move it).
+    """
+
+    def __init__(self, services: Services, *, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._services = services
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._read_at: float | None = None
+        self._value: tuple[JobStats, OutboxBacklog] | None = None
+
+    def read(self) -> tuple[JobStats, OutboxBacklog]:
+        """The job stats (``stats_estimate``) and the outbox backlog, at most ``ttl`` old."""
+        with self._lock:
+            now = self._clock()
+            if self._value is None or self._read_at is None or now - self._read_at >= self._ttl:
+                self._value = (self._services.jobs.stats_estimate(), self._services.notifications.outbox_backlog())
+                self._read_at = now
+            return self._value
+
+    def jobs(self) -> JobStats:
+        return self.read()[0]
+
+    def invalidate(self) -> None:
+        """Forget the last read (after a change this process made, so its next page shows it)."""
+        with self._lock:
+            self._value = None
+
+
 class MetricsServer(Protocol):
     def shutdown(self) -> None: ...
 
@@ -138,16 +175,15 @@ class QueueCollector(Collector):
     the whole scrape: the other metrics of the process are still worth having.
     """
 
-    def __init__(self, services: Services, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._services = services
+    def __init__(self, snapshot: QueueSnapshot, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._snapshot = snapshot
         self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("townsquare_stats_up", "1 when the last read of the queue and outbox stats worked.")
         started = self._clock()
         try:
-            stats = self._services.jobs.stats_estimate()
-            backlog = self._services.notifications.outbox_backlog()
+            stats, backlog = self._snapshot.read()
         except Exception as exc:
             log.warning("metrics.stats_failed", error=type(exc).__name__)
             up.add_metric([], 0)

@@ -68,7 +68,7 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -122,7 +122,7 @@ def test_an_admin_works_the_console_in_a_browser(server: tuple[str, Services], b
     wait_until(lambda: "replayed" in browser.page_source, "the replay notice")
     assert services.jobs.get(first).status is JobStatus.PENDING
     wait_until(live, "the live counts to reconnect")
-    assert text('[data-count="dead"]') == "0"
+    wait_until(lambda: text('[data-count="dead"]') == "0", "the replayed job to leave the dead letters")
     # When another job dies elsewhere, the page's counts change by themselves (SSE, no reload)
     marker = browser.find_element(By.TAG_NAME, "h1")
     second = dead_job(services)

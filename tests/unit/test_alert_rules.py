@@ -13,7 +13,7 @@ from tests.conftest import memory_settings, unavailable
 
 from townsquare.bootstrap import bootstrap
 from townsquare.core.notifications import NotSentReason, SendResult
-from townsquare.hosts.metrics import Metrics, QueueCollector
+from townsquare.hosts.metrics import Metrics, QueueCollector, QueueSnapshot
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
@@ -45,7 +45,7 @@ def test_the_rule_unit_tests_pass(promtool: str) -> None:
 def test_every_metric_the_rules_read_is_exported() -> None:
     # Given a host's metrics with one observation of each kind
     metrics = Metrics()
-    metrics.add_collector(QueueCollector(bootstrap(memory_settings())))
+    metrics.add_collector(QueueCollector(QueueSnapshot(bootstrap(memory_settings()))))
     metrics.job_ran("mail", succeeded=True, seconds=0.1)
     metrics.notification_sent("push", SendResult(None, NotSentReason.CHANNEL_OFF), 0.01)
     metrics.http_requests.labels("/ready", "GET", "200").observe(0.001)

@@ -29,7 +29,7 @@ from townsquare.hosts.http.problems import EXCEPTION_HANDLERS, document_problems
 from townsquare.hosts.http.routes import assistant, earnings, feed, jobs, metrics, notifications, system
 from townsquare.hosts.http.routes.testing import testing_router
 from townsquare.hosts.logs import configure_logging
-from townsquare.hosts.metrics import Metrics, QueueCollector
+from townsquare.hosts.metrics import Metrics, QueueCollector, QueueSnapshot
 from townsquare.hosts.telemetry import Tracing, start_error_reports, start_tracing
 from townsquare.settings import Settings
 
@@ -47,12 +47,12 @@ def api_routes() -> list[Any]:
     ]
 
 
-def host_metrics(settings: Settings, services: Services) -> Metrics | None:
+def host_metrics(settings: Settings, snapshot: QueueSnapshot) -> Metrics | None:
     """The host's metrics with the queue gauges, or ``None`` when ``METRICS_ENABLED`` is off."""
     if not settings.metrics_enabled:
         return None
     recorded = Metrics(multiprocess_dir=settings.metrics_multiprocess_dir)
-    recorded.add_collector(QueueCollector(services))
+    recorded.add_collector(QueueCollector(snapshot))
     return recorded
 
 
@@ -101,12 +101,17 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
     handlers: list[Any] = [*api_routes()]
     if settings.is_memory:
         handlers.append(testing_router(wired))
-    recorded = host_metrics(settings, wired)
+    snapshot = QueueSnapshot(wired)
+    recorded = host_metrics(settings, snapshot)
     verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)
     app = Litestar(
         route_handlers=[Router(path="/", route_handlers=handlers), console_router()],
         state=State(
-            {"item_views": feed.ItemViews(), "console_session": ConsoleSession(verifier, settings.jwt_secret.encode())}
+            {
+                "item_views": feed.ItemViews(),
+                "console_session": ConsoleSession(verifier, settings.jwt_secret.encode()),
+                "queue_snapshot": snapshot,
+            }
         ),
         template_config=template_config(),
         dependencies={
@@ -121,9 +126,8 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(__version__),
-        plugins=[DocumentedAttrsSchemaPlugin()],
+        plugins=[DocumentedAttrsSchemaPlugin()] + ([] if tracing is None else [http_tracing(tracing)]),
         before_send=[finish_request] if recorded is None else [finish_request, recorded.before_send],
-        plugins=[] if tracing is None else [http_tracing(tracing)],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         on_startup=[lambda: configure_logging(settings.log_level, json=settings.log_json)],

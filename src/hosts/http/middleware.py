@@ -58,9 +58,7 @@ async def finish_request(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     state = scope.setdefault("state", {})
-    request_id = state.get("request_id")
-    if request_id is None:
-        request_id = state["request_id"] = _request_id(scope)
+    request_id = request_id_of(scope)
     MutableScopeHeaders(message)["x-request-id"] = request_id
     started = state.get("request_started")
     log.info(
@@ -71,6 +69,16 @@ async def finish_request(message: Message, scope: Scope) -> None:
         duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
         request_id=request_id,
     )
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id, made now (the client's when sane) if the middleware never saw it:
+    routing errors (404, 405) are answered before any middleware runs."""
+    state = scope.setdefault("state", {})
+    request_id = state.get("request_id")
+    if request_id is None:
+        request_id = state["request_id"] = _request_id(scope)
+    return str(request_id)
 
 
 def _request_id(scope: Scope) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +19,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 
 from townsquare.core.assistant.ports import ModelFailed, ModelUnavailable, TooManyTurns
 from townsquare.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from townsquare.hosts.http.middleware import request_id_of
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://townsquare.dev/problems/"
@@ -132,8 +132,7 @@ def problem(
         "detail": detail,
         "instance": request.url.path,
     }
-    # Routing errors (404, 405) never pass the request-id middleware: make the id here.
-    body["request_id"] = request.scope.setdefault("state", {}).setdefault("request_id", uuid.uuid4().hex)
+    body["request_id"] = request_id_of(request.scope)
     body.update({k: v for k, v in extra.items() if v is not None})
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -141,7 +140,14 @@ def problem(
 def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     assert isinstance(exc, DomainError)
     status = next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), 400)
-    log.info("request.rejected", status=status, code=exc.code, detail=exc.detail, field=exc.field)
+    log.info(
+        "request.rejected",
+        status=status,
+        code=exc.code,
+        detail=exc.detail,
+        field=exc.field,
+        request_id=request_id_of(request.scope),
+    )
     headers = None
     if isinstance(exc, TooManyTurns):
         headers = {"Retry-After": str(exc.retry_after)}
@@ -163,7 +169,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     else:
         detail = exc.detail or _TITLES.get(status, "Error")
         code = _TITLES.get(status, "error").lower().replace(" ", "_")
-    log.info("request.rejected", status=status, code=code, detail=detail)
+    log.info("request.rejected", status=status, code=code, detail=detail, request_id=request_id_of(request.scope))
     return problem(request, status, code, detail, headers=exc.headers, errors=errors)
 
 

@@ -215,6 +215,7 @@ class WorkerHost:
         broker: dramatiq.Broker,
         options: WorkerOptions | None = None,
         metrics: Metrics | None = None,
+        *,
         tracing: Tracing | None = None,
         report_failures: bool = False,
     ) -> None:

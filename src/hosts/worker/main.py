@@ -11,7 +11,7 @@ import structlog
 
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.hosts.logs import configure_logging
-from townsquare.hosts.metrics import Metrics, QueueCollector, serve_metrics
+from townsquare.hosts.metrics import Metrics, QueueCollector, QueueSnapshot, serve_metrics
 from townsquare.hosts.telemetry import start_error_reports, start_tracing
 from townsquare.hosts.worker.broker import setup_broker
 from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
@@ -83,7 +83,7 @@ def worker_metrics(settings: Settings, services: Services) -> Metrics | None:
     if not settings.metrics_enabled:
         return None
     metrics = Metrics(multiprocess_dir=settings.metrics_multiprocess_dir)
-    metrics.add_collector(QueueCollector(services))
+    metrics.add_collector(QueueCollector(QueueSnapshot(services)))
     return metrics
 
 

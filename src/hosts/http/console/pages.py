@@ -19,7 +19,6 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
 
-from townsquare.bootstrap import Services
 from townsquare.core.earnings.money import CURRENCIES
 from townsquare.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from townsquare.core.identity import Actor
@@ -37,11 +36,17 @@ from townsquare.hosts.http.console.session import (
 )
 from townsquare.hosts.http.deps import ServicesDep
 from townsquare.hosts.http.routes.notifications import _count_events
+from townsquare.hosts.metrics import QueueSnapshot
 
 LIVE_INTERVAL_SECONDS = 1.0
-"""How often the jobs page's live counts are re-read (a cheap estimate: see JobService.stats_estimate)."""
+"""How often the jobs page's live counts are sent if changed (one shared read a second: QueueSnapshot)."""
 DEAD_LETTERS_SHOWN = 20
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _snapshot(state: State) -> QueueSnapshot:
+    snapshot: QueueSnapshot = state["queue_snapshot"]
+    return snapshot
 
 
 def _session(state: State) -> ConsoleSession:
@@ -186,7 +191,7 @@ class JobsController(Controller):
 
     @get("/", sync_to_thread=True)
     def jobs(self, request: Request[Any, Any, Any], services: ServicesDep) -> Template:
-        stats = services.jobs.stats_estimate()
+        stats = _snapshot(request.app.state).jobs()
         dead = services.jobs.dead_letters(limit=DEAD_LETTERS_SHOWN)
         pending = services.jobs.list_jobs(JobStatus.PENDING, limit=DEAD_LETTERS_SHOWN)
         return _page(
@@ -199,8 +204,8 @@ class JobsController(Controller):
         )
 
     @get("/live")
-    async def live(self, services: ServicesDep) -> ServerSentEvent:
-        return ServerSentEvent(_stats_events(services))
+    async def live(self, request: Request[Any, Any, Any]) -> ServerSentEvent:
+        return ServerSentEvent(_stats_events(_snapshot(request.app.state)))
 
     @get("/{job_id:int}", sync_to_thread=True)
     def inspect(self, request: Request[Any, Any, Any], services: ServicesDep, job_id: FromPath[int]) -> Template:
@@ -213,6 +218,7 @@ class JobsController(Controller):
     ) -> Redirect:
         _session(request.app.state).check_csrf(request, data)
         services.jobs.replay(job_id)
+        _snapshot(request.app.state).invalidate()
         return _back("/console/jobs", f"Job {job_id} replayed: it is pending again with a fresh set of attempts")
 
     @post("/test", sync_to_thread=True)
@@ -220,13 +226,14 @@ class JobsController(Controller):
         _session(request.app.state).check_csrf(request, data)
         fail = data.get("fail") == "on"
         job_id = services.jobs.enqueue(POISON_TEST_JOB, {"fail": fail}, max_attempts=1 if fail else 3)
+        _snapshot(request.app.state).invalidate()
         return _back("/console/jobs", f"Test job {job_id} queued ({'fails' if fail else 'succeeds'})")
 
 
-async def _stats_events(services: Services) -> AsyncIterator[ServerSentEventMessage]:
+async def _stats_events(snapshot: QueueSnapshot) -> AsyncIterator[ServerSentEventMessage]:
     last = None
     while True:
-        document = stats_document(await asyncio.to_thread(services.jobs.stats_estimate))
+        document = stats_document(await asyncio.to_thread(snapshot.jobs))
         if document != last:
             yield ServerSentEventMessage(event="stats", data=json.dumps(document, separators=(",", ":")))
             last = document
