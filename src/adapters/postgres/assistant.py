@@ -2,6 +2,8 @@
 
 Recall loads a user's embeddings as one aggregated row (ids, the embeddings concatenated,
 expiries), which costs a fraction of fetching 10,000 rows one by one; the core ranks them.
+The three aggregates of one query see the rows in the same order, so they line up without an
+``ORDER BY`` (which sorted 10 MB per load).
 """
 
 from __future__ import annotations
@@ -77,9 +79,7 @@ _LIVE_COUNT = text(
 )
 _VECTORS = text(
     """
-    SELECT array_agg(id::text ORDER BY id) AS ids,
-           string_agg(embedding, ''::bytea ORDER BY id) AS data,
-           array_agg(expires_at ORDER BY id) AS expires
+    SELECT array_agg(id::text) AS ids, string_agg(embedding, ''::bytea) AS data, array_agg(expires_at) AS expires
     FROM assistant_memories WHERE user_id = :user_id AND dims = :dims
     """
 )

@@ -17,13 +17,12 @@ from townsquare.core.assistant.models import (
     Memory,
     MemoryEvent,
     MemoryHistoryEntry,
-    MemoryVectors,
     RecallHit,
     Remembered,
     check_memory_text,
 )
 from townsquare.core.assistant.ports import Embedder, MemoryStore
-from townsquare.core.assistant.vectors import dims_of, similarity, top_k
+from townsquare.core.assistant.vectors import PreparedVectors, dims_of, prepare, similarity, top_k
 from townsquare.core.bounded import BoundedCache
 from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
@@ -60,10 +59,10 @@ class VectorCache:
     """
 
     def __init__(self, users: int = VECTOR_CACHE_USERS) -> None:
-        self._entries: BoundedCache[tuple[str, int], MemoryVectors] = BoundedCache(users)
+        self._entries: BoundedCache[tuple[str, int], PreparedVectors] = BoundedCache(users)
         self._latest: dict[str, tuple[str, int]] = {}
 
-    def get(self, user_id: str, version: int, dims: int) -> MemoryVectors | None:
+    def get(self, user_id: str, version: int, dims: int) -> PreparedVectors | None:
         found = self._entries.get((user_id, version))
         return found if found is not None and found.dims == dims else None
 
@@ -73,7 +72,7 @@ class VectorCache:
             self._entries.forget(key)
         self._latest.clear()
 
-    def put(self, user_id: str, version: int, vectors: MemoryVectors) -> None:
+    def put(self, user_id: str, version: int, vectors: PreparedVectors) -> None:
         previous = self._latest.get(user_id)
         if previous is not None and previous != (user_id, version):
             self._entries.forget(previous)
@@ -242,7 +241,7 @@ class MemoryService:
             version = self._store.version(actor.user_id)
             vectors = self._cache.get(actor.user_id, version, dims)
             if vectors is None:
-                vectors = self._store.vectors(actor.user_id, dims)
+                vectors = prepare(self._store.vectors(actor.user_id, dims))
                 self._cache.put(actor.user_id, version, vectors)
             ranked = top_k(vectors, embedding, k, now)
             if not ranked:

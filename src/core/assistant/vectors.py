@@ -13,6 +13,7 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
+from attrs import frozen
 
 from townsquare.core.assistant.models import MemoryVectors
 
@@ -47,8 +48,29 @@ def similarity(a: bytes, b: bytes) -> float:
     return float(as_array(a) @ as_array(b))
 
 
-def top_k(vectors: MemoryVectors, query: bytes, k: int, now: datetime) -> list[tuple[str, float]]:
+@frozen(eq=False)
+class PreparedVectors:
+    """A user's embeddings ready to rank: one float32 matrix and the expiries as seconds."""
+
+    ids: tuple[str, ...]
+    matrix: npt.NDArray[np.float32]
+    expiry: npt.NDArray[np.float64]
+    dims: int
+
+
+def prepare(vectors: MemoryVectors) -> PreparedVectors:
+    """Decode the stored bytes once (what the recall cache keeps)."""
+    matrix = np.frombuffer(vectors.data, dtype=_FLOAT32).reshape(len(vectors.ids), vectors.dims)
+    expiry = np.array([math.inf if at is None else at.timestamp() for at in vectors.expires_at], dtype=np.float64)
+    return PreparedVectors(vectors.ids, matrix, expiry, vectors.dims)
+
+
+def top_k(vectors: MemoryVectors | PreparedVectors, query: bytes, k: int, now: datetime) -> list[tuple[str, float]]:
     """The ``k`` live memories most similar to ``query``: exact, by score then id.
+
+    Scores every memory in float32 (one matrix-vector product), keeps every candidate within
+    twice float32's worst-case error of the k-th best, and ranks those by their exact float64
+    scores: the result is the exact float64 ranking, at float32 speed.
 
     Args:
         vectors: the user's stored embeddings.
@@ -56,20 +78,23 @@ def top_k(vectors: MemoryVectors, query: bytes, k: int, now: datetime) -> list[t
         k: how many (>= 1).
         now: memories that expired at or before it are left out.
     """
-    if not vectors.ids or dims_of(query) != vectors.dims:
+    prepared = vectors if isinstance(vectors, PreparedVectors) else prepare(vectors)
+    if not prepared.ids or dims_of(query) != prepared.dims:
         return []
-    matrix = np.frombuffer(vectors.data, dtype=_FLOAT32).reshape(len(vectors.ids), vectors.dims)
-    scores = matrix.astype(np.float64) @ as_array(query)
-    now_s = now.timestamp()
-    expiry = np.array([math.inf if at is None else at.timestamp() for at in vectors.expires_at], dtype=np.float64)
-    scores[expiry <= now_s] = -math.inf
-    live = int(np.count_nonzero(scores > -math.inf))
+    q32 = np.frombuffer(query, dtype=_FLOAT32)
+    rough = prepared.matrix @ q32
+    rough[prepared.expiry <= now.timestamp()] = -np.inf
+    live = int(np.count_nonzero(rough > -np.inf))
     take = min(k, live)
     if take == 0:
         return []
-    # Everything scoring at least the k-th best score: the top k and every tie at its edge,
-    # ordered exactly by (score descending, id ascending).
-    kth = float(np.partition(scores, len(scores) - take)[len(scores) - take])
-    candidates = np.nonzero(scores >= kth)[0]
-    ranked = sorted(((float(scores[i]), vectors.ids[i]) for i in candidates), key=lambda pair: (-pair[0], pair[1]))
+    kth = float(np.partition(rough, len(rough) - take)[len(rough) - take])
+    # A unit-vector dot product in float32 is off by at most ~dims * 2**-24 (summation error).
+    margin = 4 * prepared.dims * 2.0**-24 + 1e-6
+    candidates = np.nonzero(rough >= kth - margin)[0]
+    exact = prepared.matrix[candidates].astype(np.float64) @ as_array(query)
+    ranked = sorted(
+        ((float(score), prepared.ids[i]) for score, i in zip(exact, candidates, strict=True)),
+        key=lambda pair: (-pair[0], pair[1]),
+    )
     return [(memory_id, score) for score, memory_id in ranked[:take]]
