@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -317,3 +318,65 @@ def test_sends_racing_preference_changes_follow_a_stored_version(pg_url: str, cl
     finally:
         here.close()
         there.close()
+
+
+def test_sends_with_one_key_that_waited_on_the_last_cap_slot_answer_the_one_that_took_it(
+    pg_url: str, pg_dsn: str, clock: ManualClock
+) -> None:
+    # Given a user with 4 of the 5 in-app sends of the day spent, and the day's counter row
+    # locked by someone else, so that every sender below passes its key check and then waits
+    services = bootstrap(
+        Settings(ports_mode=PortsMode.POSTGRES, database_url=pg_url, database_pool_size=24, seed_demo_data=False),
+        clock=clock,
+    )
+    try:
+        for i in range(4):
+            assert services.notifications.send("carol", "inapp", "tip", title=f"early {i}").sent
+        with psycopg.connect(pg_dsn) as holder:
+            holder.execute("SELECT * FROM notification_daily_sends WHERE user_id = 'carol' FOR UPDATE")
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                # When 20 sends with one idempotency key race for the last slot
+                futures = [
+                    pool.submit(
+                        services.notifications.send, "carol", "inapp", "tip", title="last", idempotency_key="last"
+                    )
+                    for _ in range(20)
+                ]
+                waiting_on_locks(pg_dsn, 20)
+                holder.commit()
+                results = [future.result() for future in futures]
+    finally:
+        services.close()
+    # Then every answer is that one notification (one sent, the rest duplicates), none "capped"
+    assert {r.reason for r in results} == {None}
+    assert len({r.notification_id for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+    assert rows(pg_dsn, "SELECT sent FROM notification_daily_sends") == [(5,)]
+
+
+def waiting_on_locks(dsn: str, count: int, timeout: float = 20) -> None:
+    """Wait until ``count`` backends of this database wait on a lock."""
+    deadline = time.monotonic() + timeout
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    while rows(dsn, query)[0][0] < count:
+        assert time.monotonic() < deadline, f"fewer than {count} backends waited on a lock"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_racing_sends_with_one_key_at_the_last_cap_slot_are_all_that_one_send(
+    pg_services: Services, pg_dsn: str, round_: int
+) -> None:
+    # Given a user with 4 of the 5 in-app sends of the day spent
+    del round_
+    for i in range(4):
+        assert pg_services.notifications.send("carol", "inapp", "tip", title=f"early {i}").sent
+    # When 20 senders race for the last slot with one idempotency key
+    results = race(
+        20, lambda i: pg_services.notifications.send("carol", "inapp", "tip", title="last", idempotency_key="last")
+    )
+    # Then every answer is that one notification (one sent, the rest duplicates), none "capped"
+    assert {r.reason for r in results} == {None}
+    assert len({r.notification_id for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+    assert rows(pg_dsn, "SELECT sent FROM notification_daily_sends") == [(5,)]

@@ -1,0 +1,35 @@
+"""Notifications: a send that waited on the day's counter row re-checks its key before "capped".
+
+``app.notification_add`` (0009) answered "capped" to a send that had waited on the counter
+row's lock while a send with the same idempotency key took the last slot; it now answers
+that send's id, as memory mode does. The body lives in ``0011_notification_add.sql``; the
+signature, and so the grants, are unchanged.
+
+Revision ID: 0011_idempotent_last_cap_slot
+Revises: 0010_one_statement_feed_pages
+"""
+
+import importlib.util
+from pathlib import Path
+
+from alembic import op
+
+revision = "0011_idempotent_last_cap_slot"
+down_revision = "0010_one_statement_feed_pages"
+branch_labels = None
+depends_on = None
+
+_HERE = Path(__file__).parent
+
+
+def upgrade() -> None:
+    op.execute((_HERE / "0011_notification_add.sql").read_text())
+
+
+def downgrade() -> None:
+    # 0009's body, as it was (a module whose name starts with a digit is loaded by path).
+    spec = importlib.util.spec_from_file_location("_0009", _HERE / "0009_one_statement_sends.py")
+    assert spec is not None and spec.loader is not None
+    earlier = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(earlier)
+    op.execute(earlier._ADD.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
