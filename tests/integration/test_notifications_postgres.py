@@ -361,22 +361,3 @@ def waiting_on_locks(dsn: str, count: int, timeout: float = 20) -> None:
     while rows(dsn, query)[0][0] < count:
         assert time.monotonic() < deadline, f"fewer than {count} backends waited on a lock"
         time.sleep(0.05)
-
-
-@pytest.mark.parametrize("round_", range(3))
-def test_racing_sends_with_one_key_at_the_last_cap_slot_are_all_that_one_send(
-    pg_services: Services, pg_dsn: str, round_: int
-) -> None:
-    # Given a user with 4 of the 5 in-app sends of the day spent
-    del round_
-    for i in range(4):
-        assert pg_services.notifications.send("carol", "inapp", "tip", title=f"early {i}").sent
-    # When 20 senders race for the last slot with one idempotency key
-    results = race(
-        20, lambda i: pg_services.notifications.send("carol", "inapp", "tip", title="last", idempotency_key="last")
-    )
-    # Then every answer is that one notification (one sent, the rest duplicates), none "capped"
-    assert {r.reason for r in results} == {None}
-    assert len({r.notification_id for r in results}) == 1
-    assert sum(not r.duplicate for r in results) == 1
-    assert rows(pg_dsn, "SELECT sent FROM notification_daily_sends") == [(5,)]
