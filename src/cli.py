@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from townsquare.hosts.http.server import server_options
+
     if args.workers > 1 and settings.is_memory:
         print("townsquare: memory mode keeps its data in one process; use --workers 1", file=sys.stderr)
         return 2
@@ -79,6 +81,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_config=uvicorn_log_config(settings.log_level, json=settings.log_json),
         access_log=False,
+        **server_options(settings),
     )
     return 0
 

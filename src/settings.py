@@ -64,7 +64,12 @@ class Settings:
         migration_database_url: the owner's URL that ``townsquare migrate`` uses, when the hosts
             log in as the unprivileged ``townsquare_host`` role (empty: ``database_url``).
         broker_url: ``redis://...`` or ``amqp://...``; empty means Dramatiq's in-process broker.
-        redis_url: where the HTTP rate-limit counters live; empty means per process.
+        redis_url: where the HTTP rate-limit counters live; empty means per process. While
+            Redis fails, each process counts on its own (docs/security.md, "Rate limits").
+        redis_pool_size: Redis connections per host process; a request waits for a free one.
+        redis_pool_timeout_s: how long a request waits for a free Redis connection before its
+            budget is counted in the process instead.
+        redis_timeout_s: connect and command timeout of a Redis connection.
         jwt_secret: HS256 secret shared with whoever mints tokens.
         jwt_audience: when set, tokens must carry this ``aud``.
         jwt_roles_claim: dotted path of the roles list in a token (``app_metadata.roles``).
@@ -74,6 +79,17 @@ class Settings:
         host, port: where ``townsquare serve`` listens.
         seed_demo_data: load the deterministic demo data at start (memory mode).
         max_body_bytes: larger request bodies get a 413.
+        max_header_bytes: a request line plus headers larger than this gets a 431 and the
+            connection is closed (``townsquare serve``).
+        request_read_timeout_s: a request not fully received this long after it began (or a
+            connection that sends nothing this long after opening) is closed (a 408 when its
+            headers were incomplete).
+        keep_alive_timeout_s: an idle keep-alive connection is closed after this long.
+        max_connections: past this many open connections (or running requests) per process,
+            new requests get a 503 (uvicorn's ``limit_concurrency``).
+        forwarded_allow_ips: proxy addresses whose ``X-Forwarded-For``/``-Proto`` headers are
+            believed (comma-separated IPs or networks, ``*`` for any); empty (default): none,
+            and the client address is the peer's.
         cursor_secret: signs page cursors (defaults to a key derived from ``jwt_secret``).
         frozen_clock: when set, time stands still at this instant until moved (mock mode's
             deterministic clock; memory mode defaults to ``MOCK_EPOCH``).
@@ -109,6 +125,9 @@ class Settings:
     migration_database_url: str = ""
     broker_url: str = ""
     redis_url: str = ""
+    redis_pool_size: int = 32
+    redis_pool_timeout_s: float = 1.0
+    redis_timeout_s: float = 0.5
     jwt_secret: str = DEV_JWT_SECRET
     jwt_audience: str | None = None
     jwt_roles_claim: str = "app_metadata.roles"
@@ -119,6 +138,11 @@ class Settings:
     port: int = 8000
     seed_demo_data: bool = True
     max_body_bytes: int = 1_048_576
+    max_header_bytes: int = 16_384
+    request_read_timeout_s: float = 15.0
+    keep_alive_timeout_s: int = 5
+    max_connections: int = 2048
+    forwarded_allow_ips: tuple[str, ...] = ()
     cursor_secret: str = field(default="")
     frozen_clock: datetime | None = None
     smtp_url: str = ""
@@ -178,6 +202,9 @@ class Settings:
             migration_database_url=_optional_database_url(reader.text("MIGRATION_DATABASE_URL", "")),
             broker_url=_check_broker(reader.text("BROKER_URL", "")),
             redis_url=reader.text("REDIS_URL", ""),
+            redis_pool_size=reader.integer("REDIS_POOL_SIZE", 32, minimum=1),
+            redis_pool_timeout_s=reader.number("REDIS_POOL_TIMEOUT", 1.0, minimum=0.0),
+            redis_timeout_s=reader.number("REDIS_TIMEOUT", 0.5, minimum=0.01),
             jwt_secret=jwt_secret,
             jwt_audience=reader.text("JWT_AUDIENCE", "") or None,
             jwt_roles_claim=reader.text("JWT_ROLES_CLAIM", "app_metadata.roles"),
@@ -188,6 +215,11 @@ class Settings:
             port=reader.integer("PORT", 8000, minimum=1, maximum=65535),
             seed_demo_data=reader.boolean("SEED_DEMO_DATA", mode is PortsMode.MEMORY),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            max_header_bytes=reader.integer("MAX_HEADER_BYTES", 16_384, minimum=1024),
+            request_read_timeout_s=reader.number("REQUEST_READ_TIMEOUT", 15.0, minimum=0.1),
+            keep_alive_timeout_s=reader.integer("KEEP_ALIVE_TIMEOUT", 5, minimum=1),
+            max_connections=reader.integer("MAX_CONNECTIONS", 2048, minimum=1),
+            forwarded_allow_ips=reader.items("FORWARDED_ALLOW_IPS"),
             cursor_secret=reader.text("CURSOR_SECRET", ""),
             frozen_clock=reader.instant("FROZEN_CLOCK", MOCK_EPOCH if mode is PortsMode.MEMORY else None),
             smtp_url=_check_smtp(reader.text("SMTP_URL", "")),
@@ -266,6 +298,21 @@ class _Reader:
             bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
             raise SettingsError(f"{name}: must be {bound}, got {value}")
         return value
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        raw = self._env.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+        if not minimum <= value < float("inf"):
+            raise SettingsError(f"{name}: must be a finite number >= {minimum}, got {raw!r}")
+        return value
+
+    def items(self, name: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in self._env.get(name, "").split(",") if item.strip())
 
     def instant(self, name: str, default: datetime | None) -> datetime | None:
         raw = self._env.get(name)

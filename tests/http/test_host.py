@@ -129,11 +129,13 @@ def test_admin_guard_refuses_non_admins(auth: TokenFactory) -> None:
     from litestar.middleware import DefineMiddleware
 
     from townsquare.hosts.http.auth import JWTAuthenticationMiddleware
+    from townsquare.hosts.http.middleware import RateLimiter
 
     verifier = TokenVerifier(DEV_JWT_SECRET, roles_claim="app_metadata.roles")
+    limiter = RateLimiter(RateLimit(count=100, per="minute"), None)
     with create_test_client(
         [admin_only],
-        middleware=[DefineMiddleware(JWTAuthenticationMiddleware, verifier=verifier, exclude=[])],
+        middleware=[DefineMiddleware(JWTAuthenticationMiddleware, verifier=verifier, limiter=limiter, exclude=[])],
         exception_handlers=EXCEPTION_HANDLERS,
     ) as test_client:
         refused = test_client.get("/admin-only", headers=auth("alice"))

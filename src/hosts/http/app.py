@@ -16,9 +16,11 @@ from townsquare import __version__
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.jobs import BackgroundRunner, JobRunner
 from townsquare.hosts.http.auth import PUBLIC_PATHS, JWTAuthenticationMiddleware, TokenVerifier
+from townsquare.hosts.http.bodies import ApiRequest
 from townsquare.hosts.http.console import ConsoleSession, console_router, template_config
 from townsquare.hosts.http.deps import provide_actor
 from townsquare.hosts.http.middleware import (
+    RateLimiter,
     RateLimitMiddleware,
     RequestContextMiddleware,
     finish_request,
@@ -103,6 +105,7 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
         handlers.append(testing_router(wired))
     snapshot = QueueSnapshot(wired)
     recorded = host_metrics(settings, snapshot)
+    limiter = RateLimiter(settings.rate_limit, rate_limit_storage(settings))
     verifier = TokenVerifier(settings.jwt_secret, roles_claim=settings.jwt_roles_claim, audience=settings.jwt_audience)
     app = Litestar(
         route_handlers=[Router(path="/", route_handlers=handlers), console_router()],
@@ -111,6 +114,7 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
                 "item_views": feed.ItemViews(),
                 "console_session": ConsoleSession(verifier, settings.jwt_secret.encode()),
                 "queue_snapshot": snapshot,
+                "rate_limiter": limiter,
             }
         ),
         template_config=template_config(),
@@ -121,13 +125,14 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
         },
         middleware=[
             RequestContextMiddleware,
-            DefineMiddleware(JWTAuthenticationMiddleware, verifier=verifier, exclude=PUBLIC_PATHS),
-            RateLimitMiddleware(settings.rate_limit, rate_limit_storage(settings.redis_url)),
+            DefineMiddleware(JWTAuthenticationMiddleware, verifier=verifier, limiter=limiter, exclude=PUBLIC_PATHS),
+            RateLimitMiddleware(limiter),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(__version__),
         plugins=[DocumentedAttrsSchemaPlugin()] + ([] if tracing is None else [http_tracing(tracing)]),
         before_send=[finish_request] if recorded is None else [finish_request, recorded.before_send],
+        request_class=ApiRequest,
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         on_startup=[lambda: configure_logging(settings.log_level, json=settings.log_json)],

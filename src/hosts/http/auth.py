@@ -20,13 +20,18 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
-from townsquare.core.identity import ADMIN_ROLE, Actor
+from townsquare.core.identity import ADMIN_ROLE, MAX_USER_ID, Actor, is_user_id
+from townsquare.hosts.http.middleware import RateLimiter, caller_key
 
 ALGORITHM = "HS256"
 LEEWAY_S = 10
 """Clock skew allowed on ``exp`` (and ``nbf``/``iat``), in seconds."""
 VERIFIED_CACHE_SIZE = 4096
 """Verified tokens remembered per process (see :meth:`TokenVerifier.verify`)."""
+MAX_TOKEN_CHARS = 8192
+"""Longer tokens are refused unread (the hosted platform's are about 1,000 characters)."""
+MAX_EXP = 253402300799
+"""The last second of the year 9999: a later ``exp`` is not a time."""
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/api/v1/testing/"]
 
 
@@ -68,8 +73,12 @@ class TokenVerifier:
         the claim checks, about a twentieth of a feed page's CPU.
 
         Raises:
-            NotAuthorizedException: invalid, expired, wrong algorithm, or no ``sub``.
+            NotAuthorizedException: invalid, expired, wrong algorithm, too long, an ``exp``
+                that is not an integer, or a ``sub`` that is not a user id (1..200 printable
+                characters).
         """
+        if len(token) > MAX_TOKEN_CHARS:
+            raise NotAuthorizedException(f"the token is longer than {MAX_TOKEN_CHARS} characters")
         cached = self._verified.get(token)
         if cached is not None:
             actor, refused_after = cached
@@ -100,11 +109,21 @@ class TokenVerifier:
             raise NotAuthorizedException("the token has expired") from None
         except jwt.InvalidTokenError as exc:
             raise NotAuthorizedException(f"the token is invalid: {exc}") from None
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            # PyJWT lets these escape from claims it converts (an exp or nbf of 1e999) or
+            # payloads it cannot decode (JSON nested a thousand deep).
+            raise NotAuthorizedException("the token is invalid: its claims cannot be read") from None
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject or len(subject) > 200:
-            raise NotAuthorizedException("the token's sub claim must be a user id string")
-        # "require" made PyJWT check that exp is present and numeric.
-        return Actor(user_id=subject, roles=self._roles(claims)), float(claims["exp"])
+        if not is_user_id(subject):
+            raise NotAuthorizedException(
+                f"the token's sub claim must be a user id of 1..{MAX_USER_ID} printable characters"
+            )
+        assert isinstance(subject, str)
+        expires_at = claims["exp"]
+        # PyJWT accepts any exp that int() takes ("123", 1.5, true): NumericDate is an integer here.
+        if type(expires_at) is not int or not 0 < expires_at <= MAX_EXP:
+            raise NotAuthorizedException("the token's exp claim must be an integer number of seconds since the epoch")
+        return Actor(user_id=subject, roles=self._roles(claims)), float(expires_at)
 
     def _roles(self, claims: Mapping[str, Any]) -> frozenset[str]:
         roles: set[str] = set()
@@ -117,7 +136,7 @@ class TokenVerifier:
             roles.update(item for item in node if isinstance(item, str))
         if isinstance(claims.get("role"), str):
             roles.add(claims["role"])
-        return frozenset(roles)
+        return frozenset(role for role in roles if role.isprintable())
 
 
 def mint_token(
@@ -143,19 +162,37 @@ def mint_token(
 
 
 class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
-    """Puts the :class:`Actor` on ``request.user``; missing or bad tokens get a 401."""
+    """Puts the :class:`Actor` on ``request.user``; missing or bad tokens get a 401.
 
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier, exclude: list[str]) -> None:
+    A request that fails authentication spends its client address's rate-limit budget
+    first, so a flood of bad tokens is answered 429 like any other flood.
+    """
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, limiter: RateLimiter, exclude: list[str]) -> None:
         super().__init__(app, exclude=exclude or None, exclude_from_auth_key="exclude_from_auth")
         self._verifier = verifier
+        self._limiter = limiter
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthorizedException("send a bearer token: 'Authorization: Bearer <jwt>'")
-        actor = self._verifier.verify(token.strip())
+        try:
+            actor = self._verifier.verify(bearer_token(connection.headers.get("authorization", "")))
+        except NotAuthorizedException:
+            await self._limiter.check(caller_key(connection.scope))
+            raise
         return AuthenticationResult(user=actor, auth=None)
+
+
+def bearer_token(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header.
+
+    Raises:
+        NotAuthorizedException: another scheme, or no token.
+    """
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthorizedException("send a bearer token: 'Authorization: Bearer <jwt>'")
+    return token
 
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

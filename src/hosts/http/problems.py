@@ -46,6 +46,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     429: "Too many requests",
+    499: "Client closed request",
     500: "Internal server error",
     502: "Bad gateway",
     503: "Service unavailable",

@@ -6,10 +6,11 @@ import asyncio
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
+from townsquare.hosts.http.middleware import RateLimiter
 from townsquare.hosts.http.openapi import one_of
 
 
@@ -57,9 +58,15 @@ def health() -> Health:
     return Health(status="ok")
 
 
-@get("/ready", summary="Readiness: the database and the broker answer", tags=["system"])
-async def ready(services: ServicesDep) -> Response[Readiness]:
+@get("/ready", summary="Readiness: the database, the broker and the rate-limit Redis answer", tags=["system"])
+async def ready(request: Request[Any, Any, Any], services: ServicesDep) -> Response[Readiness]:
     checks: dict[str, str] = {}
+    limiter: RateLimiter = request.app.state.rate_limiter
+    # Requests are still served while this Redis is down (each process counts on its own),
+    # but the budgets are then per process: not ready is the honest answer.
+    shared = await limiter.shared_reachable()
+    if shared is not None:
+        checks["rate_limit_redis"] = "ok" if shared else "unavailable"
     for name, check in services.readiness.items():
         try:
             await asyncio.wait_for(asyncio.to_thread(check), timeout=3)
