@@ -102,7 +102,7 @@ def test_a_half_sent_body_is_timed_out_and_not_logged_as_a_failure(host: Host) -
     sock = connect(host)
     sock.sendall(
         b"POST /api/v1/notifications/read HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 1000\r\n\r\n{\"ids\": [ "
+        b"Authorization: Bearer " + token.encode() + b'\r\nContent-Length: 1000\r\n\r\n{"ids": [ '
     )
     # Then the host closes the connection within its read timeout
     started = time.monotonic()
@@ -112,7 +112,7 @@ def test_a_half_sent_body_is_timed_out_and_not_logged_as_a_failure(host: Host) -
     sock = connect(host)
     sock.sendall(
         b"POST /api/v1/notifications/read HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 1000\r\n\r\n{\"ids\": [ "
+        b"Authorization: Bearer " + token.encode() + b'\r\nContent-Length: 1000\r\n\r\n{"ids": [ '
     )
     time.sleep(0.2)
     sock.close()

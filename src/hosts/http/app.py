@@ -19,6 +19,7 @@ from townsquare.hosts.http.auth import PUBLIC_PATHS, JWTAuthenticationMiddleware
 from townsquare.hosts.http.bodies import ApiRequest
 from townsquare.hosts.http.console import ConsoleSession, console_router, template_config
 from townsquare.hosts.http.deps import provide_actor
+from townsquare.hosts.http.docs import docs_assets, with_local_docs_ui
 from townsquare.hosts.http.middleware import (
     RateLimiter,
     RateLimitMiddleware,
@@ -101,6 +102,7 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
                 tracing.provider.force_flush()
 
     handlers: list[Any] = [*api_routes()]
+    handlers.append(docs_assets())
     if settings.is_memory:
         handlers.append(testing_router(wired))
     snapshot = QueueSnapshot(wired)
@@ -129,7 +131,7 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
             RateLimitMiddleware(limiter),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=openapi_config(__version__),
+        openapi_config=with_local_docs_ui(openapi_config(__version__)),
         plugins=[DocumentedAttrsSchemaPlugin()] + ([] if tracing is None else [http_tracing(tracing)]),
         before_send=[finish_request] if recorded is None else [finish_request, recorded.before_send],
         request_class=ApiRequest,
