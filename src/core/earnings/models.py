@@ -17,6 +17,7 @@ from attrs import field, frozen
 from townsquare.core.earnings.money import Money
 from townsquare.core.errors import Conflict, InvalidInput
 from townsquare.core.identity import check_user_id
+from townsquare.core.text import check_storable
 
 MAX_KEY_LENGTH = 200
 MAX_REASON_LENGTH = 500
@@ -106,6 +107,7 @@ def check_reason(reason: object) -> str:
     """Return a refund ``reason`` when it says something (1..500 characters, trimmed)."""
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_LENGTH:
         raise InvalidInput(f"a refund needs a reason of 1..{MAX_REASON_LENGTH} characters", field="reason")
+    check_storable(reason, "reason")
     return reason.strip()
 
 

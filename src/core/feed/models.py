@@ -11,12 +11,16 @@ from typing import Any
 from attrs import field, frozen
 
 from townsquare.core.errors import InvalidInput
+from townsquare.core.text import is_storable
 
 SHOP_SHARE_PERCENT = 20
 """At most this share (in percent) of a page's capacity may be shop items."""
 
-_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}\Z")
+MAX_PRICE_CENTS = 10**12
+"""The highest price of a product, in minor units (ten billion in a two-digit currency; fits a bigint
+with room to add up)."""
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 
 
 class ItemKind(StrEnum):
@@ -66,6 +70,8 @@ def _text(max_length: int, *, required: bool) -> Callable[[Any, Any, str], None]
             raise ValueError(f"{attribute.name} must not be blank")
         if len(value) > max_length:
             raise ValueError(f"{attribute.name} must be at most {max_length} characters")
+        if not is_storable(value):
+            raise ValueError(f"{attribute.name} must not contain NUL characters or unpaired surrogates")
 
     return check
 
@@ -96,6 +102,8 @@ class Draft:
                 raise ValueError("price_cents and currency are required for a product")
             if isinstance(self.price_cents, bool) or not isinstance(self.price_cents, int) or self.price_cents < 0:
                 raise ValueError("price_cents must be a non-negative integer (minor units)")
+            if self.price_cents > MAX_PRICE_CENTS:
+                raise ValueError(f"price_cents must be at most {MAX_PRICE_CENTS} (minor units)")
             if not _CURRENCY.match(self.currency):
                 raise ValueError("currency must be a three-letter ISO 4217 code such as EUR")
         elif self.price_cents is not None or self.currency is not None:

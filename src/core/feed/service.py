@@ -16,6 +16,7 @@ from townsquare.core.feed.models import (
     FeedPage,
     ItemKind,
     Position,
+    check_item_id,
     product_quota,
 )
 from townsquare.core.feed.ports import CandidateQuery, FeedStore
@@ -109,6 +110,7 @@ class FeedService:
         Raises:
             NotFound: no such item, or it was removed.
         """
+        item_id = _item_id_in(item_id)
         with self._uow.transaction():
             return self._live_item(item_id)
 
@@ -175,6 +177,7 @@ class FeedService:
             NotFound: no such item.
             Forbidden: the actor is neither its creator nor an admin.
         """
+        item_id = _item_id_in(item_id)
         with self._uow.transaction(actor=actor.acting_as()):
             item = self._store.get(item_id)
             if item is None:
@@ -210,12 +213,14 @@ class FeedService:
         Raises:
             NotFound: no such live item.
         """
+        item_id = _item_id_in(item_id)
         with self._uow.transaction(actor=viewer.user_id):
             self._live_item(item_id)
             self._store.hide(viewer.user_id, item_id, self._clock.now())
 
     def unhide(self, viewer: Actor, item_id: str) -> None:
         """Show a hidden item again. Idempotent."""
+        item_id = _item_id_in(item_id)
         with self._uow.transaction(actor=viewer.user_id):
             self._store.unhide(viewer.user_id, item_id)
 
@@ -226,6 +231,7 @@ class FeedService:
             NotFound: no such live item.
             InvalidInput: the item is not a product.
         """
+        item_id = _item_id_in(item_id)
         with self._uow.transaction(actor=viewer.user_id):
             item = self._live_item(item_id)
             if item.kind is not ItemKind.PRODUCT:
@@ -234,6 +240,7 @@ class FeedService:
 
     def remove_from_cart(self, viewer: Actor, item_id: str) -> None:
         """Take a product out of the viewer's cart (it may show in their feeds again). Idempotent."""
+        item_id = _item_id_in(item_id)
         with self._uow.transaction(actor=viewer.user_id):
             self._store.remove_from_cart(viewer.user_id, item_id)
 
@@ -269,6 +276,15 @@ class FeedService:
         except InvalidCursor:
             return False
         return True
+
+
+def _item_id_in(item_id: str) -> str:
+    """A client's item id, or :class:`InvalidInput` when it cannot be one (before any lookup,
+    so every adapter refuses the same ids the same way)."""
+    try:
+        return check_item_id(item_id)
+    except ValueError as error:
+        raise InvalidInput(str(error), field="item_id") from None
 
 
 def _scope(mode: FeedMode, viewer_id: str) -> str:

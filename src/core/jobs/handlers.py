@@ -13,7 +13,7 @@ from attrs import field, frozen
 from townsquare.core.errors import InvalidInput
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_JOB_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,99}$")
+_JOB_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,99}\Z")
 
 
 def check_job_type(job_type: str) -> str:

@@ -27,6 +27,7 @@ from townsquare.core.jobs.models import (
 )
 from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
 from townsquare.core.jobs.ports import JobStore
+from townsquare.core.text import is_storable
 from townsquare.core.uow import UnitOfWork
 
 MAX_ATTEMPTS_LIMIT = 100
@@ -173,7 +174,7 @@ class JobService:
                 f"priority must be between {PRIORITY_RANGE[0]} and {PRIORITY_RANGE[1]}", field="priority"
             )
         key = request.idempotency_key
-        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH or "\x00" in key):
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH or not is_storable(key)):
             raise InvalidInput(f"idempotency_key must be 1-{MAX_KEY_LENGTH} characters", field="idempotency_key")
         return NewJob(
             job_type=request.job_type,

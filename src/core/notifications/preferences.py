@@ -23,8 +23,8 @@ from townsquare.core.errors import InvalidInput
 from townsquare.core.notifications.models import CATEGORIES, Channel
 
 WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\Z")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 
 class DigestFrequency(StrEnum):
@@ -72,7 +72,7 @@ def _timezone(path: str, value: Any) -> str:
 
 
 def _email_address(path: str, value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.match(value):
+    if not isinstance(value, str) or len(value) > 254 or not value.isprintable() or not _EMAIL.match(value):
         raise InvalidInput(f"{path} must be an email address like 'name@example.com', got {value!r}", field=path)
     return value
 

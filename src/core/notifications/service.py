@@ -43,6 +43,7 @@ from townsquare.core.notifications.ports import (
     PreferenceStore,
 )
 from townsquare.core.notifications.preferences import Preferences, apply_patch
+from townsquare.core.text import check_storable, check_storable_json, is_storable
 from townsquare.core.uow import UnitOfWork
 
 DEFAULT_PAGE_SIZE = 50
@@ -154,8 +155,15 @@ class NotificationService:
         lane = lane_of(category)
         _check_text(title, body)
         payload = _check_data(data)
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY:
-            raise InvalidInput(f"idempotency_key must be 1..{MAX_KEY} characters", field="idempotency_key")
+        if idempotency_key is not None and (
+            not isinstance(idempotency_key, str)
+            or not 1 <= len(idempotency_key) <= MAX_KEY
+            or not is_storable(idempotency_key)
+        ):
+            raise InvalidInput(
+                f"idempotency_key must be 1..{MAX_KEY} characters, without NUL or unpaired surrogates",
+                field="idempotency_key",
+            )
         now = self._clock.now()
         notification = Notification(
             id=self._ids.new_id() if idempotency_key is None else _keyed_id(user_id, idempotency_key),
@@ -484,6 +492,8 @@ def _check_text(title: str, body: str) -> None:
         raise InvalidInput(f"title must be 1..{MAX_TITLE} characters", field="title")
     if not isinstance(body, str) or len(body) > MAX_BODY:
         raise InvalidInput(f"body must be at most {MAX_BODY} characters", field="body")
+    check_storable(title, "title")
+    check_storable(body, "body")
 
 
 def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -491,6 +501,7 @@ def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     if not isinstance(data, Mapping):
         raise InvalidInput("data must be a JSON object", field="data")
+    check_storable_json(data, "data")
     try:
         encoded = json.dumps(data, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):

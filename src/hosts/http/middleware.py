@@ -29,7 +29,7 @@ from redis.backoff import NoBackoff
 from townsquare.core.identity import Actor
 from townsquare.settings import RateLimit
 
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _ITEMS = {
     "second": RateLimitItemPerSecond,
     "minute": RateLimitItemPerMinute,
