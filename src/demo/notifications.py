@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from townsquare.bootstrap import Services
 
 # (user, channel, category, title, body, read) in sending order. At most 4 per user and
@@ -20,7 +22,7 @@ _NOTIFICATIONS = [
     ("carol", "inapp", "payout", "Payout on its way", "$212.40 to your bank account", False),
 ]
 
-_PREFERENCES = {
+_PREFERENCES: dict[str, dict[str, Any]] = {
     "alice": {
         "timezone": "Europe/Berlin",
         "email_address": "alice@example.com",
@@ -44,12 +46,20 @@ def seed(services: Services) -> None:
     for number, (name, channel, category, title, body, read) in enumerate(_NOTIFICATIONS):
         user_id = DEMO_USERS[name]
         if channel == "email":
-            # Email needs an address: alice's comes with her preferences.
-            notifications.update_preferences(user_id, _PREFERENCES[name])
+            # Email needs a verified address: alice's comes with her preferences.
+            _store_preferences(services, user_id, _PREFERENCES[name])
         result = notifications.send(
             user_id, channel, category, title=title, body=body, idempotency_key=f"demo-notification-{number:02d}"
         )
         if read and result.notification_id is not None:
             notifications.mark_read(user_id, [result.notification_id])
     for name, preferences in _PREFERENCES.items():
-        notifications.update_preferences(DEMO_USERS[name], preferences)
+        _store_preferences(services, DEMO_USERS[name], preferences)
+
+
+def _store_preferences(services: Services, user_id: str, preferences: dict[str, Any]) -> None:
+    # The demo addresses count as confirmed: demo data sends no verification codes.
+    rest = {key: value for key, value in preferences.items() if key != "email_address"}
+    services.notifications.update_preferences(user_id, rest)
+    if "email_address" in preferences:
+        services.notifications.trust_email_address(user_id, preferences["email_address"])

@@ -361,7 +361,7 @@ def test_bad_preferences_name_the_field_and_change_nothing(services: Services, p
 
 def test_email_notifications_go_through_the_outbox_and_the_worker(services: Services) -> None:
     # Given alice has an email address
-    services.notifications.update_preferences("alice", {"email_address": "alice@example.com"})
+    services.notifications.trust_email_address("alice", "alice@example.com")
     # When an email notification is sent
     result = send(services, channel="email", category="order", title="Order shipped", body="On its way")
     # Then it waits in the outbox, unsent, and is not in the in-app inbox
@@ -380,7 +380,7 @@ def test_email_notifications_go_through_the_outbox_and_the_worker(services: Serv
 
 
 def test_a_refused_delivery_is_retried_by_the_jobs_port(services: Services, clock: ManualClock) -> None:
-    services.notifications.update_preferences("alice", {"email_address": "alice@example.com"})
+    services.notifications.trust_email_address("alice", "alice@example.com")
     services.notifications.mailer.fail_times = 1  # type: ignore[attr-defined]
     send(services, channel="email", category="payout")
     services.notifications.process_outbox()
@@ -397,13 +397,9 @@ def test_a_refused_delivery_is_retried_by_the_jobs_port(services: Services, cloc
 def test_a_daily_digest_is_queued_once_per_period_at_the_local_hour(services: Services, clock: ManualClock) -> None:
     # Given alice in Berlin wants a daily digest at 18:00 and has unread notifications
     services.notifications.update_preferences(
-        "alice",
-        {
-            "timezone": "Europe/Berlin",
-            "email_address": "alice@example.com",
-            "digest": {"frequency": "daily", "hour": 18},
-        },
+        "alice", {"timezone": "Europe/Berlin", "digest": {"frequency": "daily", "hour": 18}}
     )
+    services.notifications.trust_email_address("alice", "alice@example.com")
     send(services, category="follow", title="Bob follows you")
     send(services, category="sale", title="You sold a print")
     # When it is 16:59 in Berlin (15:59 UTC), nothing is due
@@ -437,12 +433,13 @@ def test_weekly_digests_use_the_chosen_weekday_and_empty_ones_are_skipped(
 ) -> None:
     # 2026-01-15 is a Thursday. Alice wants Fridays at 08:00 UTC; bob Mondays at 08:00.
     services.notifications.update_preferences(
-        "alice",
-        {"email_address": "a@example.com", "digest": {"frequency": "weekly", "hour": 8, "weekday": "friday"}},
+        "alice", {"digest": {"frequency": "weekly", "hour": 8, "weekday": "friday"}}
     )
     services.notifications.update_preferences(
-        "bob", {"email_address": "b@example.com", "digest": {"frequency": "weekly", "hour": 8, "weekday": "monday"}}
+        "bob", {"digest": {"frequency": "weekly", "hour": 8, "weekday": "monday"}}
     )
+    services.notifications.trust_email_address("alice", "a@example.com")
+    services.notifications.trust_email_address("bob", "b@example.com")
     send(services, user="bob", category="tip")
     # Thursday: bob's Monday slot has passed this week, alice's has not
     assert services.notifications.enqueue_due_digests() == 1
@@ -468,7 +465,7 @@ def test_digest_preview_and_test_send(services: Services) -> None:
     with pytest.raises(InvalidInput) as error:
         services.notifications.send_test_digest("alice")
     assert error.value.field == "email_address"
-    services.notifications.update_preferences("alice", {"email_address": "alice@example.com"})
+    services.notifications.trust_email_address("alice", "alice@example.com")
     services.notifications.send_test_digest("alice")
     services.notifications.process_outbox()
     run_jobs(services)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -125,14 +126,29 @@ def test_preferences_merge_and_digest_helpers(client: Client, auth: TokenFactory
     ).json()
     assert merged["preferences"]["digest"] == {"frequency": "weekly", "hour": 7, "weekday": "monday"}
     assert merged["digest_next_at"] == "2026-01-19T07:00:00Z"
+    # The new address is unconfirmed: a code went to it, and no test digest may follow yet
+    assert merged["email_verified"] is False
+    [verification] = services.notifications.outbox("carol")
+    assert verification.message.to == "carol@example.com"
+    refused = client.post("/api/v1/notification-digest/send-test", headers=headers)
+    assert assert_problem(refused, 400)["field"] == "email_address"
+    wrong = client.post("/api/v1/notification-prefs/email/verify", json={"code": "1234567"}, headers=headers)
+    assert assert_problem(wrong, 400)["field"] == "code"
+    code = re.search(r"\b(\d{6})\b", verification.message.text)
+    assert code is not None
+    verified = client.post("/api/v1/notification-prefs/email/verify", json={"code": code.group(1)}, headers=headers)
+    assert verified.status_code == 200 and verified.json()["email_verified"] is True
+    assert client.get("/api/v1/notification-prefs", headers=headers).json()["email_verified"] is True
     # The seeds' helpers: a test notification, a digest preview and a test digest
     assert client.post("/api/v1/notifications/test", json={}, headers=headers).json()["sent"] is True
     preview = client.get("/api/v1/notification-digest/preview", headers=headers).json()
     assert preview["counts"]["total"] == 1 and preview["items"][0]["category"] == "test"
     queued = client.post("/api/v1/notification-digest/send-test", headers=headers)
     assert queued.status_code == 202 and queued.json()["to"] == "carol@example.com"
-    assert [m.id for m in services.notifications.outbox("carol")] == [queued.json()["outbox_id"]]
-    [mail] = client.get("/api/v1/notifications/mail", headers=headers).json()
+    assert [m.id for m in services.notifications.outbox("carol")] == [verification.id, queued.json()["outbox_id"]]
+    mail = next(
+        m for m in client.get("/api/v1/notifications/mail", headers=headers).json() if m["id"] != verification.id
+    )
     assert (mail["id"], mail["status"]) == (queued.json()["outbox_id"], "pending")
     assert client.get("/api/v1/notifications/mail", headers=auth("alice")).json() == []
     assert client.get("/api/v1/notification-digest/runs", headers=headers).json() == []

@@ -121,9 +121,8 @@ def test_two_workers_enqueueing_and_sending_digests_send_one_email_per_user(
     try:
         users = [f"user-{i}" for i in range(40)]
         for user in users:
-            first.notifications.update_preferences(
-                user, {"email_address": f"{user}@example.com", "digest": {"frequency": "daily", "hour": 9}}
-            )
+            first.notifications.update_preferences(user, {"digest": {"frequency": "daily", "hour": 9}})
+            first.notifications.trust_email_address(user, f"{user}@example.com")
             first.notifications.send(user, "inapp", "like", title="Someone liked your post")
         # When both workers check for due digests at the same moment, twice
         queued = race(4, lambda i: (first if i % 2 else second).notifications.enqueue_due_digests())
@@ -283,11 +282,15 @@ def test_a_preference_change_in_another_process_decides_the_next_send(
         assert here.notifications.send("alice", "inapp", "sale", title="3").sent
         # And an email address set over there is the one this process's mail goes to
         assert here.notifications.send("alice", "email", "sale", title="4").reason is NotSentReason.NO_EMAIL_ADDRESS
-        there.notifications.update_preferences("alice", {"email_address": "alice@example.com"})
+        there.notifications.trust_email_address("alice", "alice@example.com")
         assert here.notifications.send("alice", "email", "sale", title="5").sent
-        there.notifications.update_preferences("alice", {"email_address": "new@example.com"})
+        there.notifications.trust_email_address("alice", "new@example.com")
         assert here.notifications.send("alice", "email", "sale", title="6").sent
-        assert rows(pg_dsn, "SELECT recipient, subject FROM notification_mail_outbox ORDER BY subject") == [
+        # And an address set but not confirmed over there gets nothing here
+        there.notifications.update_preferences("alice", {"email_address": "unconfirmed@example.com"})
+        assert here.notifications.send("alice", "email", "sale", title="7").reason is NotSentReason.EMAIL_UNVERIFIED
+        mail = "SELECT recipient, subject FROM notification_mail_outbox WHERE subject ~ '^[0-9]$' ORDER BY subject"
+        assert rows(pg_dsn, mail) == [
             ("alice@example.com", "5"),
             ("new@example.com", "6"),
         ]

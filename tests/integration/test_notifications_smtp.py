@@ -87,7 +87,7 @@ def test_the_worker_delivers_outbox_mail_over_smtp(smtp_server: tuple[Inbox, int
     # Given the services configured with SMTP_URL pointing at the test server
     inbox, port = smtp_server
     services = bootstrap(memory_settings(smtp_url=f"smtp://127.0.0.1:{port}"), clock=clock)
-    services.notifications.update_preferences("alice", {"email_address": "alice@example.com"})
+    services.notifications.trust_email_address("alice", "alice@example.com")
     # When an email notification is sent and the worker runs
     services.notifications.send("alice", "email", "order", title="Shipped", body="Your order shipped")
     services.notifications.process_outbox()

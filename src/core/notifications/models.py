@@ -60,6 +60,7 @@ class NotSentReason(StrEnum):
     CHANNEL_OFF = "channel_off"
     CATEGORY_OFF = "category_off"
     NO_EMAIL_ADDRESS = "no_email_address"
+    EMAIL_UNVERIFIED = "email_unverified"  # the address is set but not yet confirmed with its code
 
 
 def parse_channel(value: str, *, field_name: str = "channel") -> Channel:

@@ -15,7 +15,8 @@ def refusal(prefs: Preferences, channel: Channel, category: str, now: datetime) 
     """Why a send must not happen now, or None when it may (the daily cap is checked atomically by the store).
 
     The checks run in a fixed order, so the reason reported is the most permanent one:
-    a channel or category the user turned off, a missing email address, then quiet hours.
+    a channel or category the user turned off, a missing or unverified email address, then
+    quiet hours.
     """
     if not prefs.channels[channel]:
         return NotSentReason.CHANNEL_OFF
@@ -23,6 +24,8 @@ def refusal(prefs: Preferences, channel: Channel, category: str, now: datetime) 
         return NotSentReason.CATEGORY_OFF
     if channel is Channel.EMAIL and not prefs.email_address:
         return NotSentReason.NO_EMAIL_ADDRESS
+    if channel is Channel.EMAIL and not prefs.email_verified:
+        return NotSentReason.EMAIL_UNVERIFIED
     if in_quiet_hours(prefs, now):
         return NotSentReason.QUIET_HOURS
     return None

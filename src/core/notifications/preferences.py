@@ -234,17 +234,32 @@ class DigestSchedule:
         return self.hour
 
 
+MAIL_STATE = "mail_state"
+"""The stored document's part that only the service writes (clients cannot patch it): which
+address was verified, the pending verification code, and today's mail counts. Never shown."""
+
+
 @frozen
 class Preferences:
-    """The effective preferences (defaults merged with what the user stored), typed."""
+    """The effective preferences (defaults merged with what the user stored), typed.
+
+    ``email_address`` is what the user set; mail goes only to :attr:`mail_address`, which is
+    that address once it has been verified.
+    """
 
     timezone: str
     email_address: str | None
+    email_verified: bool
     channels: Mapping[Channel, bool]
     categories: Mapping[str, bool]
     quiet_hours: QuietHours | None
     digest: DigestSchedule
     document: Mapping[str, Any]
+
+    @property
+    def mail_address(self) -> str | None:
+        """Where mail may go: the address when verified, else nowhere."""
+        return self.email_address if self.email_verified else None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -254,11 +269,15 @@ class Preferences:
     def from_stored(cls, stored: Mapping[str, Any] | None) -> Preferences:
         """The effective preferences for a stored document (None: the defaults)."""
         doc = with_defaults(stored)
+        state = doc.pop(MAIL_STATE, None)
+        address = doc["email_address"]
+        verified = address is not None and isinstance(state, Mapping) and state.get("verified_address") == address
         quiet = doc["quiet_hours"]
         digest = doc["digest"]
         return cls(
             timezone=doc["timezone"],
-            email_address=doc["email_address"],
+            email_address=address,
+            email_verified=verified,
             channels={channel: bool(doc["channels"][channel.value]) for channel in Channel},
             categories={name: bool(doc["categories"][name]) for name in CATEGORIES},
             quiet_hours=QuietHours(_parse_time(quiet["start"]), _parse_time(quiet["end"]))
