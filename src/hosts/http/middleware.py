@@ -18,7 +18,6 @@ from limits import RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMi
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware import ASGIMiddleware
@@ -36,6 +35,8 @@ _ITEMS = {
     "hour": RateLimitItemPerHour,
     "day": RateLimitItemPerDay,
 }
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
 SHARED_RETRY_S = 2.0
 """After the shared rate-limit counters fail, how long requests use this process's own before Redis is tried again."""
 REDIS_HEALTH_CHECK_S = 10
@@ -79,12 +80,15 @@ async def finish_request(message: Message, scope: Scope) -> None:
     state = scope.setdefault("state", {})
     request_id = request_id_of(scope)
     path = scope.get("path", "")
-    headers = MutableScopeHeaders(message)
-    headers["x-request-id"] = request_id
-    headers["x-content-type-options"] = "nosniff"
-    if path.startswith("/api/") and "cache-control" not in headers:
+    # Appended as raw pairs: no handler sets these, and a headers wrapper per response costs.
+    headers = message.get("headers")
+    if not isinstance(headers, list):
+        headers = message["headers"] = list(headers or ())
+    headers.append((b"x-request-id", request_id.encode("latin-1")))
+    headers.append(_NOSNIFF)
+    if path.startswith("/api/"):
         # Answers are per user and change with every write: no cache may keep them.
-        headers["cache-control"] = "no-store"
+        headers.append(_NO_STORE)
     started = state.get("request_started")
     log.info(
         "request",
@@ -207,7 +211,12 @@ class RateLimiter:
         Raises:
             TooManyRequestsException: over the budget, with ``Retry-After``.
         """
-        limiter = self._local if local else await self._limiter()
+        if local or self._shared is None:
+            limiter = self._local
+        elif self._shared_retry_at is None:  # the hot path: Redis answering
+            limiter = self._shared
+        else:
+            limiter = await self._while_failing()
         try:
             if await limiter.hit(self._item, key):
                 return
@@ -233,20 +242,18 @@ class RateLimiter:
         except _SHARED_FAILURES:  # includes TimeoutError
             return False
 
-    async def _limiter(self) -> SlidingWindowCounterRateLimiter:
-        if self._shared is None:
+    async def _while_failing(self) -> SlidingWindowCounterRateLimiter:
+        assert self._shared is not None and self._shared_retry_at is not None
+        if self._monotonic() < self._shared_retry_at:
+            self.local_decisions += 1
             return self._local
-        if self._shared_retry_at is not None:
-            if self._monotonic() < self._shared_retry_at:
-                self.local_decisions += 1
-                return self._local
-            # Try Redis again with this request; the next failure re-arms the interval.
-            self._shared_retry_at = self._monotonic() + SHARED_RETRY_S
-            if not await self.shared_reachable():
-                self.local_decisions += 1
-                return self._local
-            self._shared_retry_at = None
-            log.info("rate_limit.shared_counters_back")
+        # Try Redis again with this request; the next failure re-arms the interval.
+        self._shared_retry_at = self._monotonic() + SHARED_RETRY_S
+        if not await self.shared_reachable():
+            self.local_decisions += 1
+            return self._local
+        self._shared_retry_at = None
+        log.info("rate_limit.shared_counters_back")
         return self._shared
 
     def _shared_failed(self, exc: BaseException) -> None:
