@@ -68,6 +68,7 @@ _DIGEST_PREFS = """
 INSERT INTO notification_preferences (user_id, document, timezone, digest_frequency, digest_slot, updated_at)
 SELECT 'user-' || n,
        jsonb_build_object('timezone', z.zones[1 + n %% z.size], 'email_address', 'user-' || n || '@example.com',
+                          'mail_state', jsonb_build_object('verified_address', 'user-' || n || '@example.com'),
                           'digest', jsonb_build_object('frequency', CASE WHEN n %% 5 = 0 THEN 'weekly' ELSE 'daily' END,
                                                        'hour', n %% 24)),
        z.zones[1 + n %% z.size],

@@ -39,7 +39,7 @@ def test_the_outbox_backlog_counts_pending_mail_and_its_age(services: Services, 
     assert notifications.outbox_backlog().pending == 0
     assert notifications.outbox_backlog().oldest_age == timedelta(0)
     # When two emails wait for 90 s
-    notifications.update_preferences("alice", {"email_address": "alice@example.com"})
+    notifications.trust_email_address("alice", "alice@example.com")
     for title in ("one", "two"):
         notifications.send("alice", "email", "order", title=title)
     clock.advance(timedelta(seconds=90))
