@@ -2,11 +2,11 @@
 
 ``app.notification_add`` (0009) answered "capped" to a send that had waited on the counter
 row's lock while a send with the same idempotency key took the last slot; it now answers
-that send's id, as memory mode does. The body lives in ``0012_notification_add.sql``; the
+that send's id, as memory mode does. The body lives in ``0013_notification_add.sql``; the
 signature, and so the grants, are unchanged.
 
-Revision ID: 0012_idempotent_last_cap_slot
-Revises: 0011_job_workers
+Revision ID: 0013_idempotent_last_cap_slot
+Revises: 0012_assistant
 """
 
 import importlib.util
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from alembic import op
 
-revision = "0012_idempotent_last_cap_slot"
-down_revision = "0011_job_workers"
+revision = "0013_idempotent_last_cap_slot"
+down_revision = "0012_assistant"
 branch_labels = None
 depends_on = None
 
@@ -23,7 +23,7 @@ _HERE = Path(__file__).parent
 
 
 def upgrade() -> None:
-    op.execute((_HERE / "0012_notification_add.sql").read_text())
+    op.execute((_HERE / "0013_notification_add.sql").read_text())
 
 
 def downgrade() -> None:
