@@ -124,6 +124,16 @@ def report(problems: list[str]) -> str:
     return f"{len(problems)} gaps in the OpenAPI document:\n  " + "\n  ".join(problems)
 
 
+def test_every_operation_says_what_it_does(document: Document) -> None:
+    problems = []
+    for path, method, operation in operations(document):
+        if not operation.get("summary"):
+            problems.append(f"{name(path, method, operation)}: no summary (the decorator's summary=)")
+        if len((operation.get("description") or "").strip()) < 20:
+            problems.append(f"{name(path, method, operation)}: no description: {HOW_TO['operation']}")
+    assert not problems, report(problems)
+
+
 def test_every_schema_and_field_is_described(document: Document) -> None:
     problems = []
     for schema_name, schema in sorted(document["components"]["schemas"].items()):
@@ -132,6 +142,10 @@ def test_every_schema_and_field_is_described(document: Document) -> None:
         for field, prop in sorted((schema.get("properties") or {}).items()):
             if not prop.get("description"):
                 problems.append(f"schema {schema_name}, field {field!r}: no description: {HOW_TO['field']}")
+    for path, method, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            if not parameter.get("description") and not parameter.get("schema", {}).get("description"):
+                problems.append(f"{name(path, method, operation)}: parameter {parameter['name']!r} has no description")
     assert not problems, report(problems)
 
 
@@ -172,6 +186,35 @@ def test_the_event_stream_is_described_as_one(document: Document) -> None:
     assert list(stream["content"]) == ["text/event-stream"], stream
     assert "counts" in stream["description"]
     assert resolve(document, stream["content"]["text/event-stream"]["schema"])["properties"]["total"]
+
+
+def test_each_operation_lists_only_the_errors_it_can_answer(document: Document) -> None:
+    problems = []
+    everywhere = None
+    for path, method, operation in operations(document):
+        label = name(path, method, operation)
+        statuses = {int(status) for status in operation["responses"] if int(status) >= 400}
+        everywhere = statuses if everywhere is None else everywhere & statuses
+        takes_body = "requestBody" in operation
+        if PUBLIC.match(path) and 401 in statuses:
+            problems.append(f"{label}: public, yet lists 401")
+        if not PUBLIC.match(path) and 401 not in statuses:
+            problems.append(f"{label}: needs a token, yet does not list 401")
+        if not takes_body and 413 in statuses:
+            problems.append(f"{label}: takes no body, yet lists 413")
+        if takes_body and 413 not in statuses:
+            problems.append(f"{label}: takes a body, yet does not list 413")
+        if 429 not in statuses:
+            problems.append(f"{label}: every request is rate limited, yet it does not list 429")
+        if "admin" in (operation.get("tags") or []) and 403 not in statuses:
+            problems.append(f"{label}: admin only, yet does not list 403")
+        for status in statuses:
+            content = operation["responses"][str(status)].get("content", {})
+            if status != 503 or path != "/ready":
+                if "application/problem+json" not in content:
+                    problems.append(f"{label}: its {status} is not a problem document")
+    assert everywhere == {429}, f"every operation lists {everywhere}: list per operation what it can answer"
+    assert not problems, report(problems)
 
 
 def test_public_routes_declare_no_token_and_the_others_the_bearer_token(document: Document) -> None:

@@ -164,3 +164,33 @@ def parse_docstring(cls: type) -> tuple[str, dict[str, str]]:
             for name in names:
                 fields[name] = f"{fields[name]} {line.strip()}".strip()
     return head.strip(), fields
+
+
+_RESERVED = {"self", "request", "state", "scope", "socket", "headers", "cookies", "body", "data"}
+
+
+def problems_of(route_handler: HTTPRouteHandler, path_parameters: set[str], *, public: bool) -> set[int]:
+    """The error statuses an operation can answer, from what it takes and who may call it.
+
+    Every request is rate limited (429); one that needs a token can lack it (401); a guarded
+    one can be refused (403); any input can be malformed (400); a body can be too large (413);
+    one that reads the stores can find the database down (503, postgres mode). The domain's
+    refusals beyond these (a 404 for an unknown id, a 409 conflict, a 403 from a rule in the
+    core) are declared on the handler: ``@post(..., problems=[404, 409])``.
+    """
+    signature = set(route_handler.parsed_fn_signature.parameters)
+    dependencies = set(route_handler.resolve_dependencies())
+    query = signature - dependencies - _RESERVED - path_parameters
+    statuses = {429}
+    if not public:
+        statuses.add(401)
+    if route_handler.resolve_guards():
+        statuses.add(403)
+    if "data" in signature:
+        statuses |= {400, 413}
+    if query or path_parameters:
+        statuses.add(400)
+    if signature & {"services", "actor"}:
+        statuses.add(503)
+    statuses |= set(route_handler.opt.get("problems", ()))
+    return statuses

@@ -97,7 +97,7 @@ PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
     )
     for status, meaning in _MEANINGS.items()
 }
-"""Documented on every operation: any of these may answer any request (auth, limits, input)."""
+"""The problem document responses an operation may list, by status (see ``openapi.problems_of``)."""
 
 
 def document_problems(app: Litestar, public_paths: Iterable[str]) -> None:
@@ -105,7 +105,7 @@ def document_problems(app: Litestar, public_paths: Iterable[str]) -> None:
 
     Once, for the whole app: the schema is built from these handlers on its first request.
     """
-    from townsquare.hosts.http.openapi import require_token
+    from townsquare.hosts.http.openapi import problems_of, require_token
 
     public = re.compile("|".join(public_paths))
     for route in app.routes:
@@ -113,7 +113,9 @@ def document_problems(app: Litestar, public_paths: Iterable[str]) -> None:
             if isinstance(handler, HTTPRouteHandler):
                 is_public = bool(public.match(route.path))
                 require_token(handler, is_public)
-                handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
+                statuses = problems_of(handler, set(route.path_parameters), public=is_public)
+                documented = {status: PROBLEM_RESPONSES[status] for status in sorted(statuses)}
+                handler.responses = {**documented, **(handler.responses or {})}
 
 
 def problem(

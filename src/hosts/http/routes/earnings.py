@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from attrs import frozen
 from litestar import Request, get, post
 from litestar.exceptions import ClientException, SerializationException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from townsquare.core.earnings import (
     EarningBalance,
@@ -332,14 +332,29 @@ CreatorParam = Annotated[
 # -- reads -----------------------------------------------------------------------------------
 
 
-@get("/api/v1/earnings/summary", summary="Earnings summary per currency", tags=TAGS, sync_to_thread=True)
+EarningId = Annotated[str, PathParameter(description="the earning's id (its own event's id)")]
+CreatorId = Annotated[str, PathParameter(description="the creator's user id")]
+
+
+@get(
+    "/api/v1/earnings/summary", summary="Earnings summary per currency", tags=TAGS, sync_to_thread=True, problems=[403]
+)
 def summary(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None) -> SummaryOut:
+    """Per currency: total, captured, pending, voided, missed (= total - captured), refunded and net, each equal
+    to the sum over the events. Yours, or any creator's with `creator_id` for admins (others get a 403).
+    """
     creator = creator_id or actor.user_id
     summaries = services.earnings.summary(actor, creator)
     return SummaryOut(creator_id=creator, currencies=[CurrencySummary.of(each) for each in summaries])
 
 
-@get("/api/v1/earnings/timeline", summary="Ledger events, newest first, cursor paged", tags=TAGS, sync_to_thread=True)
+@get(
+    "/api/v1/earnings/timeline",
+    summary="Ledger events, newest first, cursor paged",
+    tags=TAGS,
+    sync_to_thread=True,
+    problems=[403],
+)
 def timeline(
     services: ServicesDep,
     actor: ActorDep,
@@ -360,6 +375,9 @@ def timeline(
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=100, description="page size (1..100)")] = DEFAULT_PAGE_SIZE,
 ) -> TimelineOut:
+    """The ledger's events, newest first, cursor paged (`limit` 1-100), filtered by earning kind, event type and
+    time. A cursor belongs to one filter; another's is a 400.
+    """
     where = TimelineFilter(
         kinds=frozenset(kind or ()),
         types=frozenset(event_type or ()),
@@ -370,8 +388,17 @@ def timeline(
     return TimelineOut(events=[EventOut.of(event) for event in page.events], next_cursor=page.next_cursor)
 
 
-@get("/api/v1/earnings/tier", summary="Tier, progress to the next and what it unlocks", tags=TAGS, sync_to_thread=True)
+@get(
+    "/api/v1/earnings/tier",
+    summary="Tier, progress to the next and what it unlocks",
+    tags=TAGS,
+    sync_to_thread=True,
+    problems=[403],
+)
 def tier(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None) -> TierStatusOut:
+    """The creator's tier by net captured earnings, the next tier, how much remains and the progress in basis
+    points (integers). Yours, or any creator's for admins.
+    """
     status = services.earnings.tier(actor, creator_id or actor.user_id)
     return TierStatusOut(
         creator_id=status.creator_id,
@@ -384,8 +411,17 @@ def tier(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None
     )
 
 
-@get("/api/v1/earnings/events/{earning_id:str}", summary="An earning and its balance", tags=TAGS, sync_to_thread=True)
-def earning(services: ServicesDep, actor: ActorDep, earning_id: FromPath[str]) -> EarningOut:
+@get(
+    "/api/v1/earnings/events/{earning_id:str}",
+    summary="An earning and its balance",
+    tags=TAGS,
+    sync_to_thread=True,
+    problems=[403, 404],
+)
+def earning(services: ServicesDep, actor: ActorDep, earning_id: EarningId) -> EarningOut:
+    """One earning with its balance (captured, uncaptured, refunded, refundable). The creator sees their own;
+    admins and the service role any; others get a 403.
+    """
     return EarningOut.of(services.earnings.earning(actor, earning_id))
 
 
@@ -396,8 +432,13 @@ def earning(services: ServicesDep, actor: ActorDep, earning_id: FromPath[str]) -
     "/api/v1/earnings/events",
     summary="Record a pending earning (admin or service role; idempotent by key)",
     **WRITE,
+    problems=[403, 409],
 )
 def record(services: ServicesDep, actor: ActorDep, data: JSONBody[RecordEarning]) -> EventOut:
+    """Record a pending earning in the creator's append-only ledger (admin or service role; anyone else is a
+    403). Idempotent by key: the same key answers the same event and writes nothing; the same key with
+    different content is a 409. Amounts are positive JSON integers of minor units.
+    """
     event = services.earnings.record(
         actor,
         creator_id=data.creator_id,
@@ -413,10 +454,12 @@ def record(services: ServicesDep, actor: ActorDep, data: JSONBody[RecordEarning]
     "/api/v1/earnings/events/{earning_id:str}/capture",
     summary="Capture an earning, fully or partly (admin or service role)",
     **WRITE,
+    problems=[403, 404, 409],
 )
-def capture(
-    services: ServicesDep, actor: ActorDep, earning_id: FromPath[str], data: JSONBody[CaptureEarning]
-) -> EventOut:
+def capture(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data: JSONBody[CaptureEarning]) -> EventOut:
+    """Capture part or all of what is uncaptured (admin or service role). Capturing more than is uncaptured, or a
+    voided earning, is a 409 and writes nothing; idempotent by key.
+    """
     event = services.earnings.capture(
         actor, earning_id, currency=data.currency, amount=data.amount, idempotency_key=data.idempotency_key
     )
@@ -428,8 +471,12 @@ def capture(
     summary="Void an uncaptured earning (admin or service role)",
     tags=TAGS,
     sync_to_thread=True,
+    problems=[403, 404, 409],
 )
-def void(services: ServicesDep, actor: ActorDep, earning_id: FromPath[str], data: JSONBody[VoidEarning]) -> EventOut:
+def void(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data: JSONBody[VoidEarning]) -> EventOut:
+    """Void what is uncaptured of an earning (admin or service role); voiding a fully captured earning is a 409.
+    Idempotent by key.
+    """
     return EventOut.of(services.earnings.void(actor, earning_id, idempotency_key=data.idempotency_key))
 
 
@@ -437,10 +484,12 @@ def void(services: ServicesDep, actor: ActorDep, earning_id: FromPath[str], data
     "/api/v1/earnings/events/{earning_id:str}/refunds",
     summary="Refund captured money, fully or partly, with a reason (the creator, admin or service role)",
     **WRITE,
+    problems=[403, 404, 409],
 )
-def refund(
-    services: ServicesDep, actor: ActorDep, earning_id: FromPath[str], data: JSONBody[RefundEarning]
-) -> EventOut:
+def refund(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data: JSONBody[RefundEarning]) -> EventOut:
+    """Refund captured money, fully or partly, with a reason, as a new ledger event (the creator, admin or
+    service role). Never more than was captured and not yet refunded (a 409); idempotent by key.
+    """
     event = services.earnings.refund(
         actor,
         earning_id,
@@ -459,6 +508,9 @@ def refund(
     sync_to_thread=True,
 )
 def recompute_own(services: ServicesDep, actor: ActorDep) -> RecomputeOut:
+    """Sum the caller's events again and correct their stored totals where they differ; reports what was
+    corrected.
+    """
     return RecomputeOut.of(services.earnings.recompute(actor, actor.user_id))
 
 
@@ -469,7 +521,10 @@ def recompute_own(services: ServicesDep, actor: ActorDep) -> RecomputeOut:
     guards=[admin_guard],
     sync_to_thread=True,
 )
-def recompute(services: ServicesDep, actor: ActorDep, creator_id: FromPath[str]) -> RecomputeOut:
+def recompute(services: ServicesDep, actor: ActorDep, creator_id: CreatorId) -> RecomputeOut:
+    """Sum the creator's events again and overwrite their stored totals where they differ; reports what was
+    corrected. Safe to repeat.
+    """
     return RecomputeOut.of(services.earnings.recompute(actor, creator_id))
 
 
@@ -491,7 +546,10 @@ class QueuedJob:
     guards=[admin_guard],
     sync_to_thread=True,
 )
-def queue_recompute(services: ServicesDep, creator_id: FromPath[str]) -> QueuedJob:
+def queue_recompute(services: ServicesDep, creator_id: CreatorId) -> QueuedJob:
+    """Queue an `earnings.recompute` job for the creator; the worker runs it (in mock mode: when the clock moves
+    or on run-due). Answers the job id.
+    """
     return QueuedJob(job_id=enqueue_recompute(services.jobs, creator_id))
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from attrs import frozen
 from litestar import Request, delete, get, post, put
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from townsquare.core.bounded import BoundedCache
@@ -157,6 +157,10 @@ async def integer_price_only(request: Request[Any, Any, Any]) -> None:
             raise InvalidInput("price_cents must be an integer number of minor units", field="price_cents")
 
 
+ItemId = Annotated[str, PathParameter(description="the item's id")]
+CreatorId = Annotated[str, PathParameter(description="the creator's user id")]
+
+
 @get("/api/v1/feed/home", summary="The viewer's home feed, one page", tags=TAGS, sync_to_thread=True)
 def home(
     request: Request[Any, Any, Any],
@@ -170,13 +174,20 @@ def home(
     cursor: Annotated[str | None, QueryParameter(description="the previous page's next_cursor", required=False)] = None,
     limit: Annotated[int, QueryParameter(description=f"page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
 ) -> HomePage:
+    """One page of the fused home feed: unique items of every kind, best first, with a total tie-breaker, so
+    paging by `next_cursor` gives no duplicate and no gap even while new items arrive (they appear on
+    refresh). Products are at most 20% of a page and never backfill past it; items in the caller's cart and
+    items they hid are filtered out before the page is cut. `mode`: `for_you` (everyone) or `following`;
+    `limit` 1-100.
+    """
     page = services.feed.home(actor, mode, cursor, limit)
     views: ItemViews = request.app.state.item_views
     return HomePage(items=[views.of(item) for item in page.items], next_cursor=page.next_cursor)
 
 
-@get("/api/v1/feed/items/{item_id:str}", summary="A live feed item", tags=TAGS, sync_to_thread=True)
-def item(services: ServicesDep, item_id: FromPath[str]) -> ItemOut:
+@get("/api/v1/feed/items/{item_id:str}", summary="A live feed item", tags=TAGS, sync_to_thread=True, problems=[404])
+def item(services: ServicesDep, item_id: ItemId) -> ItemOut:
+    """One live item by id; an unknown or removed item is a 404."""
     return ItemOut.from_item(services.feed.item(item_id))
 
 
@@ -187,8 +198,13 @@ def item(services: ServicesDep, item_id: FromPath[str]) -> ItemOut:
     sync_to_thread=True,
     status_code=HTTP_201_CREATED,
     before_request=integer_price_only,
+    problems=[403, 409],
 )
 def publish(services: ServicesDep, actor: ActorDep, data: JSONBody[NewItem]) -> ItemOut:
+    """Publish an item as its creator. Idempotent by `item_id`: the same id with the same content answers the
+    stored item; with other content it is a 409. Admins may publish on a creator's behalf and backdate
+    (imports); others doing so get a 403.
+    """
     draft = make_draft(
         data.item_id, data.kind, data.title, body=data.body, price_cents=data.price_cents, currency=data.currency
     )
@@ -202,8 +218,10 @@ def publish(services: ServicesDep, actor: ActorDep, data: JSONBody[NewItem]) -> 
     tags=TAGS,
     sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
+    problems=[403, 404],
 )
-def remove(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+def remove(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
+    """Remove an item from every feed (its creator, or an admin; anyone else gets a 403); it stays removed."""
     services.feed.remove(actor, item_id)
 
 
@@ -214,7 +232,8 @@ def remove(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> No
     sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
 )
-def follow(services: ServicesDep, actor: ActorDep, creator_id: FromPath[str]) -> None:
+def follow(services: ServicesDep, actor: ActorDep, creator_id: CreatorId) -> None:
+    """Follow a creator (idempotent); their items make up the `following` feed. Following yourself is a 400."""
     services.feed.follow(actor, creator_id)
 
 
@@ -225,7 +244,8 @@ def follow(services: ServicesDep, actor: ActorDep, creator_id: FromPath[str]) ->
     sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
 )
-def unfollow(services: ServicesDep, actor: ActorDep, creator_id: FromPath[str]) -> None:
+def unfollow(services: ServicesDep, actor: ActorDep, creator_id: CreatorId) -> None:
+    """Stop following a creator (idempotent)."""
     services.feed.unfollow(actor, creator_id)
 
 
@@ -235,8 +255,10 @@ def unfollow(services: ServicesDep, actor: ActorDep, creator_id: FromPath[str]) 
     tags=TAGS,
     sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
+    problems=[404],
 )
-def hide(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+def hide(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
+    """Hide a live item from the caller's feeds (idempotent); an unknown item is a 404."""
     services.feed.hide(actor, item_id)
 
 
@@ -247,12 +269,16 @@ def hide(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None
     sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
 )
-def unhide(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+def unhide(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
+    """Show a hidden item again (idempotent)."""
     services.feed.unhide(actor, item_id)
 
 
 @get("/api/v1/feed/cart", summary="The products in your cart", tags=TAGS, sync_to_thread=True)
 def cart(services: ServicesDep, actor: ActorDep) -> Cart:
+    """The products in the caller's cart, most recently added first; products in the cart never appear in the
+    caller's feeds.
+    """
     return Cart(items=[CartLine.from_entry(entry) for entry in services.feed.cart(actor)])
 
 
@@ -262,8 +288,12 @@ def cart(services: ServicesDep, actor: ActorDep) -> Cart:
     tags=TAGS,
     sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
+    problems=[404],
 )
-def add_to_cart(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+def add_to_cart(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
+    """Put a live product in the caller's cart (idempotent); it leaves their feeds. Another kind of item is a
+    400, an unknown item a 404.
+    """
     services.feed.add_to_cart(actor, item_id)
 
 
@@ -274,7 +304,8 @@ def add_to_cart(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) 
     sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
 )
-def remove_from_cart(services: ServicesDep, actor: ActorDep, item_id: FromPath[str]) -> None:
+def remove_from_cart(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
+    """Take an item out of the caller's cart (idempotent: an item not in it changes nothing)."""
     services.feed.remove_from_cart(actor, item_id)
 
 

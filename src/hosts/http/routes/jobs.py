@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from attrs import frozen
 from litestar import get, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from townsquare.core.errors import Conflict
@@ -216,15 +216,20 @@ JobTypeFilter = Annotated[str | None, QueryParameter(name="job_type", descriptio
 # -- handlers ----------------------------------------------------------------------------
 
 
+JobId = Annotated[int, PathParameter(description="the job's id")]
+
+
 @get(
     "/api/v1/admin/jobs/stats", summary="Queue stats: counts by status and type, oldest due age, dead letters", **ADMIN
 )
 def job_stats(services: ServicesDep) -> JobStatsOut:
+    """Counts of jobs by status and by type, how long the oldest due job has waited, and the dead-letter count."""
     return JobStatsOut.from_stats(services.jobs.stats())
 
 
 @get("/api/v1/admin/jobs/types", summary="Registered job types and their schedules", **ADMIN)
 def job_types(services: ServicesDep) -> list[JobTypeOut]:
+    """Every registered job type with what it does, and the period of the periodic ones."""
     every = {schedule.job_type: schedule.every.total_seconds() for schedule in services.job_handlers.schedules}
     return [
         JobTypeOut(job_type=entry.job_type, description=entry.description, every_seconds=every.get(entry.job_type))
@@ -240,11 +245,15 @@ def list_jobs(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JobPageOut:
+    """Jobs in one status, newest first, cursor paged (`limit` 1-200), optionally of one job type. A cursor
+    belongs to one status and type filter; another list's cursor is a 400.
+    """
     return JobPageOut.from_page(services.jobs.list_jobs(status, limit=limit, cursor=cursor, job_type=job_type))
 
 
-@get("/api/v1/admin/jobs/{job_id:int}", summary="One job with its error history", **ADMIN)
-def get_job(services: ServicesDep, job_id: FromPath[int]) -> JobOut:
+@get("/api/v1/admin/jobs/{job_id:int}", summary="One job with its error history", **ADMIN, problems=[404])
+def get_job(services: ServicesDep, job_id: JobId) -> JobOut:
+    """One job by id with its status, attempts, lease and error history; an unknown (or pruned) id is a 404."""
     return JobOut.from_job(services.jobs.get(job_id))
 
 
@@ -252,11 +261,20 @@ def get_job(services: ServicesDep, job_id: FromPath[int]) -> JobOut:
 def dead_letters(
     services: ServicesDep, job_type: JobTypeFilter = None, limit: Limit = 50, cursor: Cursor = None
 ) -> JobPageOut:
+    """Jobs that used all their attempts, newest first, cursor paged, optionally of one job type; each with its
+    error history.
+    """
     return JobPageOut.from_page(services.jobs.dead_letters(limit=limit, cursor=cursor, job_type=job_type))
 
 
-@get("/api/v1/admin/jobs/dead-letters/{job_id:int}", summary="Inspect one dead job and its errors", **ADMIN)
-def dead_letter(services: ServicesDep, job_id: FromPath[int]) -> JobOut:
+@get(
+    "/api/v1/admin/jobs/dead-letters/{job_id:int}",
+    summary="Inspect one dead job and its errors",
+    **ADMIN,
+    problems=[404],
+)
+def dead_letter(services: ServicesDep, job_id: JobId) -> JobOut:
+    """One job of the dead-letter queue with every failed attempt; a job that is not dead is a 404."""
     return JobOut.from_job(services.jobs.dead_letter(job_id))
 
 
@@ -265,13 +283,20 @@ def dead_letter(services: ServicesDep, job_id: FromPath[int]) -> JobOut:
     summary="Replay a dead job: a fresh set of attempts, due now",
     status_code=HTTP_200_OK,
     **ADMIN,
+    problems=[404, 409],
 )
-def replay_dead_letter(services: ServicesDep, job_id: FromPath[int]) -> JobOut:
+def replay_dead_letter(services: ServicesDep, job_id: JobId) -> JobOut:
+    """Give a dead job a fresh set of attempts, due now, keeping its error history. Only dead jobs can be
+    replayed: another status is a 409.
+    """
     return JobOut.from_job(services.jobs.replay(job_id))
 
 
 @post("/api/v1/admin/jobs/test", summary='Enqueue a "poison_test" job (fail=true goes 60 s, 120 s, then dead)', **ADMIN)
 def enqueue_test_job(services: ServicesDep, data: JSONBody[TestJobRequest]) -> EnqueuedOut:
+    """Queue the seeds' `poison_test` job: `fail: true` fails every attempt (retried after 60 s, then 120 s, then
+    dead with max_attempts 3), `fail: false` completes. An idempotency key queues it once.
+    """
     job_id = services.jobs.enqueue(
         POISON_TEST_JOB,
         {"fail": data.fail},
@@ -286,8 +311,12 @@ def enqueue_test_job(services: ServicesDep, data: JSONBody[TestJobRequest]) -> E
     summary="Memory mode: run every due job now, in this process (Postgres mode: the worker runs them)",
     status_code=HTTP_200_OK,
     **ADMIN,
+    problems=[409],
 )
 def run_due_jobs(services: ServicesDep) -> RunReportOut:
+    """Memory mode only: enqueue every periodic schedule's current period, rescue expired leases and run every
+    due job in this process, then report. In postgres mode the worker runs jobs and this is a 409.
+    """
     if not services.settings.is_memory:
         raise Conflict("jobs run in the worker process (townsquare worker) in postgres mode")
     return RunReportOut.from_report(JobRunner(services.jobs, services.job_handlers).run_due())

@@ -26,6 +26,7 @@ from townsquare.hosts.metrics import CONTENT_TYPE
 )
 def scrape(metrics: MetricsDep) -> Response[bytes]:
     # Runs on the thread pool: the queue gauges read the database on each scrape.
+    """Prometheus metrics of this host in the text exposition format (admin)."""
     if metrics is None:
         raise NotFound("metrics are off on this host (METRICS_ENABLED=false)")
     return Response(metrics.exposition(), media_type=CONTENT_TYPE)

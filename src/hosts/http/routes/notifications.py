@@ -467,17 +467,31 @@ def list_notifications(
     cursor: Annotated[str | None, QueryParameter(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, QueryParameter(description="1..100")] = DEFAULT_PAGE_SIZE,
 ) -> NotificationPage:
+    """The caller's in-app notifications, newest first, in one lane or all, cursor paged (`limit` 1-100). A
+    cursor belongs to one lane; another lane's is a 400.
+    """
     page = services.notifications.inbox(actor.user_id, lane, cursor, limit)
     return NotificationPage(items=[NotificationBody.of(item) for item in page.items], next_cursor=page.next_cursor)
 
 
 @get("/api/v1/notifications/counts", summary="Your unread counts per lane and in total", tags=TAGS, sync_to_thread=True)
 def counts(services: ServicesDep, actor: ActorDep) -> Counts:
+    """The caller's unread in-app notifications per lane (every lane listed) and in total."""
     return Counts.of(services.notifications.counts(actor.user_id))
 
 
-@post("/api/v1/notifications/read", summary="Mark notifications read", tags=TAGS, sync_to_thread=True, status_code=200)
+@post(
+    "/api/v1/notifications/read",
+    summary="Mark notifications read",
+    tags=TAGS,
+    sync_to_thread=True,
+    status_code=200,
+    problems=[404],
+)
 def mark_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkRead]) -> Marked:
+    """Mark the caller's notifications read by id (1-500 ids); any id that is not theirs is a 404 and nothing
+    changes. Answers how many were unread and the counts after.
+    """
     marked = services.notifications.mark_read(actor.user_id, data.ids)
     return Marked(marked=marked, counts=Counts.of(services.notifications.counts(actor.user_id)))
 
@@ -490,6 +504,9 @@ def mark_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkRead]) 
     status_code=200,
 )
 def mark_all_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkAllRead]) -> Marked:
+    """Mark every notification of the caller read, or only one lane's, as of now; answers how many were unread
+    and the counts after.
+    """
     marked = services.notifications.mark_all_read(actor.user_id, data.lane)
     return Marked(marked=marked, counts=Counts.of(services.notifications.counts(actor.user_id)))
 
@@ -512,6 +529,9 @@ def mark_all_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkAll
     },
 )
 async def stream_counts(services: ServicesDep, actor: ActorDep) -> ServerSentEvent:
+    """Server-sent events for the caller: a `counts` event with the unread counts at once, then whenever they
+    change (a send, a read), without polling; a keep-alive comment every 15 s of silence.
+    """
     return ServerSentEvent(_count_events(services, actor.user_id))
 
 
@@ -539,6 +559,9 @@ async def _count_events(services: Services, user_id: str) -> AsyncIterator[Serve
     status_code=200,
 )
 def enqueue_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNotification]) -> SendOutcome:
+    """Send the caller a test in-app notification through the normal rules (quiet hours, the daily cap, switched-
+    off categories): the answer may be a soft `sent: false` with the reason.
+    """
     return SendOutcome.of(services.notifications.enqueue_test(actor.user_id, data.category))
 
 
@@ -551,6 +574,12 @@ def enqueue_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNoti
     status_code=200,
 )
 def send_notification(services: ServicesDep, metrics: MetricsDep, data: JSONBody[SendRequest]) -> SendOutcome:
+    """Send a notification to any user (admin). It goes out unless the user's quiet hours (their time zone, may
+    cross midnight), the daily cap (5 per user, channel and local day, exact under concurrency) or a channel
+    or category they turned off say no: then the answer is a soft `sent: false` with the reason (200, nothing
+    queued). Email goes through the outbox and needs the user's `email_address`. Idempotent by key per user: a
+    retry answers the same id with `duplicate: true`.
+    """
     started = time.perf_counter()
     result = services.notifications.send(
         data.user_id,
@@ -576,6 +605,9 @@ def send_notification(services: ServicesDep, metrics: MetricsDep, data: JSONBody
     sync_to_thread=True,
 )
 def get_preferences(services: ServicesDep, actor: ActorDep) -> PreferencesBody:
+    """The caller's effective preferences (the defaults merged with what they stored), and when the next digest
+    goes out.
+    """
     return PreferencesBody.of(services.notifications.preferences(actor.user_id), services)
 
 
@@ -586,6 +618,10 @@ def get_preferences(services: ServicesDep, actor: ActorDep) -> PreferencesBody:
     sync_to_thread=True,
 )
 def update_preferences(services: ServicesDep, actor: ActorDep, data: PreferencesPatch) -> PreferencesBody:
+    """Deep-merge a partial document into the caller's preferences (RFC 7396): objects merge key by key, siblings
+    are kept, `null` resets a value to its default. An unknown key or a bad value is a 400 naming it
+    (`quiet_hours.start`) and changes nothing.
+    """
     return PreferencesBody.of(services.notifications.update_preferences(actor.user_id, data), services)
 
 
@@ -608,6 +644,9 @@ def verify_email(services: ServicesDep, actor: ActorDep, data: JSONBody[EmailCod
     "/api/v1/notification-digest/preview", summary="What your next digest would contain", tags=TAGS, sync_to_thread=True
 )
 def digest_preview(services: ServicesDep, actor: ActorDep) -> DigestPreview:
+    """What the caller's next digest would contain if it went out now: the unread notifications of the period and
+    their counts.
+    """
     return DigestPreview.of(services.notifications.digest_preview(actor.user_id))
 
 
@@ -617,8 +656,12 @@ def digest_preview(services: ServicesDep, actor: ActorDep) -> DigestPreview:
     tags=TAGS,
     sync_to_thread=True,
     status_code=202,
+    problems=[400],
 )
 def digest_send_test(services: ServicesDep, actor: ActorDep) -> QueuedMail:
+    """Write the caller's digest to the mail outbox now, whatever the schedule (marked as a test); the worker
+    delivers it. Without an `email_address` preference it is a 400.
+    """
     queued = services.notifications.send_test_digest(actor.user_id)
     return QueuedMail(outbox_id=queued.id, to=queued.message.to, subject=queued.message.subject)
 
@@ -630,11 +673,13 @@ def digest_send_test(services: ServicesDep, actor: ActorDep) -> QueuedMail:
     sync_to_thread=True,
 )
 def my_mail(services: ServicesDep, actor: ActorDep) -> list[MailBody]:
+    """The caller's notification mail, oldest first: pending, dispatched to the worker, or delivered."""
     return [MailBody.of(mail) for mail in services.notifications.outbox(actor.user_id)]
 
 
 @get("/api/v1/notification-digest/runs", summary="Your digests, newest first", tags=TAGS, sync_to_thread=True)
 def digest_runs(services: ServicesDep, actor: ActorDep) -> list[DigestRunBody]:
+    """The caller's digest runs, newest first: one per period, with its status."""
     return [DigestRunBody.of(run) for run in services.notifications.digest_runs(actor.user_id)]
 
 
@@ -647,6 +692,10 @@ def digest_runs(services: ServicesDep, actor: ActorDep) -> list[DigestRunBody]:
     status_code=200,
 )
 def digest_enqueue_due(services: ServicesDep) -> Queued:
+    """Queue the digest of every user whose chosen local hour has passed in the current period, once per user and
+    period (running it again, or on two workers, queues nothing twice). The worker does this every five
+    minutes.
+    """
     return Queued(queued=services.notifications.enqueue_due_digests())
 
 
@@ -659,6 +708,9 @@ def digest_enqueue_due(services: ServicesDep) -> Queued:
     status_code=200,
 )
 def digest_mark_sent(services: ServicesDep, data: JSONBody[MarkDigestSent]) -> DigestMarked:
+    """Record that a user's digest for a period went out; false when there was no such run or it was marked
+    already.
+    """
     return DigestMarked(marked=services.notifications.mark_digest_sent(data.user_id, data.period_key))
 
 

@@ -55,11 +55,14 @@ class Me:
 
 @get("/health", summary="Liveness: the process answers", sync_to_thread=False, tags=["system"])
 def health() -> Health:
+    """Liveness: answers 200 while the process serves requests; it checks no dependency."""
     return Health(status="ok")
 
 
 @get("/ready", summary="Readiness: the database, the broker and the rate-limit Redis answer", tags=["system"])
 async def ready(request: Request[Any, Any, Any], services: ServicesDep) -> Response[Readiness]:
+    """Readiness: 200 when the database, the broker and the rate-limit Redis (each when configured)
+    answer within 3 s, else 503 with the failing checks."""
     checks: dict[str, str] = {}
     limiter: RateLimiter = request.app.state.rate_limiter
     # Requests are still served while this Redis is down (each process counts on its own),
@@ -82,6 +85,7 @@ async def ready(request: Request[Any, Any, Any], services: ServicesDep) -> Respo
 
 @get("/api/v1/me", summary="The authenticated caller", sync_to_thread=False, tags=["system"])
 def me(actor: ActorDep) -> Me:
+    """Who the bearer token says the caller is: the user id (`sub`) and roles."""
     return Me(user_id=actor.user_id, roles=sorted(actor.roles), is_admin=actor.is_admin)
 
 

@@ -82,6 +82,9 @@ class Done:
 
 @post("/reset", summary="Empty every store and put the mock clock back to its start", sync_to_thread=True)
 def reset(services: ServicesDep, mock_jobs: MockJobsDep) -> Done:
+    """Mock mode: empty every store, put the clock back to its start and restart the id sequence, so the same
+    requests give the same answers again.
+    """
     services.reset()
     mock_jobs.reset()
     return Done(status="reset")
@@ -93,6 +96,9 @@ def reset(services: ServicesDep, mock_jobs: MockJobsDep) -> Done:
     sync_to_thread=True,
 )
 def seed(services: ServicesDep) -> Done:
+    """Mock mode: load the deterministic demo data (users alice, bob, carol and admin; feed, inboxes, ledger, two
+    demo jobs). Idempotent; after a reset the same data every time.
+    """
     from townsquare.demo import seed_demo_data
 
     seed_demo_data(services)
@@ -101,11 +107,16 @@ def seed(services: ServicesDep) -> Done:
 
 @get("/clock", summary="The mock clock's time", sync_to_thread=False)
 def read_clock(services: ServicesDep) -> ClockState:
+    """Mock mode: the mock clock's time (it stands still until a test moves it)."""
     return ClockState(now=services.clock.now())
 
 
 @post("/clock", summary="Move the mock clock, then run the jobs due by then", sync_to_thread=True)
 def move_clock(services: ServicesDep, mock_jobs: MockJobsDep, data: JSONBody[ClockMove]) -> ClockMoved:
+    """Mock mode: set the clock (`now`, forwards or back) or move it forward (`advance_seconds`), within the
+    years 2000-2999, then enqueue each periodic job whose due time it passed and run every due job before
+    answering. With FROZEN_CLOCK=system the clock cannot move (a 400).
+    """
     clock = services.manual_clock
     if clock is None:
         raise ClientException("the clock is the system clock (FROZEN_CLOCK=system); it cannot be moved")
@@ -130,6 +141,7 @@ def move_clock(services: ServicesDep, mock_jobs: MockJobsDep, data: JSONBody[Clo
 
 @post("/run-due", summary="Run the periodic work of the current period and every due job now", sync_to_thread=True)
 def run_due(mock_jobs: MockJobsDep) -> RunReportOut:
+    """Mock mode: enqueue every periodic schedule's current period and run every due job now, in this request."""
     return RunReportOut.from_report(mock_jobs.run_due())
 
 
