@@ -120,21 +120,90 @@ def is_untyped(document: Document, schema: Document) -> bool:
     )
 
 
+PENDING: dict[str, str] = {
+    "assistant": "landed before this test (issue 19): its authors describe it; `-k pending` lists the gaps",
+}
+"""Areas (operation tags) whose gaps do not fail the checks yet, each with why.
+
+``test_pending_areas_still_have_gaps`` fails once an area has none left: then take it off.
+"""
+
+
+def areas(document: Document) -> dict[str, set[str]]:
+    """The areas (first tags) of every operation (``"GET /path"``) and of every schema it uses."""
+    found: dict[str, set[str]] = {}
+    for path, method, operation in operations(document):
+        area = (operation.get("tags") or ["untagged"])[0]
+        found[f"{method} {path}"] = {area}
+        for schema_name in referenced(document, operation, set()):
+            found.setdefault(f"schema {schema_name}", set()).add(area)
+    return found
+
+
+def referenced(document: Document, node: Any, seen: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            schema_name = ref.rsplit("/", 1)[1]
+            if schema_name not in seen:
+                seen.add(schema_name)
+                referenced(document, document["components"]["schemas"][schema_name], seen)
+        for value in node.values():
+            referenced(document, value, seen)
+    elif isinstance(node, list):
+        for value in node:
+            referenced(document, value, seen)
+    return seen
+
+
+def area_of(document: Document, gap: str) -> set[str]:
+    owners = areas(document)
+    key = gap.split(",", 1)[0].split(":", 1)[0] if gap.startswith("schema ") else " ".join(gap.split(" ", 2)[:2])
+    return owners.get(key, {"untagged"})
+
+
 def report(problems: list[str]) -> str:
     return f"{len(problems)} gaps in the OpenAPI document:\n  " + "\n  ".join(problems)
 
 
-def test_every_operation_says_what_it_does(document: Document) -> None:
+def assert_no_gaps(document: Document, problems: list[str]) -> None:
+    """Fail on every gap outside the :data:`PENDING` areas, naming each."""
+    due = [gap for gap in problems if not area_of(document, gap) <= PENDING.keys()]
+    assert not due, report(due)
+
+
+def pending_gaps(document: Document) -> dict[str, list[str]]:
+    checks = [
+        operation_gaps,
+        description_gaps,
+        enum_gaps,
+        body_gaps,
+        error_gaps,
+        security_gaps,
+    ]
+    gaps: dict[str, list[str]] = {area: [] for area in PENDING}
+    for check in checks:
+        for gap in check(document):
+            for area in area_of(document, gap) & PENDING.keys():
+                gaps[area].append(gap)
+    return gaps
+
+
+def operation_gaps(document: Document) -> list[str]:
     problems = []
     for path, method, operation in operations(document):
         if not operation.get("summary"):
             problems.append(f"{name(path, method, operation)}: no summary (the decorator's summary=)")
         if len((operation.get("description") or "").strip()) < 20:
             problems.append(f"{name(path, method, operation)}: no description: {HOW_TO['operation']}")
-    assert not problems, report(problems)
+    return problems
 
 
-def test_every_schema_and_field_is_described(document: Document) -> None:
+def test_every_operation_says_what_it_does(document: Document) -> None:
+    assert_no_gaps(document, operation_gaps(document))
+
+
+def description_gaps(document: Document) -> list[str]:
     problems = []
     for schema_name, schema in sorted(document["components"]["schemas"].items()):
         if not schema.get("description"):
@@ -146,10 +215,14 @@ def test_every_schema_and_field_is_described(document: Document) -> None:
         for parameter in operation.get("parameters", []):
             if not parameter.get("description") and not parameter.get("schema", {}).get("description"):
                 problems.append(f"{name(path, method, operation)}: parameter {parameter['name']!r} has no description")
-    assert not problems, report(problems)
+    return problems
 
 
-def test_closed_sets_are_enums(document: Document) -> None:
+def test_every_schema_and_field_is_described(document: Document) -> None:
+    assert_no_gaps(document, description_gaps(document))
+
+
+def enum_gaps(document: Document) -> list[str]:
     problems = []
     for schema_name, schema in sorted(document["components"]["schemas"].items()):
         for field, prop in sorted((schema.get("properties") or {}).items()):
@@ -159,10 +232,14 @@ def test_closed_sets_are_enums(document: Document) -> None:
         for parameter in operation.get("parameters", []):
             if parameter["name"] in CLOSED_SETS and not is_enum(document, parameter.get("schema", {})):
                 problems.append(f"{name(path, method, operation)}: parameter {parameter['name']!r} is not an enum")
-    assert not problems, report(problems)
+    return problems
 
 
-def test_every_body_is_typed(document: Document) -> None:
+def test_closed_sets_are_enums(document: Document) -> None:
+    assert_no_gaps(document, enum_gaps(document))
+
+
+def body_gaps(document: Document) -> list[str]:
     problems = []
     for path, method, operation in operations(document):
         bodies = [("request body", content) for content in operation.get("requestBody", {}).get("content", {}).items()]
@@ -178,7 +255,11 @@ def test_every_body_is_typed(document: Document) -> None:
         for field, prop in sorted((schema.get("properties") or {}).items()):
             if field not in ANY_JSON_FIELDS and is_untyped(document, prop) and not is_enum(document, prop):
                 problems.append(f"schema {schema_name}, field {field!r} is an untyped object")
-    assert not problems, report(problems)
+    return problems
+
+
+def test_every_body_is_typed(document: Document) -> None:
+    assert_no_gaps(document, body_gaps(document))
 
 
 def test_the_event_stream_is_described_as_one(document: Document) -> None:
@@ -188,7 +269,7 @@ def test_the_event_stream_is_described_as_one(document: Document) -> None:
     assert resolve(document, stream["content"]["text/event-stream"]["schema"])["properties"]["total"]
 
 
-def test_each_operation_lists_only_the_errors_it_can_answer(document: Document) -> None:
+def error_gaps(document: Document) -> list[str]:
     problems = []
     everywhere = None
     for path, method, operation in operations(document):
@@ -210,14 +291,17 @@ def test_each_operation_lists_only_the_errors_it_can_answer(document: Document) 
             problems.append(f"{label}: admin only, yet does not list 403")
         for status in statuses:
             content = operation["responses"][str(status)].get("content", {})
-            if status != 503 or path != "/ready":
-                if "application/problem+json" not in content:
-                    problems.append(f"{label}: its {status} is not a problem document")
+            if (status != 503 or path != "/ready") and "application/problem+json" not in content:
+                problems.append(f"{label}: its {status} is not a problem document")
     assert everywhere == {429}, f"every operation lists {everywhere}: list per operation what it can answer"
-    assert not problems, report(problems)
+    return problems
 
 
-def test_public_routes_declare_no_token_and_the_others_the_bearer_token(document: Document) -> None:
+def test_each_operation_lists_only_the_errors_it_can_answer(document: Document) -> None:
+    assert_no_gaps(document, error_gaps(document))
+
+
+def security_gaps(document: Document) -> list[str]:
     assert "security" not in document, "security is declared per operation, not for the whole document"
     problems = []
     for path, method, operation in operations(document):
@@ -226,4 +310,16 @@ def test_public_routes_declare_no_token_and_the_others_the_bearer_token(document
             problems.append(f"{name(path, method, operation)}: public, yet declares {security}")
         if not PUBLIC.match(path) and security != [{"BearerToken": []}]:
             problems.append(f"{name(path, method, operation)}: needs a token, yet declares {security}")
-    assert not problems, report(problems)
+    return problems
+
+
+def test_public_routes_declare_no_token_and_the_others_the_bearer_token(document: Document) -> None:
+    assert_no_gaps(document, security_gaps(document))
+
+
+def test_pending_areas_still_have_gaps(document: Document) -> None:
+    gaps = pending_gaps(document)
+    done = [area for area, found in gaps.items() if not found]
+    assert not done, f"{done} are fully described now: take them off PENDING in {__name__}"
+    for area, found in gaps.items():
+        print(f"{area} ({PENDING[area]}):\n  " + "\n  ".join(found))
