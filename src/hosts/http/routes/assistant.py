@@ -529,7 +529,7 @@ class MemoryController(Controller):
         hits = services.assistant.memory.recall(actor, q, k)
         return RecallOut([RecallHitOut(MemoryOut.of(hit.memory), hit.score) for hit in hits])
 
-    @get("/history", summary="What happened to your memories, newest first", sync_to_thread=True)
+    @get("/history", summary="What happened to your memories, newest first", sync_to_thread=True, problems=[404])
     def history(
         self,
         services: ServicesDep,
@@ -541,11 +541,11 @@ class MemoryController(Controller):
         page = services.assistant.memory.history(actor, memory_id, cursor=cursor, limit=limit)
         return HistoryOut([HistoryEntryOut.of(e) for e in page.entries], page.next_cursor)
 
-    @get("/{memory_id:str}", summary="One of your memories", sync_to_thread=True)
+    @get("/{memory_id:str}", summary="One of your memories", sync_to_thread=True, problems=[404])
     def memory(self, services: ServicesDep, actor: ActorDep, memory_id: FromPath[str]) -> MemoryOut:
         return MemoryOut.of(services.assistant.memory.get(actor, memory_id))
 
-    @patch("/{memory_id:str}", summary="Change a memory's text (and expiry)")
+    @patch("/{memory_id:str}", summary="Change a memory's text (and expiry)", problems=[404])
     async def update(
         self, services: ServicesDep, actor: ActorDep, memory_id: FromPath[str], data: JSONBody[UpdateMemoryBody]
     ) -> MemoryOut:
@@ -553,7 +553,13 @@ class MemoryController(Controller):
         updated = await asyncio.to_thread(memory.update, actor, memory_id, data.text, expires_at=data.expires_at)
         return MemoryOut.of(updated)
 
-    @delete("/{memory_id:str}", status_code=HTTP_204_NO_CONTENT, summary="Forget a memory", sync_to_thread=True)
+    @delete(
+        "/{memory_id:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Forget a memory",
+        sync_to_thread=True,
+        problems=[404],
+    )
     def forget(self, services: ServicesDep, actor: ActorDep, memory_id: FromPath[str]) -> None:
         services.assistant.memory.forget(actor, memory_id)
 
@@ -637,7 +643,7 @@ class ConversationController(Controller):
         page = services.assistant.chat.conversations(actor, cursor=cursor, limit=limit)
         return ConversationPageOut([ConversationOut.of(c) for c in page.conversations], page.next_cursor)
 
-    @get("/{conversation_id:str}", summary="One of your conversations", sync_to_thread=True)
+    @get("/{conversation_id:str}", summary="One of your conversations", sync_to_thread=True, problems=[404])
     def conversation(self, services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str]) -> ConversationOut:
         return ConversationOut.of(services.assistant.chat.conversation(actor, conversation_id))
 
@@ -645,6 +651,7 @@ class ConversationController(Controller):
         "/{conversation_id:str}/messages",
         summary="A conversation's messages with every tool call and result",
         sync_to_thread=True,
+        problems=[404],
     )
     def messages(
         self,
@@ -677,6 +684,7 @@ class ConversationController(Controller):
                 generate_examples=False,
             )
         },
+        problems=[404],
     )
     async def send(
         self, services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str], data: JSONBody[SendBody]
