@@ -703,6 +703,7 @@ class ConversationController(Controller):
         "/{conversation_id:str}/replies",
         summary="Send a message and get the whole reply as JSON (no stream)",
         status_code=200,
+        problems=[404],
     )
     async def reply(
         self, services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str], data: JSONBody[SendBody]
