@@ -14,6 +14,8 @@ from attrs import define, field
 
 from townsquare.core.assistant import ActionService, ChatService, ContextCompiler, MemoryService
 from townsquare.core.clock import Clock, ManualClock, SystemClock
+from townsquare.core.composer import ComposerService, EntitySearchService, MediaService
+from townsquare.core.composer.jobs import register_composer_jobs
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.earnings.jobs import register_earnings_jobs
 from townsquare.core.earnings.service import EarningsService
@@ -27,8 +29,10 @@ from townsquare.settings import Settings
 
 if TYPE_CHECKING:
     from townsquare.adapters.memory.database import MemoryDatabase
+    from townsquare.adapters.memory.feed import MemoryFeedStore
     from townsquare.adapters.postgres.database import PgDatabase
     from townsquare.core.assistant.ports import ChatModel, Embedder
+    from townsquare.core.composer.ports import MediaStore
     from townsquare.core.notifications.ports import MailSender
 
 ReadinessCheck = Callable[[], None]
@@ -65,6 +69,9 @@ class Services:
         jobs: the durable job queue (enqueue joins the caller's transaction).
         job_handlers: the job handler registry and periodic schedules.
         notifications: sending under preferences, the inbox lanes, digests and the mail outbox.
+        composer: drafts, previews, publishing into the feed now or on a schedule.
+        entity_search: the composer's picker: creators, products and events, ranked.
+        media: uploads for drafts (images checked by content, stripped of metadata).
         readiness: named checks that raise when a dependency is unreachable.
     """
 
@@ -77,6 +84,9 @@ class Services:
     job_handlers: JobHandlers
     earnings: EarningsService
     notifications: NotificationService
+    composer: ComposerService
+    entity_search: EntitySearchService
+    media: MediaService
     readiness: dict[str, ReadinessCheck] = field(factory=dict)
     _reset: Callable[[], None] | None = None
     _closers: list[Callable[[], None]] = field(factory=list)
@@ -138,6 +148,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
     register_notifications_jobs(services.job_handlers, services.notifications)
     register_earnings_jobs(services.job_handlers, services.earnings)
     _wire_assistant(settings, services)
+    register_composer_jobs(services.job_handlers, services.composer, services.media)
     return services
 
 
@@ -285,16 +296,22 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
     jobs = JobService(
         uow=db, store=MemoryJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors, lease=_lease(settings)
     )
+    feed_store = MemoryFeedStore(db)
+    feed = FeedService(feed_store, db, clock, cursors)
+    media = _memory_media(settings, db, clock, jobs)
     return Services(
         settings=settings,
         clock=clock,
         uow=db,
         cursors=cursors,
-        feed=FeedService(MemoryFeedStore(db), db, clock, cursors),
+        feed=feed,
         jobs=jobs,
         job_handlers=job_handlers,
         earnings=EarningsService(MemoryEarningsLedger(db), db, clock, cursors),
         notifications=_memory_notifications(settings, db, clock, cursors, jobs, ids=ids),
+        composer=_memory_composer(db, clock, cursors, feed, jobs, ids=ids, media=media),
+        media=media,
+        entity_search=_memory_entity_search(db, feed_store),
         reset=db.reset,
     )
 
@@ -324,16 +341,21 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         uow=db, store=PgJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors, lease=_lease(settings)
     )
     notifications, close_notifications = _postgres_notifications(settings, db, clock, cursors, jobs)
+    feed = FeedService(PgFeedStore(db), db, clock, cursors)
+    media = _postgres_media(settings, db, clock, jobs)
     return Services(
         settings=settings,
         clock=clock,
         uow=db,
         cursors=cursors,
-        feed=FeedService(PgFeedStore(db), db, clock, cursors),
+        feed=feed,
         jobs=jobs,
         job_handlers=job_handlers,
         earnings=EarningsService(PgEarningsLedger(db), db, clock, cursors),
         notifications=notifications,
+        composer=_postgres_composer(db, clock, cursors, feed, jobs, media=media),
+        media=media,
+        entity_search=_postgres_entity_search(db),
         readiness={"database": db.ping},
         closers=[db.dispose, close_notifications],
     )
@@ -344,6 +366,73 @@ def _lease(settings: Settings) -> LeasePolicy:
         duration=timedelta(seconds=settings.job_lease_seconds),
         worker_timeout=timedelta(seconds=settings.job_worker_timeout_seconds),
     )
+
+
+def _memory_composer(
+    db: MemoryDatabase,
+    clock: Clock,
+    cursors: CursorCodec,
+    feed: FeedService,
+    jobs: JobService,
+    *,
+    ids: SeededIds,
+    media: MediaService,
+) -> ComposerService:
+    from townsquare.adapters.memory.composer import MemoryDraftStore
+
+    drafts = MemoryDraftStore(db)
+    return ComposerService(
+        drafts=drafts, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors, ids=ids, media=media
+    )
+
+
+def _postgres_composer(
+    db: PgDatabase, clock: Clock, cursors: CursorCodec, feed: FeedService, jobs: JobService, *, media: MediaService
+) -> ComposerService:
+    from townsquare.adapters.postgres.composer import PgDraftStore
+
+    drafts = PgDraftStore(db)
+    return ComposerService(drafts=drafts, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors, media=media)
+
+
+def _media_store(settings: Settings, db: MemoryDatabase | None) -> MediaStore:
+    if settings.media_path:
+        from townsquare.adapters.media.local import LocalMediaStore
+
+        return LocalMediaStore(settings.media_path)
+    from townsquare.adapters.memory.composer import MemoryMediaStore
+    from townsquare.adapters.memory.database import MemoryDatabase
+
+    if db is None:
+        # Postgres mode is production-like: say loudly that uploads live in this process only.
+        logging.getLogger("townsquare.composer").warning(
+            "MEDIA_PATH is not set: uploaded media is kept in this process's memory, not stored"
+        )
+    return MemoryMediaStore(db if db is not None else MemoryDatabase())
+
+
+def _memory_media(settings: Settings, db: MemoryDatabase, clock: Clock, jobs: JobService) -> MediaService:
+    from townsquare.adapters.memory.composer import MemoryMediaRecords
+
+    return MediaService(_media_store(settings, db), MemoryMediaRecords(db), jobs, db, clock)
+
+
+def _postgres_media(settings: Settings, db: PgDatabase, clock: Clock, jobs: JobService) -> MediaService:
+    from townsquare.adapters.postgres.composer import PgMediaRecords
+
+    return MediaService(_media_store(settings, None), PgMediaRecords(db), jobs, db, clock)
+
+
+def _memory_entity_search(db: MemoryDatabase, feed_store: MemoryFeedStore) -> EntitySearchService:
+    from townsquare.adapters.memory.composer import MemoryEntityIndex
+
+    return EntitySearchService(MemoryEntityIndex(db, feed_store), db)
+
+
+def _postgres_entity_search(db: PgDatabase) -> EntitySearchService:
+    from townsquare.adapters.postgres.composer import PgEntityIndex
+
+    return EntitySearchService(PgEntityIndex(db), db)
 
 
 def _mail_sender(settings: Settings) -> MailSender:

@@ -93,6 +93,7 @@ class Settings:
         cursor_secret: signs page cursors (defaults to a key derived from ``jwt_secret``).
         frozen_clock: when set, time stands still at this instant until moved (mock mode's
             deterministic clock; memory mode defaults to ``MOCK_EPOCH``).
+        media_path: the directory uploaded media is stored in (empty: kept in this process's memory).
         smtp_url: where notification mail goes (``smtp://...``); empty: mail is recorded in
             the process, not delivered.
         mail_from: the From address of notification mail.
@@ -165,6 +166,7 @@ class Settings:
     assistant_embedding_model: str = "text-embedding-3-small"
     assistant_model_timeout: float = 30.0
     assistant_turns_per_minute: int = 20
+    media_path: str = ""
 
     @property
     def is_memory(self) -> bool:
@@ -242,6 +244,7 @@ class Settings:
             assistant_embedding_model=reader.text("ASSISTANT_EMBEDDING_MODEL", "text-embedding-3-small"),
             assistant_model_timeout=float(reader.integer("ASSISTANT_MODEL_TIMEOUT", 30, minimum=1, maximum=600)),
             assistant_turns_per_minute=reader.integer("ASSISTANT_TURNS_PER_MINUTE", 20, minimum=1),
+            media_path=reader.text("MEDIA_PATH", ""),
         )
 
 

@@ -44,6 +44,8 @@ A name here that is free text in some body (a problem document's ``type`` URI, s
 FREE_TEXT = {
     ("ProblemDocument", "type"),  # a URI
     ("ProblemDocument", "status"),  # the HTTP status code
+    ("StaleVersionProblem", "type"),  # a ProblemDocument with the current draft
+    ("StaleVersionProblem", "status"),
     ("RefundEarning", "reason"),  # a refund's reason, written by people
     ("EventOut", "reason"),
 }

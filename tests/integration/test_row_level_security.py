@@ -72,6 +72,22 @@ ROWS: dict[str, tuple[str, str]] = {
         "viewer_id",
         f"INSERT INTO feed_cart_items (viewer_id, item_id, added_at) VALUES (:owner, 'item-carol', {AT})",
     ),
+    "composer_drafts": (
+        "author_id",
+        "INSERT INTO composer_drafts (draft_id, author_id, version, created_at, updated_at) "
+        f"VALUES ('draft-' || :owner, :owner, 1, {AT}, {AT})",
+    ),
+    # Private entities: public ones are everyone's to find, like feed items.
+    "composer_entities": (
+        "owner_id",
+        "INSERT INTO composer_entities (kind, entity_id, handle, name, name_lower, words, owner_id, visibility) "
+        "VALUES ('product', 'p-' || :owner, 'h', 'n', 'n', '', :owner, 'private')",
+    ),
+    "composer_media": (
+        "owner_id",
+        "INSERT INTO composer_media (owner_id, media_key, content_type, width, height, size, created_at) "
+        f"VALUES (:owner, repeat('a', 64), 'image/png', 1, 1, 1, {AT})",
+    ),
     "earning_events": (
         "creator_id",
         "INSERT INTO earning_events (id, creator_id, type, kind, amount, currency, idempotency_key, recorded_at) "
@@ -128,6 +144,7 @@ UNFILTERED_WRITES = {
     "assistant_memory_history": "UPDATE assistant_memory_history SET text = ''",
     "assistant_conversations": "UPDATE assistant_conversations SET title = 'changed'",
     "assistant_messages": "UPDATE assistant_messages SET content = 'changed'",
+    "composer_drafts": "UPDATE composer_drafts SET title = 'changed'",
 }
 PRIVATE_TABLES = [table for table in ROWS if table != "feed_items"]
 

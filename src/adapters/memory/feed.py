@@ -111,6 +111,10 @@ class MemoryFeedStore:
     def follower_count(self, creator_id: str) -> int:
         return self._followers.get(creator_id, 0)
 
+    def followed_by(self, follower_id: str) -> set[str]:
+        """The creators ``follower_id`` follows (the composer's picker ranks them first)."""
+        return set(self._follows.get(follower_id, ()))
+
     def follow(self, follower_id: str, creator_id: str, at: datetime) -> None:
         followed = self._follows[follower_id]
         if creator_id in followed:

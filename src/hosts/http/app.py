@@ -29,7 +29,7 @@ from townsquare.hosts.http.middleware import (
 )
 from townsquare.hosts.http.openapi import DocumentedAttrsSchemaPlugin, openapi_config
 from townsquare.hosts.http.problems import EXCEPTION_HANDLERS, document_problems
-from townsquare.hosts.http.routes import assistant, earnings, feed, jobs, metrics, notifications, system
+from townsquare.hosts.http.routes import assistant, composer, earnings, feed, jobs, metrics, notifications, system
 from townsquare.hosts.http.routes.testing import testing_router
 from townsquare.hosts.logs import configure_logging
 from townsquare.hosts.metrics import Metrics, QueueCollector, QueueSnapshot
@@ -47,6 +47,7 @@ def api_routes() -> list[Any]:
         *notifications.ROUTES,
         *metrics.ROUTES,
         *assistant.ROUTES,
+        composer.router(),
     ]
 
 

@@ -1,0 +1,1 @@
+"""Media stores: bytes by content key, outside the database."""
