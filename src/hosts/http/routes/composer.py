@@ -13,7 +13,7 @@ import anyio.to_thread
 from attrs import field, frozen
 from litestar import Request, Response, Router, delete, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from townsquare.core.composer import (
@@ -36,6 +36,9 @@ from townsquare.hosts.http.problems import PROBLEM_JSON, ProblemDocument, proble
 from townsquare.hosts.http.routes.feed import ItemOut
 
 PATH = "/api/v1/composer"
+DraftId = Annotated[str, PathParameter(description="the draft's id")]
+MediaKey = Annotated[str, PathParameter(description="the upload's media key (SHA-256 hex)")]
+EntityId = Annotated[str, PathParameter(description="the entity's id within its kind")]
 TAGS = ["composer"]
 
 
@@ -237,6 +240,7 @@ def stale_version_handler(request: Request[Any, Any, Any], exc: Exception) -> Re
 
 @post("/drafts", summary="Start a draft", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def create_draft(services: ServicesDep, actor: ActorDep, data: JSONBody[NewDraft]) -> DraftOut:
+    """Start a draft at version 1; with a draft_id of your own, creating again returns the same draft."""
     content = make_content(data.title, data.body, data.attachments, data.mentions)
     return DraftOut.from_draft(services.composer.create(actor, content, draft_id=data.draft_id))
 
@@ -249,12 +253,14 @@ def list_drafts(
     cursor: Annotated[str | None, QueryParameter(description="the previous page's next_cursor", required=False)] = None,
     limit: Annotated[int, QueryParameter(description=f"page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
 ) -> DraftList:
+    """Your drafts, newest first by creation, a page at a time (a bad cursor is a 400)."""
     page = services.composer.list_mine(actor, cursor, limit)
     return DraftList([DraftOut.from_draft(draft) for draft in page.drafts], page.next_cursor)
 
 
 @get("/drafts/{draft_id:str}", summary="One of your drafts", sync_to_thread=True)
-def get_draft(services: ServicesDep, actor: ActorDep, draft_id: FromPath[str]) -> DraftOut:
+def get_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId) -> DraftOut:
+    """One of your drafts; another author's draft is a 404."""
     return DraftOut.from_draft(services.composer.get(actor, draft_id))
 
 
@@ -264,9 +270,10 @@ def get_draft(services: ServicesDep, actor: ActorDep, draft_id: FromPath[str]) -
     sync_to_thread=True,
     responses=_STALE,
 )
-def save_draft(
-    services: ServicesDep, actor: ActorDep, draft_id: FromPath[str], data: JSONBody[DraftChange]
-) -> DraftOut:
+def save_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: JSONBody[DraftChange]) -> DraftOut:
+    """Autosave: write the whole new content if the draft is still at `version`; a stale version is a 409 holding the
+    current draft, and nothing is written.
+    """
     content = make_content(data.title, data.body, data.attachments, data.mentions)
     return DraftOut.from_draft(services.composer.save(actor, draft_id, data.version, content))
 
@@ -281,19 +288,22 @@ def save_draft(
 def delete_draft(
     services: ServicesDep,
     actor: ActorDep,
-    draft_id: FromPath[str],
+    draft_id: DraftId,
     version: Annotated[int, QueryParameter(description="the version you saw")],
 ) -> None:
+    """Delete a draft at `version` (a scheduled one never publishes)."""
     services.composer.delete(actor, draft_id, version)
 
 
 @get("/drafts/{draft_id:str}/preview", summary="The sanitized HTML of a draft's body", sync_to_thread=True)
-def preview_draft(services: ServicesDep, actor: ActorDep, draft_id: FromPath[str]) -> Preview:
+def preview_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId) -> Preview:
+    """The draft's body as sanitized HTML (no script, no event handlers, links nofollow)."""
     return Preview(services.composer.preview(actor, draft_id))
 
 
 @post("/preview", summary="Render Markdown as sanitized HTML", status_code=200, sync_to_thread=True)
 def preview_markdown(actor: ActorDep, data: JSONBody[MarkdownIn]) -> Preview:
+    """Any Markdown body as sanitized HTML."""
     del actor  # signed-in callers only, like every composer route
     return Preview(render(make_content(body=data.body).body))
 
@@ -305,9 +315,8 @@ def preview_markdown(actor: ActorDep, data: JSONBody[MarkdownIn]) -> Preview:
     sync_to_thread=True,
     responses=_STALE,
 )
-def publish_draft(
-    services: ServicesDep, actor: ActorDep, draft_id: FromPath[str], data: JSONBody[VersionOnly]
-) -> ItemOut:
+def publish_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: JSONBody[VersionOnly]) -> ItemOut:
+    """Publish now: the post enters the feed and the draft is deleted, in one transaction."""
     return ItemOut.from_item(services.composer.publish(actor, draft_id, data.version))
 
 
@@ -317,9 +326,10 @@ def publish_draft(
     sync_to_thread=True,
     responses=_STALE,
 )
-def schedule_draft(
-    services: ServicesDep, actor: ActorDep, draft_id: FromPath[str], data: JSONBody[ScheduleIn]
-) -> DraftOut:
+def schedule_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: JSONBody[ScheduleIn]) -> DraftOut:
+    """Schedule or reschedule at a local time in an IANA zone, 1 minute to 1 year ahead; a skipped local time is a 400,
+    an ambiguous one means its first occurrence unless fold=1.
+    """
     scheduled = services.composer.schedule(
         actor, draft_id, data.version, parse_local_time(data.local_time), data.time_zone, fold=data.fold
     )
@@ -334,8 +344,9 @@ def schedule_draft(
     responses=_STALE,
 )
 def unschedule_draft(
-    services: ServicesDep, actor: ActorDep, draft_id: FromPath[str], data: JSONBody[VersionOnly]
+    services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: JSONBody[VersionOnly]
 ) -> DraftOut:
+    """Cancel the schedule: its publish job then does nothing."""
     return DraftOut.from_draft(services.composer.cancel_schedule(actor, draft_id, data.version))
 
 
@@ -403,12 +414,16 @@ def search_entities(
     ] = None,
     limit: Annotated[int, QueryParameter(description="hits, 1..50")] = 10,
 ) -> SearchResults:
+    """Find creators, products and events: exact handle, followed creators, handle prefixes, name words, fragments;
+    only what you may see.
+    """
     hits = services.entity_search.search(actor, q, kinds=kinds, limit=limit)
     return SearchResults([EntityOut.from_entity(entity) for entity in hits])
 
 
 @put("/entities", summary="Index (or re-index) your creator profile, product or event", sync_to_thread=True)
 def put_entity(services: ServicesDep, actor: ActorDep, data: JSONBody[EntityIn]) -> EntityOut:
+    """Index (or re-index) your creator profile, product or event for the picker."""
     owner = actor.user_id if data.owner_id is None else data.owner_id
     entity = make_entity(data.kind, data.entity_id, data.handle, data.name, owner, visibility=data.visibility)
     return EntityOut.from_entity(services.entity_search.put(actor, entity))
@@ -424,8 +439,9 @@ def delete_entity(
     services: ServicesDep,
     actor: ActorDep,
     kind: Annotated[str, PathParameter(description="creator, product or event", schema_extra=values_of(EntityKind))],
-    entity_id: FromPath[str],
+    entity_id: EntityId,
 ) -> None:
+    """Take your entity out of the picker."""
     services.entity_search.remove(actor, kind, entity_id)
 
 
@@ -471,6 +487,9 @@ class MediaOut:
     request_max_body_size=MAX_IMAGE_BYTES + 1,
 )
 async def upload_media(request: Request[Any, Any, Any], services: ServicesDep, actor: ActorDep) -> MediaOut:
+    """Upload an image as the raw body: validated by content, re-encoded without metadata, stored by SHA-256; a job
+    makes its thumbnail.
+    """
     # The raw body, whatever its declared content type: the core reads what the bytes are.
     data = await request.body()
     media = await anyio.to_thread.run_sync(services.media.upload_image, actor, data)
@@ -478,7 +497,8 @@ async def upload_media(request: Request[Any, Any, Any], services: ServicesDep, a
 
 
 @get("/media/{media_key:str}", summary="One of your uploads", sync_to_thread=True)
-def get_media(services: ServicesDep, actor: ActorDep, media_key: FromPath[str]) -> MediaOut:
+def get_media(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> MediaOut:
+    """One of your uploads."""
     return MediaOut.from_media(services.media.get(actor, media_key))
 
 
@@ -488,9 +508,10 @@ def get_media(services: ServicesDep, actor: ActorDep, media_key: FromPath[str]) 
     sync_to_thread=True,
     media_type="application/octet-stream",
 )
-def media_content(services: ServicesDep, actor: ActorDep, media_key: FromPath[str]) -> Response[bytes]:
+def media_content(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> Response[bytes]:
+    """The stored, metadata-free file of one of your uploads."""
     media, data = services.media.content(actor, media_key)
-    return Response(data, media_type=media.content_type, headers={"X-Content-Type-Options": "nosniff"})
+    return Response(data, media_type=media.content_type)
 
 
 @get(
@@ -499,9 +520,10 @@ def media_content(services: ServicesDep, actor: ActorDep, media_key: FromPath[st
     sync_to_thread=True,
     media_type="application/octet-stream",
 )
-def media_thumbnail(services: ServicesDep, actor: ActorDep, media_key: FromPath[str]) -> Response[bytes]:
+def media_thumbnail(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> Response[bytes]:
+    """The WebP thumbnail of one of your uploads (404 until the job made it)."""
     _media, data = services.media.content(actor, media_key, thumbnail=True)
-    return Response(data, media_type="image/webp", headers={"X-Content-Type-Options": "nosniff"})
+    return Response(data, media_type="image/webp")
 
 
 HANDLERS: list[Any] = [
