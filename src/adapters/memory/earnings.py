@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from townsquare.adapters.memory.database import MemoryDatabase
 from townsquare.core.earnings.models import (
@@ -89,6 +90,13 @@ class MemoryEarningsLedger:
         sums: dict[str, Totals] = {}
         for event in self._by_creator.get(creator_id, ()):
             sums[event.currency] = sums.get(event.currency, Totals(event.currency)) + Totals.of_event(event)
+        return [sums[currency] for currency in sorted(sums)]
+
+    def sum_events_as_of(self, creator_id: str, as_of: datetime) -> Sequence[Totals]:
+        sums: dict[str, Totals] = {}
+        for event in self._by_creator.get(creator_id, ()):
+            if event.recorded_at <= as_of:
+                sums[event.currency] = sums.get(event.currency, Totals(event.currency)) + Totals.of_event(event)
         return [sums[currency] for currency in sorted(sums)]
 
     def replace_totals(self, creator_id: str, totals: Sequence[Totals]) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, text
@@ -86,6 +86,20 @@ _SUM_EVENTS = text(
            coalesce(sum(amount) FILTER (WHERE type = 'refund'), 0)::bigint AS refunded,
            count(*) AS events
     FROM earning_events WHERE creator_id = :creator_id GROUP BY currency ORDER BY currency
+    """
+)
+# Served by earning_events_timeline (creator_id, recorded_at, id): a range scan of the creator's
+# events up to the instant.
+_SUM_EVENTS_AS_OF = text(
+    """
+    SELECT currency,
+           coalesce(sum(amount) FILTER (WHERE type = 'earning'), 0)::bigint AS total,
+           coalesce(sum(amount) FILTER (WHERE type = 'capture'), 0)::bigint AS captured,
+           coalesce(sum(amount) FILTER (WHERE type = 'void'), 0)::bigint AS voided,
+           coalesce(sum(amount) FILTER (WHERE type = 'refund'), 0)::bigint AS refunded,
+           count(*) AS events
+    FROM earning_events WHERE creator_id = :creator_id AND recorded_at <= :as_of
+    GROUP BY currency ORDER BY currency
     """
 )
 _LOCK_CREATOR = text("SELECT pg_advisory_xact_lock(:creator_lock)")
@@ -206,6 +220,10 @@ class PgEarningsLedger:
 
     def sum_events(self, creator_id: str) -> Sequence[Totals]:
         rows = self._db.connection().execute(_SUM_EVENTS, {"creator_id": creator_id})
+        return [_totals_from_row(row) for row in rows]
+
+    def sum_events_as_of(self, creator_id: str, as_of: datetime) -> Sequence[Totals]:
+        rows = self._db.connection().execute(_SUM_EVENTS_AS_OF, {"creator_id": creator_id, "as_of": as_of})
         return [_totals_from_row(row) for row in rows]
 
     def replace_totals(self, creator_id: str, totals: Sequence[Totals]) -> None:

@@ -18,14 +18,27 @@ from townsquare.core.earnings.models import (
 from townsquare.core.earnings.money import CURRENCIES, MAX_AMOUNT, Money
 from townsquare.core.earnings.ports import EarningsLedger
 from townsquare.core.earnings.service import LEDGER_WRITER_ROLES, SERVICE_ROLE, EarningsService
-from townsquare.core.earnings.tiers import Tier, TierLadder, TierStatus, default_tier_ladder
+from townsquare.core.earnings.tiers import (
+    PACE_WINDOW,
+    Countdown,
+    Milestone,
+    Tier,
+    TierLadder,
+    TierOutlook,
+    TierStatus,
+    default_tier_ladder,
+    eta_at_pace,
+    outlook,
+)
 
 __all__ = [
     "CURRENCIES",
     "LEDGER_WRITER_ROLES",
     "MAX_AMOUNT",
+    "PACE_WINDOW",
     "SERVICE_ROLE",
     "Correction",
+    "Countdown",
     "EarningBalance",
     "EarningKind",
     "EarningStatus",
@@ -33,16 +46,20 @@ __all__ = [
     "EarningsService",
     "EventType",
     "LedgerEvent",
+    "Milestone",
     "Money",
     "RecomputeReport",
     "Summary",
     "Tier",
     "TierLadder",
+    "TierOutlook",
     "TierStatus",
     "TimelineFilter",
     "TimelinePage",
     "TimelinePosition",
     "Totals",
     "default_tier_ladder",
+    "eta_at_pace",
     "event_id_for",
+    "outlook",
 ]

@@ -7,6 +7,7 @@ or voided, idempotent replays, how totals reconcile) lives in the core.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from townsquare.core.earnings.models import (
@@ -59,6 +60,10 @@ class EarningsLedger(Protocol):
 
     def sum_events(self, creator_id: str) -> Sequence[Totals]:
         """Totals computed from the creator's events themselves, one per currency, ordered by currency."""
+        ...
+
+    def sum_events_as_of(self, creator_id: str, as_of: datetime) -> Sequence[Totals]:
+        """Like :meth:`sum_events`, over only the events with ``recorded_at <= as_of``."""
         ...
 
     def replace_totals(self, creator_id: str, totals: Sequence[Totals]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from townsquare.core.clock import Clock
@@ -17,6 +17,7 @@ from townsquare.core.earnings.models import (
     TimelineFilter,
     TimelinePage,
     TimelinePosition,
+    Totals,
     check_creator_id,
     check_idempotency_key,
     check_reason,
@@ -27,7 +28,14 @@ from townsquare.core.earnings.models import (
 )
 from townsquare.core.earnings.money import Money, check_amount, check_currency
 from townsquare.core.earnings.ports import EarningsLedger
-from townsquare.core.earnings.tiers import TierLadder, TierStatus, default_tier_ladder
+from townsquare.core.earnings.tiers import (
+    PACE_WINDOW,
+    TierLadder,
+    TierOutlook,
+    TierStatus,
+    default_tier_ladder,
+    outlook,
+)
 from townsquare.core.errors import Conflict, Forbidden, InvalidCursor, InvalidInput, NotFound
 from townsquare.core.identity import ADMIN_ROLE, Actor
 from townsquare.core.uow import UnitOfWork
@@ -255,16 +263,36 @@ class EarningsService:
             raise NotFound(f"no earning with id {earning_id!r}", field="earning_id")
         return balance
 
-    def summary(self, actor: Actor, creator_id: str) -> list[Summary]:
-        """The creator's summary per currency, from the stored totals (no scan of the events).
+    def summary(self, actor: Actor, creator_id: str, *, as_of: datetime | None = None) -> list[Summary]:
+        """The creator's summary per currency, now or as of a past instant.
+
+        Now, it comes from the stored totals (no scan of the events). As of ``as_of`` it is
+        summed from the events recorded at or before ``as_of``: each capture, void and refund
+        counts at its own ``recorded_at``, so an earning captured after ``as_of`` is pending
+        as of ``as_of``.
 
         Raises:
             Forbidden: another creator's, and the actor is not an admin.
+            InvalidInput: ``as_of`` without a UTC offset, or later than the Clock's now.
         """
         creator_id = _require_reader(actor, creator_id)
+        if as_of is not None:
+            as_of = self._check_as_of(as_of)
         with self._uow.transaction(actor=actor.acting_as()):
-            totals = self._ledger.stored_totals(creator_id)
-        return [Summary.of(creator_id, each) for each in totals if each.events]
+            totals = (
+                self._ledger.stored_totals(creator_id)
+                if as_of is None
+                else self._ledger.sum_events_as_of(creator_id, as_of)
+            )
+        return _summaries(creator_id, totals)
+
+    def _check_as_of(self, as_of: datetime) -> datetime:
+        if not isinstance(as_of, datetime) or as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise InvalidInput("'as_of' needs a UTC offset (e.g. 2026-01-15T00:00:00Z)", field="as_of")
+        if as_of > self._clock.now():
+            # The future is not a balance yet; refusing it keeps "as of" a statement of fact.
+            raise InvalidInput("'as_of' is in the future; a balance exists only up to now", field="as_of")
+        return as_of
 
     def timeline(
         self,
@@ -307,6 +335,25 @@ class EarningsService:
         net = sum(each.net for each in summaries if each.currency == self.tiers.currency)
         return self.tiers.status(creator_id, net)
 
+    def tier_outlook(self, actor: Actor, creator_id: str) -> TierOutlook:
+        """Tiers as data: every milestone, progress, and the countdown to the next tier.
+
+        The pace is the net (captured minus refunded, in the ladder's currency) earned over the
+        last 30 days by the Clock: the net now minus the net as of 30 days ago.
+
+        Raises:
+            Forbidden: another creator's, and the actor is not an admin.
+        """
+        creator_id = _require_reader(actor, creator_id)
+        now = self._clock.now()
+        with self._uow.transaction(actor=actor.acting_as()):
+            net_now = self._net(self._ledger.sum_events_as_of(creator_id, now))
+            net_then = self._net(self._ledger.sum_events_as_of(creator_id, now - PACE_WINDOW))
+        return outlook(self.tiers, creator_id, net_now, pace=net_now - net_then, now=now)
+
+    def _net(self, totals: Sequence[Totals]) -> int:
+        return sum(each.captured - each.refunded for each in totals if each.currency == self.tiers.currency)
+
     # -- maintenance ----------------------------------------------------------------------
 
     def recompute(self, actor: Actor, creator_id: str) -> RecomputeReport:
@@ -335,6 +382,10 @@ class EarningsService:
         actor.require_admin()
         with self._uow.transaction(actor=actor.acting_as()):
             return list(self._ledger.creators())
+
+
+def _summaries(creator_id: str, totals: Sequence[Totals]) -> list[Summary]:
+    return [Summary.of(creator_id, each) for each in totals if each.events]
 
 
 def _require_writer(actor: Actor) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 
 from attrs import field, frozen
 
 from townsquare.core.earnings.money import check_currency
 
 BASIS_POINTS = 10_000
+PACE_WINDOW = timedelta(days=30)
+"""The window a creator's pace is measured over (net earned in the last 30 days by the Clock)."""
 
 
 def _unlocks(values: Iterable[str]) -> tuple[str, ...]:
@@ -126,3 +129,99 @@ def default_tier_ladder(tiers: Sequence[Tier] | None = None) -> TierLadder:
             Tier("Platinum", 50_000_00, ("reduced platform fee", "instant payouts", "a partner manager")),
         ),
     )
+
+
+@frozen(kw_only=True)
+class Milestone:
+    """One tier of the ladder as seen from where a creator stands.
+
+    Attributes:
+        tier: the tier.
+        reached: whether it is the creator's tier or below it (the first tier is always reached).
+        remaining: minor units still to earn to reach it (0 once reached).
+    """
+
+    tier: Tier
+    reached: bool
+    remaining: int
+
+
+@frozen(kw_only=True)
+class Countdown:
+    """How far the next tier is, and when it comes at the creator's recent pace.
+
+    Attributes:
+        remaining: minor units still to earn to reach the next tier.
+        pace: net earned over the pace window (the last 30 days), in minor units.
+        eta: the first instant at which, earning at ``pace``, ``remaining`` is reached; None when
+            the pace is zero or negative, or the date is past year 9999 (at that pace it never comes).
+    """
+
+    remaining: int
+    pace: int
+    eta: datetime | None
+
+
+@frozen(kw_only=True)
+class TierOutlook:
+    """Tiers as data: the status, every milestone, and the countdown to the next tier.
+
+    Attributes:
+        status: the tier reached and progress to the next.
+        milestones: every tier of the ladder, lowest first.
+        countdown: the way to the next tier; None at the top.
+    """
+
+    status: TierStatus
+    milestones: tuple[Milestone, ...]
+    countdown: Countdown | None
+
+
+def eta_at_pace(remaining: int, pace: int, now: datetime, window: timedelta = PACE_WINDOW) -> datetime | None:
+    """When ``remaining`` is earned at ``pace`` per ``window``, to the microsecond, rounded up.
+
+    Integer arithmetic only: the result is the smallest ``now + t`` (``t`` whole microseconds)
+    with ``pace * t >= remaining * window``. None when ``pace`` is not positive, or when the
+    date falls past the calendar's end (year 9999: at that pace, never).
+    """
+    if pace <= 0:
+        return None
+    if remaining <= 0:
+        return now
+    window_us = window // timedelta(microseconds=1)
+    micros = -(-remaining * window_us // pace)  # ceiling division
+    try:
+        return now + timedelta(microseconds=micros)
+    except OverflowError:
+        return None
+
+
+def outlook(
+    ladder: TierLadder, creator_id: str, net: int, *, pace: int, now: datetime, window: timedelta = PACE_WINDOW
+) -> TierOutlook:
+    """Where a creator stands on ``ladder``, every milestone, and the countdown to the next tier.
+
+    Args:
+        ladder: the tiers.
+        creator_id: whose outlook.
+        net: captured net earnings now, in the ladder's currency.
+        pace: net earned over ``window`` up to ``now`` (may be negative after refunds).
+        now: the Clock's time; the countdown's date counts from it.
+        window: the pace window (30 days).
+    """
+    status = ladder.status(creator_id, net)
+    milestones = tuple(
+        Milestone(
+            tier=tier,
+            reached=tier.threshold <= status.current.threshold,
+            # Like ``TierStatus.remaining``: a negative net (refunds above captures) starts from 0.
+            remaining=0 if tier.threshold <= status.current.threshold else tier.threshold - max(net, 0),
+        )
+        for tier in ladder.tiers
+    )
+    countdown = None
+    if status.next is not None:
+        countdown = Countdown(
+            remaining=status.remaining, pace=pace, eta=eta_at_pace(status.remaining, pace, now, window)
+        )
+    return TierOutlook(status=status, milestones=milestones, countdown=countdown)

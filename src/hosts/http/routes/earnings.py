@@ -19,6 +19,8 @@ from townsquare.core.earnings import (
     RecomputeReport,
     Summary,
     Tier,
+    TierOutlook,
+    TierStatus,
     TimelineFilter,
 )
 from townsquare.core.earnings.jobs import enqueue_recompute
@@ -278,6 +280,77 @@ class TierStatusOut:
     remaining: int
     progress_basis_points: int
 
+    @classmethod
+    def of(cls, status: TierStatus) -> TierStatusOut:
+        return cls(
+            creator_id=status.creator_id,
+            currency=status.currency,
+            net=status.net,
+            current=TierOut.of(status.current),
+            next=TierOut.of(status.next) if status.next else None,
+            remaining=status.remaining,
+            progress_basis_points=status.progress_basis_points,
+        )
+
+
+@frozen
+class MilestoneOut:
+    """One tier of the ladder as seen from where the creator stands.
+
+    Attributes:
+        tier: the tier (name, threshold, what it unlocks).
+        reached: whether it is the creator's tier or below it.
+        remaining: minor units still to earn to reach it (0 once reached).
+    """
+
+    tier: TierOut
+    reached: bool
+    remaining: int
+
+
+@frozen
+class CountdownOut:
+    """The way to the next tier at the creator's pace over the last 30 days.
+
+    Attributes:
+        remaining: minor units still to earn to reach the next tier.
+        pace: net minor units earned over the last 30 days.
+        eta: when the next tier is reached at that pace (UTC); null when the pace is zero or negative.
+    """
+
+    remaining: int
+    pace: int
+    eta: datetime | None
+
+
+@frozen
+class TierOutlookOut:
+    """Tiers as data: the status, every milestone, and the countdown (null at the top tier).
+
+    Attributes:
+        status: the current tier, the next, and progress.
+        milestones: every tier, lowest first.
+        countdown: amount to go and the estimated date; null at the top tier.
+    """
+
+    status: TierStatusOut
+    milestones: list[MilestoneOut]
+    countdown: CountdownOut | None
+
+    @classmethod
+    def of(cls, outlook: TierOutlook) -> TierOutlookOut:
+        countdown = outlook.countdown
+        return cls(
+            status=TierStatusOut.of(outlook.status),
+            milestones=[
+                MilestoneOut(tier=TierOut.of(each.tier), reached=each.reached, remaining=each.remaining)
+                for each in outlook.milestones
+            ],
+            countdown=None
+            if countdown is None
+            else CountdownOut(remaining=countdown.remaining, pace=countdown.pace, eta=countdown.eta),
+        )
+
 
 @frozen
 class CorrectionOut:
@@ -337,14 +410,31 @@ CreatorId = Annotated[str, PathParameter(description="the creator's user id")]
 
 
 @get(
-    "/api/v1/earnings/summary", summary="Earnings summary per currency", tags=TAGS, sync_to_thread=True, problems=[403]
+    "/api/v1/earnings/summary",
+    summary="Earnings summary per currency",
+    tags=TAGS,
+    sync_to_thread=True,
+    problems=[400, 403],
 )
-def summary(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None) -> SummaryOut:
+def summary(
+    services: ServicesDep,
+    actor: ActorDep,
+    creator_id: CreatorParam = None,
+    as_of: Annotated[
+        datetime | None,
+        QueryParameter(
+            description="the balance as of this past instant (with a UTC offset): events recorded at or "
+            "before it count, later captures and refunds do not; omitted: now",
+            required=False,
+        ),
+    ] = None,
+) -> SummaryOut:
     """Per currency: total, captured, pending, voided, missed (= total - captured), refunded and net, each equal
-    to the sum over the events. Yours, or any creator's with `creator_id` for admins (others get a 403).
+    to the sum over the events. Yours, or any creator's with `creator_id` for admins (others get a 403). With
+    `as_of`, the summary of the events recorded at or before that instant (naive, unparseable or future: a 400).
     """
     creator = creator_id or actor.user_id
-    summaries = services.earnings.summary(actor, creator)
+    summaries = services.earnings.summary(actor, creator, as_of=as_of)
     return SummaryOut(creator_id=creator, currencies=[CurrencySummary.of(each) for each in summaries])
 
 
@@ -399,16 +489,22 @@ def tier(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None
     """The creator's tier by net captured earnings, the next tier, how much remains and the progress in basis
     points (integers). Yours, or any creator's for admins.
     """
-    status = services.earnings.tier(actor, creator_id or actor.user_id)
-    return TierStatusOut(
-        creator_id=status.creator_id,
-        currency=status.currency,
-        net=status.net,
-        current=TierOut.of(status.current),
-        next=TierOut.of(status.next) if status.next else None,
-        remaining=status.remaining,
-        progress_basis_points=status.progress_basis_points,
-    )
+    return TierStatusOut.of(services.earnings.tier(actor, creator_id or actor.user_id))
+
+
+@get(
+    "/api/v1/earnings/tier/outlook",
+    summary="Every tier's milestone, progress, and the countdown to the next at the 30-day pace",
+    tags=TAGS,
+    sync_to_thread=True,
+    problems=[403],
+)
+def tier_outlook(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None) -> TierOutlookOut:
+    """Every tier with whether it is reached and how much remains, the current status, and the countdown to the
+    next tier: amount to go, net earned over the last 30 days and the date at that pace (null when the pace is
+    zero or negative; no countdown at the top tier). Yours, or any creator's for admins.
+    """
+    return TierOutlookOut.of(services.earnings.tier_outlook(actor, creator_id or actor.user_id))
 
 
 @get(
@@ -557,6 +653,7 @@ ROUTES: list[Any] = [
     summary,
     timeline,
     tier,
+    tier_outlook,
     earning,
     record,
     capture,
