@@ -80,7 +80,7 @@ def test_the_tier_outlook_as_data(client: Client, auth: TokenFactory, clock: Man
     response = client.get("/api/v1/earnings/tier/outlook", headers=auth("alice"))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["status"]["current"]["name"] == "Bronze"
+    assert body["standing"]["current"]["name"] == "Bronze"
     assert [(m["tier"]["name"], m["reached"], m["remaining"]) for m in body["milestones"]] == [
         ("Bronze", True, 0),
         ("Silver", False, 700_00),

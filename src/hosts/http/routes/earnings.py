@@ -328,12 +328,12 @@ class TierOutlookOut:
     """Tiers as data: the status, every milestone, and the countdown (null at the top tier).
 
     Attributes:
-        status: the current tier, the next, and progress.
+        standing: the current tier, the next, and progress.
         milestones: every tier, lowest first.
         countdown: amount to go and the estimated date; null at the top tier.
     """
 
-    status: TierStatusOut
+    standing: TierStatusOut
     milestones: list[MilestoneOut]
     countdown: CountdownOut | None
 
@@ -341,7 +341,7 @@ class TierOutlookOut:
     def of(cls, outlook: TierOutlook) -> TierOutlookOut:
         countdown = outlook.countdown
         return cls(
-            status=TierStatusOut.of(outlook.status),
+            standing=TierStatusOut.of(outlook.status),
             milestones=[
                 MilestoneOut(tier=TierOut.of(each.tier), reached=each.reached, remaining=each.remaining)
                 for each in outlook.milestones
