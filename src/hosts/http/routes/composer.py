@@ -238,14 +238,14 @@ def stale_version_handler(request: Request[Any, Any, Any], exc: Exception) -> Re
     return problem(request, 409, exc.code, exc.detail, field=exc.field, current=current)
 
 
-@post("/drafts", summary="Start a draft", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post("/drafts", summary="Start a draft", status_code=HTTP_201_CREATED, sync_to_thread=True, problems=[400, 409])
 def create_draft(services: ServicesDep, actor: ActorDep, data: JSONBody[NewDraft]) -> DraftOut:
     """Start a draft at version 1; with a draft_id of your own, creating again returns the same draft."""
     content = make_content(data.title, data.body, data.attachments, data.mentions)
     return DraftOut.from_draft(services.composer.create(actor, content, draft_id=data.draft_id))
 
 
-@get("/drafts", summary="Your drafts, newest first", sync_to_thread=True)
+@get("/drafts", summary="Your drafts, newest first", sync_to_thread=True, problems=[400])
 def list_drafts(
     services: ServicesDep,
     actor: ActorDep,
@@ -258,7 +258,7 @@ def list_drafts(
     return DraftList([DraftOut.from_draft(draft) for draft in page.drafts], page.next_cursor)
 
 
-@get("/drafts/{draft_id:str}", summary="One of your drafts", sync_to_thread=True)
+@get("/drafts/{draft_id:str}", summary="One of your drafts", sync_to_thread=True, problems=[404])
 def get_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId) -> DraftOut:
     """One of your drafts; another author's draft is a 404."""
     return DraftOut.from_draft(services.composer.get(actor, draft_id))
@@ -269,6 +269,7 @@ def get_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId) -> Draf
     summary="Autosave: the new content, based on a version",
     sync_to_thread=True,
     responses=_STALE,
+    problems=[400, 404, 409],
 )
 def save_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: JSONBody[DraftChange]) -> DraftOut:
     """Autosave: write the whole new content if the draft is still at `version`; a stale version is a 409 holding the
@@ -284,6 +285,7 @@ def save_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: 
     status_code=HTTP_204_NO_CONTENT,
     sync_to_thread=True,
     responses=_STALE,
+    problems=[404, 409],
 )
 def delete_draft(
     services: ServicesDep,
@@ -295,13 +297,18 @@ def delete_draft(
     services.composer.delete(actor, draft_id, version)
 
 
-@get("/drafts/{draft_id:str}/preview", summary="The sanitized HTML of a draft's body", sync_to_thread=True)
+@get(
+    "/drafts/{draft_id:str}/preview",
+    summary="The sanitized HTML of a draft's body",
+    sync_to_thread=True,
+    problems=[404],
+)
 def preview_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId) -> Preview:
     """The draft's body as sanitized HTML (no script, no event handlers, links nofollow)."""
     return Preview(services.composer.preview(actor, draft_id))
 
 
-@post("/preview", summary="Render Markdown as sanitized HTML", status_code=200, sync_to_thread=True)
+@post("/preview", summary="Render Markdown as sanitized HTML", status_code=200, sync_to_thread=True, problems=[400])
 def preview_markdown(actor: ActorDep, data: JSONBody[MarkdownIn]) -> Preview:
     """Any Markdown body as sanitized HTML."""
     del actor  # signed-in callers only, like every composer route
@@ -314,6 +321,7 @@ def preview_markdown(actor: ActorDep, data: JSONBody[MarkdownIn]) -> Preview:
     status_code=HTTP_201_CREATED,
     sync_to_thread=True,
     responses=_STALE,
+    problems=[400, 404, 409],
 )
 def publish_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: JSONBody[VersionOnly]) -> ItemOut:
     """Publish now: the post enters the feed and the draft is deleted, in one transaction."""
@@ -325,6 +333,7 @@ def publish_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, dat
     summary="Schedule (or reschedule) a draft at a local time in a time zone",
     sync_to_thread=True,
     responses=_STALE,
+    problems=[400, 404, 409],
 )
 def schedule_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: JSONBody[ScheduleIn]) -> DraftOut:
     """Schedule or reschedule at a local time in an IANA zone, 1 minute to 1 year ahead; a skipped local time is a 400,
@@ -342,6 +351,7 @@ def schedule_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, da
     status_code=200,
     sync_to_thread=True,
     responses=_STALE,
+    problems=[404, 409],
 )
 def unschedule_draft(
     services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: JSONBody[VersionOnly]
@@ -403,7 +413,7 @@ class EntityIn:
     visibility: Annotated[str, one_of(Visibility)] = "public"
 
 
-@get("/search", summary="Find creators, products and events to mention or link", sync_to_thread=True)
+@get("/search", summary="Find creators, products and events to mention or link", sync_to_thread=True, problems=[400])
 def search_entities(
     services: ServicesDep,
     actor: ActorDep,
@@ -421,7 +431,12 @@ def search_entities(
     return SearchResults([EntityOut.from_entity(entity) for entity in hits])
 
 
-@put("/entities", summary="Index (or re-index) your creator profile, product or event", sync_to_thread=True)
+@put(
+    "/entities",
+    summary="Index (or re-index) your creator profile, product or event",
+    sync_to_thread=True,
+    problems=[400, 403],
+)
 def put_entity(services: ServicesDep, actor: ActorDep, data: JSONBody[EntityIn]) -> EntityOut:
     """Index (or re-index) your creator profile, product or event for the picker."""
     owner = actor.user_id if data.owner_id is None else data.owner_id
@@ -434,6 +449,7 @@ def put_entity(services: ServicesDep, actor: ActorDep, data: JSONBody[EntityIn])
     summary="Take your entity out of the picker",
     status_code=HTTP_204_NO_CONTENT,
     sync_to_thread=True,
+    problems=[400, 403, 404],
 )
 def delete_entity(
     services: ServicesDep,
@@ -485,6 +501,7 @@ class MediaOut:
     summary="Upload an image: the raw request body is the file; its type is read from the content",
     status_code=HTTP_201_CREATED,
     request_max_body_size=MAX_IMAGE_BYTES + 1,
+    problems=[400],
 )
 async def upload_media(request: Request[Any, Any, Any], services: ServicesDep, actor: ActorDep) -> MediaOut:
     """Upload an image as the raw body: validated by content, re-encoded without metadata, stored by SHA-256; a job
@@ -496,7 +513,7 @@ async def upload_media(request: Request[Any, Any, Any], services: ServicesDep, a
     return MediaOut.from_media(media)
 
 
-@get("/media/{media_key:str}", summary="One of your uploads", sync_to_thread=True)
+@get("/media/{media_key:str}", summary="One of your uploads", sync_to_thread=True, problems=[404])
 def get_media(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> MediaOut:
     """One of your uploads."""
     return MediaOut.from_media(services.media.get(actor, media_key))
@@ -507,6 +524,7 @@ def get_media(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> Me
     summary="The stored (metadata-free) file, served with the image type read from its content",
     sync_to_thread=True,
     media_type="application/octet-stream",
+    problems=[404],
 )
 def media_content(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> Response[bytes]:
     """The stored, metadata-free file of one of your uploads."""
@@ -519,6 +537,7 @@ def media_content(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -
     summary="The upload's WebP thumbnail (404 until the job made it); served as image/webp",
     sync_to_thread=True,
     media_type="application/octet-stream",
+    problems=[404],
 )
 def media_thumbnail(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> Response[bytes]:
     """The WebP thumbnail of one of your uploads (404 until the job made it)."""
