@@ -21,6 +21,7 @@ from townsquare.core.earnings.jobs import register_earnings_jobs
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.feed import FeedService
 from townsquare.core.ids import IdSource, RandomIds, SeededIds
+from townsquare.core.insights import InsightsService
 from townsquare.core.jobs import JobHandlers, JobService, LeasePolicy, register_jobs_jobs
 from townsquare.core.notifications import NotificationService
 from townsquare.core.notifications.jobs import register_notifications_jobs
@@ -66,6 +67,7 @@ class Services:
         cursors: signs and verifies page cursors.
         feed: the fused home feed and its inputs (items, follows, hidden items, carts).
         earnings: the earnings ledger: events, summaries, timeline, tiers, recompute.
+        insights: missed opportunities and what-if projections over the ledger and carts.
         jobs: the durable job queue (enqueue joins the caller's transaction).
         job_handlers: the job handler registry and periodic schedules.
         notifications: sending under preferences, the inbox lanes, digests and the mail outbox.
@@ -83,6 +85,7 @@ class Services:
     jobs: JobService
     job_handlers: JobHandlers
     earnings: EarningsService
+    insights: InsightsService
     notifications: NotificationService
     composer: ComposerService
     entity_search: EntitySearchService
@@ -298,6 +301,7 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
     )
     feed_store = MemoryFeedStore(db)
     feed = FeedService(feed_store, db, clock, cursors)
+    earnings = EarningsService(MemoryEarningsLedger(db), db, clock, cursors)
     media = _memory_media(settings, db, clock, jobs)
     return Services(
         settings=settings,
@@ -307,7 +311,8 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
         feed=feed,
         jobs=jobs,
         job_handlers=job_handlers,
-        earnings=EarningsService(MemoryEarningsLedger(db), db, clock, cursors),
+        earnings=earnings,
+        insights=InsightsService(earnings, feed_store, db, clock),
         notifications=_memory_notifications(settings, db, clock, cursors, jobs, ids=ids),
         composer=_memory_composer(db, clock, cursors, feed, jobs, ids=ids, media=media),
         media=media,
@@ -341,7 +346,9 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         uow=db, store=PgJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors, lease=_lease(settings)
     )
     notifications, close_notifications = _postgres_notifications(settings, db, clock, cursors, jobs)
-    feed = FeedService(PgFeedStore(db), db, clock, cursors)
+    feed_store = PgFeedStore(db)
+    feed = FeedService(feed_store, db, clock, cursors)
+    earnings = EarningsService(PgEarningsLedger(db), db, clock, cursors)
     media = _postgres_media(settings, db, clock, jobs)
     return Services(
         settings=settings,
@@ -351,7 +358,8 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         feed=feed,
         jobs=jobs,
         job_handlers=job_handlers,
-        earnings=EarningsService(PgEarningsLedger(db), db, clock, cursors),
+        earnings=earnings,
+        insights=InsightsService(earnings, feed_store, db, clock),
         notifications=notifications,
         composer=_postgres_composer(db, clock, cursors, feed, jobs, media=media),
         media=media,

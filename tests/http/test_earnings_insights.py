@@ -92,3 +92,28 @@ def test_the_tier_outlook_as_data(client: Client, auth: TokenFactory, clock: Man
     assert body["countdown"]["remaining"] == 700_00
     assert body["countdown"]["pace"] == 300_00
     assert body["countdown"]["eta"].replace("Z", "+00:00") == (clock.now() + timedelta(days=70)).isoformat()
+
+
+def test_missed_opportunities_and_what_if_over_http(client: Client, auth: TokenFactory) -> None:
+    sale(client, auth, "s-1", 80_00)  # pending, never captured
+    body = client.get("/api/v1/earnings/opportunities", headers=auth("alice")).json()
+    assert [(each["rank"], each["kind"], each["amount"], each["action"]) for each in body["opportunities"]] == [
+        (1, "pending", 80_00, "capture_pending")
+    ]
+    response = client.get("/api/v1/earnings/what-if", params={"capture_pending_bp": 2_500}, headers=auth("alice"))
+    assert response.status_code == 200, response.text
+    [usd] = response.json()["currencies"]
+    assert usd["baseline"]["pending"] == 80_00
+    assert (usd["projected"]["captured"], usd["projected"]["pending"], usd["delta"]["net"]) == (20_00, 60_00, 20_00)
+    assert response.json()["assumptions"]["capture_pending_bp"] == 2_500
+
+
+def test_what_if_refuses_bad_assumptions_and_other_creators(client: Client, auth: TokenFactory) -> None:
+    sale(client, auth, "s-1", 80_00)
+    for params in ({"capture_pending_bp": 10_001}, {"price_change_bp": -20_000}, {"avoid_refunds_bp": "half"}):
+        response = client.get("/api/v1/earnings/what-if", params=params, headers=auth("alice"))
+        assert_problem(response, 400)
+        assert next(iter(params)) in response.text
+    for path in ("/api/v1/earnings/what-if", "/api/v1/earnings/opportunities"):
+        assert_problem(client.get(path, params={"creator_id": "alice"}, headers=auth("bob")), 403)
+        assert client.get(path, params={"creator_id": "alice"}, headers=auth("root", admin=True)).status_code == 200

@@ -9,7 +9,7 @@ from datetime import datetime
 import attrs
 
 from townsquare.adapters.memory.database import MemoryDatabase
-from townsquare.core.feed.models import CartEntry, FeedItem, Position
+from townsquare.core.feed.models import CartDemand, CartEntry, FeedItem, Position
 from townsquare.core.feed.ports import CandidateQuery, FeedCandidates
 from townsquare.core.feed.rules import is_eligible
 
@@ -161,6 +161,23 @@ class MemoryFeedStore:
         ]
         entries.sort(key=lambda entry: (entry.added_at, entry.item.item_id), reverse=True)
         return entries
+
+    def cart_demand(self, creator_id: str, added_before: datetime) -> list[CartDemand]:
+        sums: dict[str, tuple[int, int]] = {}
+        for cart in self._carts.values():
+            for item_id, added_at in cart.items():
+                item = self._items[item_id]
+                if (
+                    item.creator_id != creator_id
+                    or not item.is_live
+                    or added_at > added_before
+                    or item.price_cents is None
+                    or item.currency is None
+                ):
+                    continue
+                entries, amount = sums.get(item.currency, (0, 0))
+                sums[item.currency] = (entries + 1, amount + item.price_cents)
+        return [CartDemand(currency, entries, amount) for currency, (entries, amount) in sorted(sums.items())]
 
 
 def _put(db: MemoryDatabase, entries: dict[str, datetime], item_id: str, at: datetime) -> None:

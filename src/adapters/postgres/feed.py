@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.core.bounded import BoundedCache
-from townsquare.core.feed.models import CartEntry, FeedItem, ItemKind
+from townsquare.core.feed.models import CartDemand, CartEntry, FeedItem, ItemKind
 from townsquare.core.feed.ports import CandidateQuery, FeedCandidates
 
 metadata = MetaData()
@@ -193,6 +193,31 @@ class PgFeedStore:
             .order_by(feed_cart_items.c.added_at.desc(), feed_items.c.item_id.desc())
         )
         return [CartEntry(item=_item(row), added_at=row.added_at) for row in self._db.connection().execute(statement)]
+
+    def cart_demand(self, creator_id: str, added_before: datetime) -> list[CartDemand]:
+        # Migration 0017's indexes: the creator's live products, then their cart entries by item.
+        statement = (
+            select(
+                feed_items.c.currency,
+                func.count().label("entries"),
+                func.sum(feed_items.c.price_cents).label("amount"),
+            )
+            .join(feed_cart_items, feed_cart_items.c.item_id == feed_items.c.item_id)
+            .where(
+                feed_items.c.creator_id == creator_id,
+                feed_items.c.kind == ItemKind.PRODUCT.value,
+                feed_items.c.removed_at.is_(None),
+                feed_items.c.price_cents.is_not(None),
+                feed_items.c.currency.is_not(None),
+                feed_cart_items.c.added_at <= added_before,
+            )
+            .group_by(feed_items.c.currency)
+            .order_by(feed_items.c.currency)
+        )
+        return [
+            CartDemand(currency=row.currency, entries=row.entries, amount=int(row.amount))
+            for row in self._db.connection().execute(statement)
+        ]
 
 
 _ITEM_COLUMNS = (

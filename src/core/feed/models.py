@@ -220,8 +220,24 @@ class CartEntry:
     added_at: datetime
 
 
+@frozen
+class CartDemand:
+    """A creator's live products waiting in buyers' carts, in one currency (an aggregate: no viewer ids).
+
+    Attributes:
+        currency: the products' ISO 4217 code.
+        entries: cart entries (one per viewer and product).
+        amount: the sum of those products' prices, in minor units.
+    """
+
+    currency: str
+    entries: int
+    amount: int
+
+
 __all__ = [
     "SHOP_SHARE_PERCENT",
+    "CartDemand",
     "CartEntry",
     "Draft",
     "FeedItem",

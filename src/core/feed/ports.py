@@ -7,7 +7,7 @@ from typing import Protocol
 
 from attrs import frozen
 
-from townsquare.core.feed.models import CartEntry, FeedItem, Position
+from townsquare.core.feed.models import CartDemand, CartEntry, FeedItem, Position
 
 
 @frozen
@@ -100,4 +100,12 @@ class FeedStore(Protocol):
 
     def cart(self, viewer_id: str) -> list[CartEntry]:
         """The live products in the viewer's cart, most recently added first."""
+        ...
+
+    def cart_demand(self, creator_id: str, added_before: datetime) -> list[CartDemand]:
+        """The creator's live, priced products put in anyone's cart at or before ``added_before``, per currency.
+
+        Ordered by currency. Reads every viewer's cart: run it as the system, after checking
+        the actor may see the creator's aggregates.
+        """
         ...

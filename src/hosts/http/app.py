@@ -29,7 +29,17 @@ from townsquare.hosts.http.middleware import (
 )
 from townsquare.hosts.http.openapi import DocumentedAttrsSchemaPlugin, openapi_config
 from townsquare.hosts.http.problems import EXCEPTION_HANDLERS, document_problems
-from townsquare.hosts.http.routes import assistant, composer, earnings, feed, jobs, metrics, notifications, system
+from townsquare.hosts.http.routes import (
+    assistant,
+    composer,
+    earnings,
+    feed,
+    insights,
+    jobs,
+    metrics,
+    notifications,
+    system,
+)
 from townsquare.hosts.http.routes.testing import testing_router
 from townsquare.hosts.logs import configure_logging
 from townsquare.hosts.metrics import Metrics, QueueCollector, QueueSnapshot
@@ -42,6 +52,7 @@ def api_routes() -> list[Any]:
     return [
         *system.ROUTES,
         *earnings.ROUTES,
+        *insights.ROUTES,
         *jobs.ROUTES,
         *feed.ROUTES,
         *notifications.ROUTES,
