@@ -163,9 +163,20 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         ProcessContextCache,
         RedisContextCache,
     )
-    from townsquare.core.assistant.actions import CartCandidates, EarningsCandidates, NotificationCandidates
+    from townsquare.core.assistant.actions import (
+        CartCandidates,
+        DraftCandidates,
+        EarningsCandidates,
+        NotificationCandidates,
+    )
     from townsquare.core.assistant.catalog import project_tools
-    from townsquare.core.assistant.context import CartSource, EarningsSource, MemorySource, NotificationsSource
+    from townsquare.core.assistant.context import (
+        CartSource,
+        DraftsSource,
+        EarningsSource,
+        MemorySource,
+        NotificationsSource,
+    )
     from townsquare.core.assistant.jobs import register_assistant_jobs
     from townsquare.core.assistant.ports import ActionFeedbackStore, ContextCache, ConversationStore, MemoryStore
 
@@ -221,6 +232,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
             EarningsSource(services.earnings),
             NotificationsSource(services.notifications),
             CartSource(services.feed),
+            DraftsSource(services.composer),
             MemorySource(memory),
         ],
         cache,
@@ -231,6 +243,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         [
             EarningsCandidates(services.earnings),
             CartCandidates(services.feed),
+            DraftCandidates(services.composer),
             NotificationCandidates(services.notifications),
         ],
         feedback,
@@ -242,8 +255,11 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         feed=services.feed,
         notifications=services.notifications,
         earnings=services.earnings,
+        insights=services.insights,
+        composer=services.composer,
         memory=memory,
         actions=actions,
+        now=services.clock.now,
     )
     chat = ChatService(
         conversations,

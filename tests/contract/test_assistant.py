@@ -15,6 +15,7 @@ from townsquare.core.assistant.memory import MAX_K
 from townsquare.core.assistant.models import MemoryEvent, MessageStatus, Role, ToolCall
 from townsquare.core.assistant.vectors import similarity
 from townsquare.core.clock import ManualClock
+from townsquare.core.composer import make_content
 from townsquare.core.errors import InvalidCursor, InvalidInput, NotFound
 from townsquare.core.feed.models import Draft
 from townsquare.core.identity import Actor
@@ -270,6 +271,61 @@ def test_a_conversation_publishes_a_post_through_a_tool(services: Services) -> N
     assert (item.creator_id, item.title) == ("alice", "Studio open day on Saturday")
 
 
+def test_a_scripted_conversation_drafts_and_schedules_a_post_through_tools(
+    services: Services, clock: ManualClock
+) -> None:
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE, "launch")
+    # When alice asks for a draft, then to schedule it at a local time in Lisbon
+    events = chat.turn(ALICE, conversation.id, "Draft this: Spring drop\nTwelve new prints, signed.").collect()
+    (drafted,) = [e for e in events if isinstance(e, ToolEvent)]
+    assert drafted.call.name == "composer_draft" and drafted.ok
+    draft_id = json.loads(drafted.content)["result"]["draft_id"]
+    draft = services.composer.get(ALICE, draft_id)
+    assert (draft.content.title, draft.content.body) == ("Spring drop", "Twelve new prints, signed.")
+    local = (clock.now() + timedelta(days=3)).strftime("%Y-%m-%dT10:30")
+    events = chat.turn(ALICE, conversation.id, f"Schedule draft {draft_id} at {local} in Europe/Lisbon").collect()
+    (scheduled,) = [e for e in events if isinstance(e, ToolEvent)]
+    assert scheduled.call.name == "composer_schedule" and scheduled.ok, scheduled.content
+    # Then the draft is scheduled at that wall-clock time in that zone, and the conversation shows both calls
+    schedule = services.composer.get(ALICE, draft_id).schedule
+    assert schedule is not None
+    assert (schedule.local_time.isoformat(timespec="minutes"), schedule.time_zone) == (local, "Europe/Lisbon")
+    assert [m.tool_name for m in chat.messages(ALICE, conversation.id).messages if m.role is Role.TOOL] == [
+        "composer_draft",
+        "composer_schedule",
+    ]
+    # And a retried draft call creates nothing new; bob cannot schedule alice's draft through his own chat
+    assert [d.draft_id for d in services.composer.list_mine(ALICE).drafts] == [draft_id]
+    bobs = chat.start(BOB)
+    refused = chat.run_tool(
+        BOB, bobs.id, ToolCall(id="b1", name="composer_schedule", arguments={"draft_id": draft_id}), chat.tools.names
+    )
+    assert not refused.ok and json.loads(refused.content)["error"] == "not_found"
+
+
+def test_a_schedule_without_a_time_is_tomorrow_at_nine_in_the_users_zone(services: Services) -> None:
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    draft = services.composer.create(ALICE, make_content("Morning note"))
+    result = chat.run_tool(
+        ALICE,
+        conversation.id,
+        ToolCall(id="s1", name="composer_schedule", arguments={"draft_id": draft.draft_id, "time_zone": "Asia/Tokyo"}),
+        chat.tools.names,
+    )
+    assert result.ok, result.content
+    schedule = services.composer.get(ALICE, draft.draft_id).schedule
+    assert schedule is not None and (schedule.local_time.hour, schedule.local_time.minute) == (9, 0)
+    bad = chat.run_tool(
+        ALICE,
+        conversation.id,
+        ToolCall(id="s2", name="composer_schedule", arguments={"draft_id": draft.draft_id, "local_time": "soon"}),
+        chat.tools.names,
+    )
+    assert not bad.ok and json.loads(bad.content)["field"] == "local_time"
+
+
 def test_tools_run_with_the_users_own_permissions(services: Services) -> None:
     chat, registry = services.assistant.chat, services.assistant.chat.tools
     # Given bob's notification
@@ -371,3 +427,26 @@ def test_mock_mode_repeats_ids_after_a_reset_and_forgets_what_it_cached() -> Non
         "Remembered: I sell prints of harbours"
     ]
     services.close()
+
+
+def test_a_ready_draft_is_suggested_and_in_the_context_until_it_is_scheduled(
+    services: Services, clock: ManualClock
+) -> None:
+    draft = services.composer.create(ALICE, make_content("Studio tour", "Photos from the new space."))
+    services.composer.create(ALICE, make_content("", "an idea without a title"))
+    compiled = services.assistant.context.compile(ALICE)
+    assert any(f.kind == "draft" and f.data["draft_id"] == draft.draft_id for f in compiled.facts)
+    # A fresh draft is not yet "ready"; a day later it is, the untitled one never is
+    assert not [s for s in services.assistant.actions.suggest(ALICE, 10) if s.candidate.kind == "publish_draft"]
+    clock.advance(timedelta(days=1))
+    suggested = [
+        s.candidate for s in services.assistant.actions.suggest(ALICE, 10) if s.candidate.kind == "publish_draft"
+    ]
+    assert [(c.key, c.tool) for c in suggested] == [(f"publish_draft:{draft.draft_id}", "composer_publish")]
+    # When it is scheduled, the suggestion goes and the context sees the schedule (its mark moved)
+    when = (clock.now() + timedelta(days=2)).replace(tzinfo=None, microsecond=0)
+    services.composer.schedule(ALICE, draft.draft_id, draft.version, when, "UTC")
+    assert not [s for s in services.assistant.actions.suggest(ALICE, 10) if s.candidate.kind == "publish_draft"]
+    recompiled = services.assistant.context.compile(ALICE)
+    assert not recompiled.cached
+    assert any(f.kind == "draft" and f.data["scheduled"] for f in recompiled.facts)

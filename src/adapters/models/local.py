@@ -71,24 +71,33 @@ class HashedNgramEmbedder:
 
 @frozen
 class Rule:
-    """Offer ``tool`` when the last user message matches ``pattern``; ``arguments`` builds its arguments."""
+    """Call ``tool`` when the last user message matches ``pattern``; each named group that matched is an argument."""
 
     pattern: re.Pattern[str]
     tool: str
-    argument: str | None = None  # the named group that becomes this argument, if any
 
 
-def _rule(pattern: str, tool: str, argument: str | None = None) -> Rule:
-    return Rule(re.compile(pattern, re.IGNORECASE | re.DOTALL), tool, argument)
+def _rule(pattern: str, tool: str) -> Rule:
+    return Rule(re.compile(pattern, re.IGNORECASE | re.DOTALL), tool)
+
+
+_DRAFT_ID = r"(?P<draft_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})"
+_WHEN = r"(?:\s+(?:at|for|on)\s+(?P<local_time>\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?))?"
+_ZONE = r"(?:\s+in\s+(?P<time_zone>UTC|[A-Za-z_]+/[A-Za-z_+-]+(?:/[A-Za-z_+-]+)?))?"
 
 
 # Most specific first: the first rule whose tool is offered this turn wins.
 RULES: tuple[Rule, ...] = (
-    _rule(r"\bremember(?: that)?\s+(?P<text>.+)", "memory_remember", "text"),
-    _rule(r"\b(?:what do you (?:know|remember) about|recall)\s+(?P<query>.+)", "memory_recall", "query"),
-    _rule(r"\bschedule\b.*?\bdraft\b\s+(?P<draft_id>[0-9a-f-]{36})", "composer_schedule", "draft_id"),
-    _rule(r"\bdraft\b[^:]*:\s*(?P<text>.+)", "composer_draft", "text"),
-    _rule(r"\bpublish\b[^:]*:\s*(?P<title>.+)", "feed_publish_post", "title"),
+    _rule(r"\bremember(?: that)?\s+(?P<text>.+)", "memory_remember"),
+    _rule(r"\b(?:what do you (?:know|remember) about|recall)\s+(?P<query>.+)", "memory_recall"),
+    _rule(r"\b(?:unschedule|cancel the schedule of)\b.*?\bdraft\s+" + _DRAFT_ID, "composer_cancel_schedule"),
+    _rule(r"\bschedule\b.*?\bdraft\s+" + _DRAFT_ID + _WHEN + _ZONE, "composer_schedule"),
+    _rule(r"\bpublish\b.*?\bdraft\s+" + _DRAFT_ID + r"\s*[.!?]?\s*$", "composer_publish"),
+    _rule(r"\bdraft\b[^:]*:\s*(?P<text>.+)", "composer_draft"),
+    _rule(r"\bpublish\b[^:]*:\s*(?P<title>.+)", "feed_publish_post"),
+    _rule(r"\b(?:my drafts|list (?:my )?drafts|drafts)\b", "composer_drafts"),
+    _rule(r"\bwhat if\b", "earnings_what_if"),
+    _rule(r"\b(?:missed|opportunit\w*|left on the table)\b", "earnings_opportunities"),
     _rule(r"\bmark (?:all|everything)\b.*\bread\b", "notifications_mark_all_read"),
     _rule(r"\b(?:unread|notification counts?|how many notifications)\b", "notifications_counts"),
     _rule(r"\b(?:inbox|notifications)\b", "notifications_inbox"),
@@ -129,9 +138,9 @@ class ScriptedChatModel:
             match = rule.pattern.search(user_text)
             if match is None or rule.tool not in offered:
                 continue
-            arguments: dict[str, object] = {}
-            if rule.argument is not None:
-                arguments[rule.argument] = match.group(rule.argument).strip().rstrip(".?!")
+            arguments: dict[str, object] = {
+                name: _argument(name, value) for name, value in match.groupdict().items() if value is not None
+            }
             call_id = f"call_{zlib.crc32(f'{len(request.turns)}:{rule.tool}'.encode()):08x}"
             yield ToolCallRequest(ToolCall(id=call_id, name=rule.tool, arguments=arguments))
             yield Finished("tool_calls")
@@ -149,6 +158,14 @@ class ScriptedChatModel:
                 break
             results.append(f"{turn.name}: {_brief(turn.content)}")
         return "Here is what I found. " + " ".join(reversed(results))
+
+
+def _argument(name: str, value: str) -> str:
+    # A one-line argument's final '.', '?' or '!' ends the user's sentence; more lines are a text as written.
+    value = value.strip()
+    if "\n" not in value:
+        value = value.rstrip(".?!")
+    return value.replace(" ", "T") if name == "local_time" else value
 
 
 def _words(text: str) -> Iterator[TextDelta]:

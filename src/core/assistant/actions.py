@@ -23,6 +23,7 @@ from attrs import frozen
 from townsquare.core.assistant.models import ActionFeedback, Decision
 from townsquare.core.assistant.ports import ActionFeedbackStore
 from townsquare.core.clock import Clock
+from townsquare.core.composer.service import ComposerService
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.errors import InvalidInput
 from townsquare.core.feed.service import FeedService
@@ -49,6 +50,7 @@ class ActionKind(StrEnum):
     CART_FOLLOW_UP = "cart_follow_up"
     CLEAR_UNREAD = "clear_unread"
     TURN_ON_DIGEST = "turn_on_digest"
+    PUBLISH_DRAFT = "publish_draft"
 
 
 @frozen
@@ -230,6 +232,39 @@ class CartCandidates:
             )
             for entry in self._feed.cart(actor)
             if now - entry.added_at >= STALE_CART
+        ]
+
+
+NOTIONAL_DRAFT_VALUE = 300
+READY_DRAFT_AGE = timedelta(days=1)
+
+
+class DraftCandidates:
+    """A titled draft with a body, untouched for a day and not scheduled: ready to publish.
+
+    Publishing moves no money: the value is notional (300, said in the reason), which puts a
+    ready draft over the threshold until the user dismisses that kind a few times.
+    """
+
+    def __init__(self, composer: ComposerService) -> None:
+        self._composer = composer
+
+    def candidates(self, actor: Actor, now: datetime) -> Sequence[Candidate]:
+        return [
+            Candidate(
+                key=f"publish_draft:{draft.draft_id}",
+                kind=ActionKind.PUBLISH_DRAFT,
+                title=f"Publish your draft {draft.content.title!r}",
+                reason=f"ready since {draft.updated_at:%Y-%m-%d} and not scheduled (a notional value of 300)",
+                value=NOTIONAL_DRAFT_VALUE,
+                currency=None,
+                tool="composer_publish",
+            )
+            for draft in self._composer.list_mine(actor, None, 20).drafts
+            if draft.schedule is None
+            and draft.content.title
+            and draft.content.body
+            and now - draft.updated_at >= READY_DRAFT_AGE
         ]
 
 

@@ -7,17 +7,23 @@ the same user's HTTP call may do.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import frozen
 
 from townsquare.core.assistant.actions import ActionService
 from townsquare.core.assistant.memory import MemoryService
 from townsquare.core.assistant.tools import ArgumentParser, NoArguments, Tool, ToolContext, ToolRegistry
+from townsquare.core.composer.models import TITLE_MAX_GRAPHEMES, Draft, make_content
+from townsquare.core.composer.service import ComposerService
 from townsquare.core.earnings.models import TimelineFilter
 from townsquare.core.earnings.service import EarningsService
+from townsquare.core.errors import InvalidInput
 from townsquare.core.feed.models import make_draft
 from townsquare.core.feed.service import FeedService
+from townsquare.core.insights import Assumptions, InsightsService
 from townsquare.core.notifications.service import NotificationService
 
 ALWAYS_OFFERED = ("notifications_counts", "earnings_summary", "feed_home", "assistant_next_actions")
@@ -87,6 +93,91 @@ class ActionsArgs:
     limit: int = 3
 
 
+@frozen
+class DraftTextArgs:
+    text: str
+
+
+@frozen
+class DraftsArgs:
+    limit: int = 10
+
+
+@frozen
+class DraftIdArgs:
+    draft_id: str
+
+
+@frozen
+class ScheduleArgs:
+    draft_id: str
+    local_time: str | None = None
+    time_zone: str | None = None
+
+
+@frozen
+class WhatIfArgs:
+    capture_pending_bp: int = 0
+    win_back_voided_bp: int = 0
+    avoid_refunds_bp: int = 0
+    convert_carts_bp: int = 0
+    price_change_bp: int = 0
+
+
+DEFAULT_SCHEDULE_HOUR = 9
+"""A schedule asked for without a time is tomorrow at 09:00 in the author's zone."""
+
+
+def _draft_out(draft: Draft) -> dict[str, Any]:
+    schedule = draft.schedule
+    return {
+        "draft_id": draft.draft_id,
+        "version": draft.version,
+        "title": draft.content.title,
+        "scheduled_for": None if schedule is None else schedule.publish_at,
+        "time_zone": None if schedule is None else schedule.time_zone,
+    }
+
+
+def split_draft_text(text: str) -> tuple[str, str]:
+    """A draft's title and body from one message: the first line is the title, the rest the body.
+
+    A first line too long for a title becomes the body, under a title of its first words.
+    """
+    first, _, rest = text.strip().partition("\n")
+    first = first.strip()
+    if len(first) <= TITLE_MAX_GRAPHEMES:
+        return first, rest.strip()
+    title = first[: TITLE_MAX_GRAPHEMES - 1].rsplit(" ", 1)[0] + "…"
+    return title, text.strip()
+
+
+def schedule_time(now: datetime, local_time: str | None, time_zone: str) -> datetime:
+    """The naive local time to schedule at: the one given (ISO 8601, no offset), or tomorrow at 09:00 there.
+
+    Raises:
+        InvalidInput: a time that is not ISO 8601, carries an offset, or an unknown zone.
+    """
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone {time_zone!r}", field="time_zone") from None
+    if local_time is None:
+        tomorrow = (now.astimezone(zone) + timedelta(days=1)).date()
+        return datetime(tomorrow.year, tomorrow.month, tomorrow.day, DEFAULT_SCHEDULE_HOUR)
+    try:
+        parsed = datetime.fromisoformat(local_time)
+    except ValueError:
+        raise InvalidInput(
+            "local_time must be an ISO 8601 local time like 2026-12-24T09:00", field="local_time"
+        ) from None
+    if parsed.tzinfo is not None:
+        raise InvalidInput(
+            "local_time is a wall-clock time: give the zone as time_zone, not an offset", field="local_time"
+        )
+    return parsed
+
+
 def _tool(
     name: str, description: str, params: type[Any], run: Any, keywords: str, *, writes: bool = False
 ) -> Tool[Any]:
@@ -99,10 +190,16 @@ def project_tools(
     feed: FeedService,
     notifications: NotificationService,
     earnings: EarningsService,
+    insights: InsightsService,
+    composer: ComposerService,
     memory: MemoryService,
     actions: ActionService,
+    now: Any,
 ) -> ToolRegistry:
-    """The registry of every tool over the existing ports (composer and events add theirs)."""
+    """The registry of every tool over the project's ports (the events port adds its own when it lands).
+
+    ``now`` is the clock's ``now`` (a schedule without a time is relative to it).
+    """
     registry = ToolRegistry(parser, always=ALWAYS_OFFERED)
 
     def me(context: ToolContext) -> str:
@@ -214,7 +311,84 @@ def project_tools(
             for s in actions.suggest(c.actor, a.limit)
         ]
 
+    def draft(c: ToolContext, a: DraftTextArgs) -> Any:
+        # The call's own key names the draft: a retried call creates it once.
+        title, body = split_draft_text(a.text)
+        made = composer.create(c.actor, make_content(title, body), draft_id=f"assistant-{c.key('draft')}")
+        return _draft_out(made)
+
+    def drafts(c: ToolContext, a: DraftsArgs) -> Any:
+        return [_draft_out(each) for each in composer.list_mine(c.actor, None, a.limit).drafts]
+
+    def schedule(c: ToolContext, a: ScheduleArgs) -> Any:
+        current = composer.get(c.actor, a.draft_id)
+        zone = a.time_zone or notifications.preferences(me(c)).timezone or "UTC"
+        at = schedule_time(now(), a.local_time, zone)
+        return _draft_out(composer.schedule(c.actor, a.draft_id, current.version, at, zone))
+
+    def cancel_schedule(c: ToolContext, a: DraftIdArgs) -> Any:
+        current = composer.get(c.actor, a.draft_id)
+        return _draft_out(composer.cancel_schedule(c.actor, a.draft_id, current.version))
+
+    def publish_draft(c: ToolContext, a: DraftIdArgs) -> Any:
+        current = composer.get(c.actor, a.draft_id)
+        item = composer.publish(c.actor, a.draft_id, current.version)
+        return {"item_id": item.item_id, "title": item.title, "published_at": item.published_at}
+
+    def opportunities(c: ToolContext, _a: NoArguments) -> Any:
+        return [
+            {"rank": o.rank, "kind": o.kind, "currency": o.currency, "amount": o.amount, "insight": o.insight}
+            for o in insights.opportunities(c.actor, me(c))
+        ]
+
+    def what_if(c: ToolContext, a: WhatIfArgs) -> Any:
+        assumptions = Assumptions(
+            capture_pending_bp=a.capture_pending_bp,
+            win_back_voided_bp=a.win_back_voided_bp,
+            avoid_refunds_bp=a.avoid_refunds_bp,
+            convert_carts_bp=a.convert_carts_bp,
+            price_change_bp=a.price_change_bp,
+        )
+        return [
+            {"currency": p.currency, "baseline_net": p.baseline.net, "projected_net": p.projected.net, "delta": p.delta}
+            for p in insights.what_if(c.actor, me(c), assumptions)
+        ]
+
     for tool in (
+        _tool(
+            "composer_draft",
+            "Start a draft post (first line: title).",
+            DraftTextArgs,
+            draft,
+            "draft write",
+            writes=True,
+        ),
+        _tool("composer_drafts", "Your drafts, newest first.", DraftsArgs, drafts, "draft drafts"),
+        _tool(
+            "composer_schedule",
+            "Schedule a draft at a local time (default tomorrow 09:00 in your zone).",
+            ScheduleArgs,
+            schedule,
+            "schedule later draft",
+            writes=True,
+        ),
+        _tool(
+            "composer_cancel_schedule",
+            "Cancel a draft's schedule.",
+            DraftIdArgs,
+            cancel_schedule,
+            "unschedule cancel",
+            writes=True,
+        ),
+        _tool("composer_publish", "Publish a draft now.", DraftIdArgs, publish_draft, "publish draft", writes=True),
+        _tool(
+            "earnings_opportunities",
+            "Money you missed (pending, voided, refunded, carts), ranked.",
+            NoArguments,
+            opportunities,
+            "missed opportunit lost",
+        ),
+        _tool("earnings_what_if", "Your net under changed assumptions.", WhatIfArgs, what_if, "what if scenario"),
         _tool("feed_home", "Your home feed (mode for_you or following).", FeedHomeArgs, feed_home, "feed home posts"),
         _tool("feed_follow", "Follow a creator.", CreatorArgs, follow, "follow", writes=True),
         _tool("feed_unfollow", "Stop following a creator.", CreatorArgs, unfollow, "unfollow", writes=True),

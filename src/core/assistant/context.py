@@ -24,6 +24,7 @@ from attrs import frozen
 from townsquare.core.assistant.memory import MemoryService
 from townsquare.core.assistant.ports import ContextCache
 from townsquare.core.clock import Clock
+from townsquare.core.composer.service import ComposerService
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.errors import InvalidInput
 from townsquare.core.feed.service import FeedService
@@ -42,6 +43,7 @@ class FactKind(StrEnum):
     UNREAD = "unread"
     CART_ITEM = "cart_item"
     MEMORY = "memory"
+    DRAFT = "draft"
 
 
 @frozen
@@ -275,6 +277,42 @@ class CartSource:
             )
             for position, entry in enumerate(self._feed.cart(actor))
         ]
+
+
+class DraftsSource:
+    """The user's newest drafts, scheduled ones first (the next thing they will publish)."""
+
+    name = "drafts"
+
+    def __init__(self, composer: ComposerService, limit: int = 5) -> None:
+        self._composer = composer
+        self._limit = limit
+
+    def mark(self, actor: Actor) -> str:
+        # Every change to a draft moves its version; a new or deleted draft changes the page.
+        return _digest([(d.draft_id, d.version) for d in self._composer.list_mine(actor, None, self._limit).drafts])
+
+    def facts(self, actor: Actor) -> Sequence[Fact]:
+        found = []
+        for position, draft in enumerate(self._composer.list_mine(actor, None, self._limit).drafts):
+            title = draft.content.title or "(untitled)"
+            when = draft.schedule
+            text = (
+                f"Draft {title!r} ({draft.draft_id}) is scheduled for "
+                f"{when.local_time:%Y-%m-%d %H:%M} {when.time_zone}."
+                if when is not None
+                else f"Draft {title!r} ({draft.draft_id}), last edited {draft.updated_at:%Y-%m-%d}, is not scheduled."
+            )
+            found.append(
+                Fact(
+                    source=self.name,
+                    kind=FactKind.DRAFT,
+                    text=text,
+                    relevance=(50 if when is not None else 45) - position * 3,
+                    data={"draft_id": draft.draft_id, "version": draft.version, "scheduled": when is not None},
+                )
+            )
+        return found
 
 
 class MemorySource:
