@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import attrs
 from attrs import frozen
 from litestar import get
 from litestar.params import QueryParameter
@@ -160,13 +161,7 @@ def what_if(
     projections = services.insights.what_if(actor, creator, assumptions)
     return WhatIfOut(
         creator_id=creator,
-        assumptions={
-            "capture_pending_bp": assumptions.capture_pending_bp,
-            "win_back_voided_bp": assumptions.win_back_voided_bp,
-            "avoid_refunds_bp": assumptions.avoid_refunds_bp,
-            "convert_carts_bp": assumptions.convert_carts_bp,
-            "price_change_bp": assumptions.price_change_bp,
-        },
+        assumptions=attrs.asdict(assumptions),
         currencies=[ProjectionOut.of(each) for each in projections],
     )
 
