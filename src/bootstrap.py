@@ -19,6 +19,8 @@ from townsquare.core.composer.jobs import register_composer_jobs
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.earnings.jobs import register_earnings_jobs
 from townsquare.core.earnings.service import EarningsService
+from townsquare.core.events import EventService
+from townsquare.core.events.jobs import register_events_jobs
 from townsquare.core.feed import FeedService
 from townsquare.core.ids import IdSource, RandomIds, SeededIds
 from townsquare.core.insights import InsightsService
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from townsquare.adapters.postgres.database import PgDatabase
     from townsquare.core.assistant.ports import ChatModel, Embedder
     from townsquare.core.composer.ports import MediaStore
+    from townsquare.core.earnings.ports import EarningsLedger
     from townsquare.core.notifications.ports import MailSender
 
 ReadinessCheck = Callable[[], None]
@@ -74,6 +77,7 @@ class Services:
         composer: drafts, previews, publishing into the feed now or on a schedule.
         entity_search: the composer's picker: creators, products and events, ranked.
         media: uploads for drafts (images checked by content, stripped of metadata).
+        events: producers' events, ticket types, registrations (holds, tickets, refunds).
         readiness: named checks that raise when a dependency is unreachable.
     """
 
@@ -90,6 +94,7 @@ class Services:
     composer: ComposerService
     entity_search: EntitySearchService
     media: MediaService
+    events: EventService
     readiness: dict[str, ReadinessCheck] = field(factory=dict)
     _reset: Callable[[], None] | None = None
     _closers: list[Callable[[], None]] = field(factory=list)
@@ -152,6 +157,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
     register_earnings_jobs(services.job_handlers, services.earnings)
     _wire_assistant(settings, services)
     register_composer_jobs(services.job_handlers, services.composer, services.media)
+    register_events_jobs(services.job_handlers, services.events)
     return services
 
 
@@ -317,7 +323,8 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
     )
     feed_store = MemoryFeedStore(db)
     feed = FeedService(feed_store, db, clock, cursors)
-    earnings = EarningsService(MemoryEarningsLedger(db), db, clock, cursors)
+    ledger = MemoryEarningsLedger(db)
+    earnings = EarningsService(ledger, db, clock, cursors)
     media = _memory_media(settings, db, clock, jobs)
     return Services(
         settings=settings,
@@ -333,6 +340,7 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
         composer=_memory_composer(db, clock, cursors, feed, jobs, ids=ids, media=media),
         media=media,
         entity_search=_memory_entity_search(db, feed_store),
+        events=_memory_events(db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, ids=ids),
         reset=db.reset,
     )
 
@@ -364,7 +372,8 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
     notifications, close_notifications = _postgres_notifications(settings, db, clock, cursors, jobs)
     feed_store = PgFeedStore(db)
     feed = FeedService(feed_store, db, clock, cursors)
-    earnings = EarningsService(PgEarningsLedger(db), db, clock, cursors)
+    ledger = PgEarningsLedger(db)
+    earnings = EarningsService(ledger, db, clock, cursors)
     media = _postgres_media(settings, db, clock, jobs)
     return Services(
         settings=settings,
@@ -380,6 +389,7 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         composer=_postgres_composer(db, clock, cursors, feed, jobs, media=media),
         media=media,
         entity_search=_postgres_entity_search(db),
+        events=_postgres_events(db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs),
         readiness={"database": db.ping},
         closers=[db.dispose, close_notifications],
     )
@@ -417,6 +427,33 @@ def _postgres_composer(
 
     drafts = PgDraftStore(db)
     return ComposerService(drafts=drafts, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors, media=media)
+
+
+def _memory_events(
+    db: MemoryDatabase,
+    clock: Clock,
+    cursors: CursorCodec,
+    *,
+    ledger: EarningsLedger,
+    feed: FeedService,
+    jobs: JobService,
+    ids: SeededIds,
+) -> EventService:
+    from townsquare.adapters.memory.events import MemoryEventStore
+
+    return EventService(
+        events=MemoryEventStore(db), ledger=ledger, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors, ids=ids
+    )
+
+
+def _postgres_events(
+    db: PgDatabase, clock: Clock, cursors: CursorCodec, *, ledger: EarningsLedger, feed: FeedService, jobs: JobService
+) -> EventService:
+    from townsquare.adapters.postgres.events import PgEventStore
+
+    return EventService(
+        events=PgEventStore(db), ledger=ledger, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors
+    )
 
 
 def _media_store(settings: Settings, db: MemoryDatabase | None) -> MediaStore:

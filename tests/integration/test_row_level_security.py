@@ -88,6 +88,26 @@ ROWS: dict[str, tuple[str, str]] = {
         "INSERT INTO composer_media (owner_id, media_key, content_type, width, height, size, created_at) "
         f"VALUES (:owner, repeat('a', 64), 'image/png', 1, 1, 1, {AT})",
     ),
+    "events": (
+        "producer_id",
+        "INSERT INTO events (event_id, producer_id, title, starts_at, ends_at, time_zone, online, venue, "
+        "sales_start, sales_end, capacity, currency, status, created_at, updated_at) "
+        f"VALUES ('ev-' || :owner, :owner, 'gig', {AT}::timestamptz + interval '2 days', "
+        f"{AT}::timestamptz + interval '3 days', 'UTC', false, 'hall', {AT}, {AT}::timestamptz + interval '1 day', "
+        f"10, 'EUR', 'draft', {AT}, {AT})",
+    ),
+    "event_ticket_types": (
+        "producer_id",
+        "INSERT INTO event_ticket_types (event_id, type_id, producer_id, name, price, quota, created_at) "
+        f"VALUES ('ev-' || :owner, 'std', :owner, 'Standard', 100, 10, {AT})",
+    ),
+    "event_registrations": (
+        "attendee_id",
+        "INSERT INTO event_registrations (registration_id, event_id, type_id, attendee_id, producer_id, quantity, "
+        "currency, unit_price, subtotal, discount, total, status, expires_at, reserve_key, created_at, updated_at) "
+        f"VALUES ('reg-' || :owner, 'ev-' || :owner, 'std', :owner, :owner, 1, 'EUR', 100, 100, 0, 100, "
+        f"'reserved', {AT}, 'k', {AT}, {AT})",
+    ),
     "earning_events": (
         "creator_id",
         "INSERT INTO earning_events (id, creator_id, type, kind, amount, currency, idempotency_key, recorded_at) "

@@ -1,0 +1,171 @@
+"""The memory events store: events, ticket types and registrations in dicts (mock mode).
+
+Transactions are serial (the memory database's one lock), so every lock is implied and a
+seat count read in a transaction stays true until it ends; every change records its undo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from attrs import evolve
+
+from townsquare.adapters.memory.database import MemoryDatabase
+from townsquare.core.events.models import Event, Registration, RegistrationStatus, TicketType
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class MemoryEventStore:
+    """Implements :class:`townsquare.core.events.EventStore` in process memory."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+        self._events: dict[str, Event] = {}
+        self._types: dict[tuple[str, str], TicketType] = {}
+        self._registrations: dict[str, Registration] = {}
+        db.on_reset(self._reset)
+
+    def _reset(self) -> None:
+        self._events.clear()
+        self._types.clear()
+        self._registrations.clear()
+
+    # -- events --------------------------------------------------------------------------
+
+    def add_event(self, event: Event) -> bool:
+        if event.event_id in self._events:
+            return False
+        self._put(self._events, event.event_id, event)
+        return True
+
+    def get_event(self, event_id: str) -> Event | None:
+        return self._events.get(event_id)
+
+    def lock_event(self, event_id: str) -> Event | None:
+        return self._events.get(event_id)  # the transaction holds the one lock already
+
+    def save_event(self, event: Event) -> None:
+        self._put(self._events, event.event_id, event)
+
+    def events_of(self, producer_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Event]:
+        mine = sorted(
+            (event for event in self._events.values() if event.producer_id == producer_id),
+            key=lambda event: (event.created_at, event.event_id),
+            reverse=True,
+        )
+        if after is not None:
+            mine = [event for event in mine if (event.created_at, event.event_id) < after]
+        return mine[:limit]
+
+    # -- ticket types --------------------------------------------------------------------
+
+    def add_ticket_type(self, ticket: TicketType) -> bool:
+        key = (ticket.event_id, ticket.type_id)
+        if key in self._types:
+            return False
+        self._put(self._types, key, ticket)
+        return True
+
+    def save_ticket_type(self, ticket: TicketType) -> None:
+        self._put(self._types, (ticket.event_id, ticket.type_id), ticket)
+
+    def ticket_types(self, event_id: str) -> list[TicketType]:
+        return sorted(
+            (ticket for (event, _), ticket in self._types.items() if event == event_id),
+            key=lambda ticket: (ticket.created_at, ticket.type_id),
+        )
+
+    def held_seats(self, event_id: str, now: datetime) -> dict[str, int]:
+        held: dict[str, int] = {}
+        for registration in self._registrations.values():
+            if registration.event_id == event_id and registration.holds_seats(now):
+                held[registration.type_id] = held.get(registration.type_id, 0) + registration.quantity
+        return held
+
+    # -- registrations -------------------------------------------------------------------
+
+    def add_registration(self, registration: Registration) -> bool:
+        if registration.registration_id in self._registrations:
+            return False
+        self._put(self._registrations, registration.registration_id, registration)
+        return True
+
+    def get_registration(self, registration_id: str) -> Registration | None:
+        return self._registrations.get(registration_id)
+
+    def lock_registration(self, registration_id: str) -> Registration | None:
+        return self._registrations.get(registration_id)
+
+    def save_registration(self, registration: Registration) -> None:
+        self._put(self._registrations, registration.registration_id, registration)
+
+    def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
+        for registration in self._registrations.values():
+            if registration.attendee_id == attendee_id and registration.confirm_key == confirm_key:
+                return registration
+        return None
+
+    def registrations_of(
+        self, attendee_id: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Registration]:
+        mine = sorted(
+            (each for each in self._registrations.values() if each.attendee_id == attendee_id),
+            key=lambda each: (each.created_at, each.registration_id),
+            reverse=True,
+        )
+        if after is not None:
+            mine = [each for each in mine if (each.created_at, each.registration_id) < after]
+        return mine[:limit]
+
+    def registrations_to_settle(self, event_id: str, limit: int) -> list[Registration]:
+        open_ones = (RegistrationStatus.RESERVED, RegistrationStatus.CONFIRMED)
+        found = sorted(
+            (each for each in self._registrations.values() if each.event_id == event_id and each.status in open_ones),
+            key=lambda each: (each.created_at, each.registration_id),
+        )
+        return found[:limit]
+
+    def lapsed_holds(self, now: datetime, limit: int) -> list[Registration]:
+        found = sorted(
+            (
+                each
+                for each in self._registrations.values()
+                if each.status is RegistrationStatus.RESERVED and each.expires_at is not None and each.expires_at <= now
+            ),
+            key=lambda each: (each.expires_at, each.registration_id),
+        )
+        return found[:limit]
+
+    def mark_expired(self, registration_ids: Sequence[str], now: datetime) -> int:
+        count = 0
+        for registration_id in registration_ids:
+            each = self._registrations.get(registration_id)
+            if (
+                each is not None
+                and each.status is RegistrationStatus.RESERVED
+                and each.expires_at is not None
+                and each.expires_at <= now
+            ):
+                self._put(
+                    self._registrations,
+                    registration_id,
+                    evolve(each, status=RegistrationStatus.EXPIRED, updated_at=now),
+                )
+                count += 1
+        return count
+
+    def _put(self, table: dict[K, V], key: K, value: V) -> None:
+        previous = table.get(key)
+        table[key] = value
+
+        def undo() -> None:
+            if previous is None:
+                table.pop(key, None)
+            else:
+                table[key] = previous
+
+        self._db.record_undo(undo)

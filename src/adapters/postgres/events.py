@@ -1,0 +1,279 @@
+"""The Postgres events store: named-parameter statements over ``events``, ``event_ticket_types``
+and ``event_registrations`` (migration 0017).
+
+What makes capacity exact is the event row's lock (``SELECT ... FOR UPDATE``): reservations,
+confirmations, cancellations and refunds of an event take it first, and the seats counted
+after it (one statement, one snapshot, read committed) include every registration committed
+before the lock was granted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.core.events.models import Event, Registration, TicketType
+
+_EVENT_COLUMNS = (
+    "event_id, producer_id, title, description, starts_at, ends_at, time_zone, online, venue, "
+    "sales_start, sales_end, capacity, currency, status, publications, created_at, updated_at"
+)
+_EVENT_VALUES = (
+    ":event_id, :producer_id, :title, :description, :starts_at, :ends_at, :time_zone, :online, :venue, "
+    ":sales_start, :sales_end, :capacity, :currency, :status, :publications, :created_at, :updated_at"
+)
+_ADD_EVENT = text(
+    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_EVENT_VALUES}) ON CONFLICT (event_id) DO NOTHING "
+    "RETURNING event_id"
+)
+_GET_EVENT = text(f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = :event_id")
+_LOCK_EVENT = text(f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = :event_id FOR UPDATE")
+_SAVE_EVENT = text(
+    """
+    UPDATE events SET title = :title, description = :description, starts_at = :starts_at, ends_at = :ends_at,
+        time_zone = :time_zone, online = :online, venue = :venue, sales_start = :sales_start,
+        sales_end = :sales_end, capacity = :capacity, currency = :currency, status = :status,
+        publications = :publications, updated_at = :updated_at
+    WHERE event_id = :event_id
+    """
+)
+_EVENTS_FIRST = text(
+    f"SELECT {_EVENT_COLUMNS} FROM events WHERE producer_id = :producer_id "
+    "ORDER BY created_at DESC, event_id DESC LIMIT :limit"
+)
+_EVENTS_NEXT = text(
+    f"SELECT {_EVENT_COLUMNS} FROM events WHERE producer_id = :producer_id "
+    "AND (created_at, event_id) < (:created_at, :event_id) ORDER BY created_at DESC, event_id DESC LIMIT :limit"
+)
+_TYPE_COLUMNS = "event_id, type_id, name, price, quota, created_at"
+_ADD_TYPE = text(
+    """
+    INSERT INTO event_ticket_types (event_id, type_id, producer_id, name, price, quota, created_at)
+    SELECT :event_id, :type_id, producer_id, :name, :price, :quota, :created_at FROM events WHERE event_id = :event_id
+    ON CONFLICT (event_id, type_id) DO NOTHING
+    RETURNING type_id
+    """
+)
+_SAVE_TYPE = text(
+    "UPDATE event_ticket_types SET name = :name, price = :price, quota = :quota "
+    "WHERE event_id = :event_id AND type_id = :type_id"
+)
+_TYPES = text(f"SELECT {_TYPE_COLUMNS} FROM event_ticket_types WHERE event_id = :event_id ORDER BY created_at, type_id")
+_HELD = text(
+    """
+    SELECT type_id, sum(quantity)::bigint AS held FROM event_registrations
+    WHERE event_id = :event_id AND status IN ('reserved', 'confirmed')
+      AND (status = 'confirmed' OR expires_at > :now)
+    GROUP BY type_id
+    """
+)
+_REG_COLUMNS = (
+    "registration_id, event_id, type_id, attendee_id, producer_id, quantity, currency, unit_price, subtotal, "
+    "discount, total, status, expires_at, refunded, reserve_key, confirm_key, earning_id, created_at, updated_at"
+)
+_ADD_REG = text(
+    f"""
+    INSERT INTO event_registrations ({_REG_COLUMNS})
+    VALUES (:registration_id, :event_id, :type_id, :attendee_id, :producer_id, :quantity, :currency, :unit_price,
+            :subtotal, :discount, :total, :status, :expires_at, :refunded, :reserve_key, :confirm_key, :earning_id,
+            :created_at, :updated_at)
+    ON CONFLICT (registration_id) DO NOTHING
+    RETURNING registration_id
+    """
+)
+_GET_REG = text(f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE registration_id = :registration_id")
+_LOCK_REG = text(f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE registration_id = :registration_id FOR UPDATE")
+_SAVE_REG = text(
+    """
+    UPDATE event_registrations SET status = :status, expires_at = :expires_at, refunded = :refunded,
+        confirm_key = :confirm_key, earning_id = :earning_id, updated_at = :updated_at
+    WHERE registration_id = :registration_id
+    """
+)
+_BY_CONFIRM_KEY = text(
+    f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE attendee_id = :attendee_id AND confirm_key = :confirm_key"
+)
+_REGS_FIRST = text(
+    f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE attendee_id = :attendee_id "
+    "ORDER BY created_at DESC, registration_id DESC LIMIT :limit"
+)
+_REGS_NEXT = text(
+    f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE attendee_id = :attendee_id "
+    "AND (created_at, registration_id) < (:created_at, :registration_id) "
+    "ORDER BY created_at DESC, registration_id DESC LIMIT :limit"
+)
+_TO_SETTLE = text(
+    f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE event_id = :event_id "
+    "AND status IN ('reserved', 'confirmed') ORDER BY created_at, registration_id LIMIT :limit"
+)
+_LAPSED = text(
+    f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE status = 'reserved' AND expires_at <= :now "
+    "ORDER BY expires_at, registration_id LIMIT :limit"
+)
+_MARK_EXPIRED = text(
+    """
+    UPDATE event_registrations SET status = 'expired', updated_at = :now
+    WHERE registration_id = ANY (:ids) AND status = 'reserved' AND expires_at <= :now
+    """
+)
+
+EVENTS_TABLES = ("event_registrations", "event_ticket_types", "events")
+"""Every table of events (for TRUNCATE in benchmarks)."""
+
+
+class PgEventStore:
+    """Implements :class:`townsquare.core.events.EventStore` on Postgres."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    # -- events --------------------------------------------------------------------------
+
+    def add_event(self, event: Event) -> bool:
+        return self._run(_ADD_EVENT, _event_params(event)).one_or_none() is not None
+
+    def get_event(self, event_id: str) -> Event | None:
+        row = self._run(_GET_EVENT, {"event_id": event_id}).mappings().one_or_none()
+        return None if row is None else Event.from_row(row)
+
+    def lock_event(self, event_id: str) -> Event | None:
+        row = self._run(_LOCK_EVENT, {"event_id": event_id}).mappings().one_or_none()
+        return None if row is None else Event.from_row(row)
+
+    def save_event(self, event: Event) -> None:
+        self._run(_SAVE_EVENT, _event_params(event))
+
+    def events_of(self, producer_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Event]:
+        if after is None:
+            rows = self._run(_EVENTS_FIRST, {"producer_id": producer_id, "limit": limit})
+        else:
+            params = {"producer_id": producer_id, "created_at": after[0], "event_id": after[1], "limit": limit}
+            rows = self._run(_EVENTS_NEXT, params)
+        return [Event.from_row(row) for row in rows.mappings()]
+
+    # -- ticket types --------------------------------------------------------------------
+
+    def add_ticket_type(self, ticket: TicketType) -> bool:
+        return self._run(_ADD_TYPE, _type_params(ticket)).one_or_none() is not None
+
+    def save_ticket_type(self, ticket: TicketType) -> None:
+        self._run(_SAVE_TYPE, _type_params(ticket))
+
+    def ticket_types(self, event_id: str) -> list[TicketType]:
+        return [TicketType.from_row(row) for row in self._run(_TYPES, {"event_id": event_id}).mappings()]
+
+    def held_seats(self, event_id: str, now: datetime) -> dict[str, int]:
+        rows = self._run(_HELD, {"event_id": event_id, "now": now}).mappings()
+        return {row["type_id"]: int(row["held"]) for row in rows}
+
+    # -- registrations -------------------------------------------------------------------
+
+    def add_registration(self, registration: Registration) -> bool:
+        return self._run(_ADD_REG, _registration_params(registration)).one_or_none() is not None
+
+    def get_registration(self, registration_id: str) -> Registration | None:
+        return self._one_registration(_GET_REG, {"registration_id": registration_id})
+
+    def lock_registration(self, registration_id: str) -> Registration | None:
+        return self._one_registration(_LOCK_REG, {"registration_id": registration_id})
+
+    def save_registration(self, registration: Registration) -> None:
+        self._run(_SAVE_REG, _registration_params(registration))
+
+    def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
+        return self._one_registration(_BY_CONFIRM_KEY, {"attendee_id": attendee_id, "confirm_key": confirm_key})
+
+    def registrations_of(
+        self, attendee_id: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Registration]:
+        if after is None:
+            rows = self._run(_REGS_FIRST, {"attendee_id": attendee_id, "limit": limit})
+        else:
+            params = {"attendee_id": attendee_id, "created_at": after[0], "registration_id": after[1], "limit": limit}
+            rows = self._run(_REGS_NEXT, params)
+        return [Registration.from_row(row) for row in rows.mappings()]
+
+    def registrations_to_settle(self, event_id: str, limit: int) -> list[Registration]:
+        rows = self._run(_TO_SETTLE, {"event_id": event_id, "limit": limit}).mappings()
+        return [Registration.from_row(row) for row in rows]
+
+    def lapsed_holds(self, now: datetime, limit: int) -> list[Registration]:
+        return [Registration.from_row(row) for row in self._run(_LAPSED, {"now": now, "limit": limit}).mappings()]
+
+    def mark_expired(self, registration_ids: Sequence[str], now: datetime) -> int:
+        if not registration_ids:
+            return 0
+        result = self._run(_MARK_EXPIRED, {"ids": list(registration_ids), "now": now})
+        return int(result.rowcount)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _run(self, statement: Any, params: dict[str, Any]) -> Any:
+        return self._db.connection().execute(statement, params)
+
+    def _one_registration(self, statement: Any, params: dict[str, Any]) -> Registration | None:
+        row = self._run(statement, params).mappings().one_or_none()
+        return None if row is None else Registration.from_row(row)
+
+
+def _event_params(event: Event) -> dict[str, Any]:
+    details = event.details
+    return {
+        "event_id": event.event_id,
+        "producer_id": event.producer_id,
+        "title": details.title,
+        "description": details.description,
+        "starts_at": details.starts_at,
+        "ends_at": details.ends_at,
+        "time_zone": details.time_zone,
+        "online": details.online,
+        "venue": details.venue,
+        "sales_start": details.sales_start,
+        "sales_end": details.sales_end,
+        "capacity": details.capacity,
+        "currency": details.currency,
+        "status": event.status.value,
+        "publications": event.publications,
+        "created_at": event.created_at,
+        "updated_at": event.updated_at,
+    }
+
+
+def _type_params(ticket: TicketType) -> dict[str, Any]:
+    return {
+        "event_id": ticket.event_id,
+        "type_id": ticket.type_id,
+        "name": ticket.name,
+        "price": ticket.price,
+        "quota": ticket.quota,
+        "created_at": ticket.created_at,
+    }
+
+
+def _registration_params(registration: Registration) -> dict[str, Any]:
+    price = registration.price
+    return {
+        "registration_id": registration.registration_id,
+        "event_id": registration.event_id,
+        "type_id": registration.type_id,
+        "attendee_id": registration.attendee_id,
+        "producer_id": registration.producer_id,
+        "quantity": registration.quantity,
+        "currency": price.currency,
+        "unit_price": price.unit_price,
+        "subtotal": price.subtotal,
+        "discount": price.discount,
+        "total": price.total,
+        "status": registration.status.value,
+        "expires_at": registration.expires_at,
+        "refunded": registration.refunded,
+        "reserve_key": registration.reserve_key,
+        "confirm_key": registration.confirm_key,
+        "earning_id": registration.earning_id,
+        "created_at": registration.created_at,
+        "updated_at": registration.updated_at,
+    }

@@ -1,0 +1,100 @@
+"""The events storage port, in the domain's words: events, their ticket types, registrations.
+
+Stores only store, load and lock; the rules (capacity, sales windows, who may do what,
+prices, refunds) live in the core. What makes capacity exact is :meth:`EventStore.lock_event`:
+every change to what an event's seats hold runs under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from townsquare.core.events.models import Event, Registration, TicketType
+
+
+class EventStore(Protocol):
+    """Stores events, ticket types and registrations. Every call runs inside ``uow.transaction()``."""
+
+    def add_event(self, event: Event) -> bool:
+        """Store a new event; False (storing nothing) when its id is taken."""
+        ...
+
+    def get_event(self, event_id: str) -> Event | None:
+        """The event with this id."""
+        ...
+
+    def lock_event(self, event_id: str) -> Event | None:
+        """The event, locked until the transaction ends.
+
+        Every reservation, confirmation, cancellation and refund of the event's registrations
+        (and every change to its quotas) takes this lock first, so a seat count read under it
+        is still true when the transaction writes.
+        """
+        ...
+
+    def save_event(self, event: Event) -> None:
+        """Replace the stored event (same id) with ``event``."""
+        ...
+
+    def events_of(self, producer_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Event]:
+        """The producer's events, newest first (created_at, then event_id, descending), after a position."""
+        ...
+
+    def add_ticket_type(self, ticket: TicketType) -> bool:
+        """Store a new ticket type; False when the event already has one with its id."""
+        ...
+
+    def save_ticket_type(self, ticket: TicketType) -> None:
+        """Replace the stored ticket type (same event and id)."""
+        ...
+
+    def ticket_types(self, event_id: str) -> list[TicketType]:
+        """The event's ticket types, in the order they were added."""
+        ...
+
+    def held_seats(self, event_id: str, now: datetime) -> dict[str, int]:
+        """Per ticket type of the event, the seats held at ``now``: confirmed plus holds expiring after ``now``.
+
+        One consistent reading (one statement in Postgres); types holding nothing may be absent.
+        """
+        ...
+
+    def add_registration(self, registration: Registration) -> bool:
+        """Store a new registration; False (storing nothing) when its id is taken."""
+        ...
+
+    def get_registration(self, registration_id: str) -> Registration | None:
+        """The registration with this id."""
+        ...
+
+    def lock_registration(self, registration_id: str) -> Registration | None:
+        """The registration, locked until the transaction ends."""
+        ...
+
+    def save_registration(self, registration: Registration) -> None:
+        """Replace the stored registration (same id) with ``registration``."""
+        ...
+
+    def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
+        """The attendee's registration confirmed with this idempotency key, if any."""
+        ...
+
+    def registrations_of(
+        self, attendee_id: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Registration]:
+        """The attendee's registrations, newest first (created_at, then id, descending), after a position."""
+        ...
+
+    def registrations_to_settle(self, event_id: str, limit: int) -> list[Registration]:
+        """Up to ``limit`` of the event's registrations still reserved or confirmed (for a cancelled event)."""
+        ...
+
+    def lapsed_holds(self, now: datetime, limit: int) -> list[Registration]:
+        """Up to ``limit`` registrations still marked reserved whose hold expired at or before ``now``."""
+        ...
+
+    def mark_expired(self, registration_ids: Sequence[str], now: datetime) -> int:
+        """Mark these registrations expired if they are still reserved with a hold lapsed by ``now``; how many."""
+        ...

@@ -1,0 +1,111 @@
+"""Real races on Postgres: concurrent reservations never hold more seats than the quota, and
+racing retries of one reservation key make one registration."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import attrs
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import postgres_settings
+from tests.contract.test_events import PRODUCER, published_event
+from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.clock import ManualClock
+from townsquare.core.errors import Conflict
+from townsquare.core.events import RegistrationStatus
+from townsquare.core.identity import Actor
+
+pytestmark = pytest.mark.postgres
+
+
+def run_together(count: int, work: Callable[[int], None]) -> None:
+    barrier = threading.Barrier(count)
+
+    def start(number: int) -> None:
+        barrier.wait()
+        work(number)
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def race_services(pg_url: str, clock: ManualClock) -> Services:
+    return bootstrap(attrs.evolve(postgres_settings(pg_url), database_pool_size=20), clock=clock)
+
+
+def test_two_hundred_concurrent_reservations_for_fifty_seats_hold_exactly_fifty(
+    pg_url: str, clock: ManualClock
+) -> None:
+    # Given an event whose one ticket type has 50 seats
+    services = race_services(pg_url, clock)
+    try:
+        published_event(services, capacity=1_000, quota=50)
+        held: list[str] = []
+        refused: list[int] = []
+
+        def attendee(number: int) -> None:
+            try:
+                registration = services.events.reserve(
+                    Actor(f"fan-{number}"), "jazz", "standard", 1, idempotency_key="go"
+                )
+                held.append(registration.registration_id)
+            except Conflict:
+                refused.append(number)
+
+        # When 200 attendees reserve one seat each at once
+        run_together(200, attendee)
+        # Then exactly 50 hold a seat, the others were told it is sold out, and the store agrees
+        assert (len(held), len(refused)) == (50, 150)
+        assert services.events.availability(PRODUCER, "jazz") == {"standard": 0}
+        engine = create_engine(pg_url)
+        with engine.connect() as conn:
+            seats = conn.execute(
+                text("SELECT sum(quantity) FROM event_registrations WHERE status = 'reserved'")
+            ).scalar_one()
+        engine.dispose()
+        assert seats == 50
+    finally:
+        services.close()
+
+
+def test_racing_retries_of_one_key_make_one_registration(pg_url: str, clock: ManualClock) -> None:
+    services = race_services(pg_url, clock)
+    try:
+        published_event(services, quota=50)
+        alice = Actor("alice")
+        ids: list[str] = []
+
+        def retry(_number: int) -> None:
+            ids.append(services.events.reserve(alice, "jazz", "standard", 2, idempotency_key="once").registration_id)
+
+        run_together(20, retry)
+        assert len(set(ids)) == 1 and len(ids) == 20
+        page = services.events.my_registrations(alice)
+        assert [(each.quantity, each.status) for each in page.registrations] == [(2, RegistrationStatus.RESERVED)]
+    finally:
+        services.close()
+
+
+def test_concurrent_confirmations_write_one_earning_each(pg_url: str, clock: ManualClock) -> None:
+    services = race_services(pg_url, clock)
+    try:
+        published_event(services, quota=50)
+        alice = Actor("alice")
+        held = services.events.reserve(alice, "jazz", "standard", 2, idempotency_key="r")
+        earnings: list[str | None] = []
+
+        def confirm(_number: int) -> None:
+            earnings.append(services.events.confirm(alice, held.registration_id, idempotency_key="c").earning_id)
+
+        run_together(10, confirm)
+        assert len(set(earnings)) == 1
+        assert [summary.events for summary in services.earnings.summary(PRODUCER, "pat")] == [1]
+    finally:
+        services.close()
