@@ -9,9 +9,12 @@ from townsquare.core.jobs import JobContext, JobHandlers
 
 
 def register_events_jobs(
-    handlers: JobHandlers, service: EventService, *, expire_every: timedelta = timedelta(minutes=1)
+    handlers: JobHandlers, service: EventService, *, expire_every: timedelta = timedelta(hours=1)
 ) -> None:
-    """Register the settlement of cancelled events and the periodic marking of lapsed holds."""
+    """Register the settlement of cancelled events and the hourly marking of lapsed holds.
+
+    Hourly is enough: a lapsed hold stops holding seats at its expiry whether or not it is marked.
+    """
 
     def settle_cancelled(context: JobContext) -> dict[str, object]:
         return {"settled": service.settle_cancelled(str(context.payload["event_id"]))}
