@@ -263,6 +263,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         earnings=services.earnings,
         insights=services.insights,
         composer=services.composer,
+        events=services.events,
         memory=memory,
         actions=actions,
         now=services.clock.now,

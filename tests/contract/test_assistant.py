@@ -450,3 +450,29 @@ def test_a_ready_draft_is_suggested_and_in_the_context_until_it_is_scheduled(
     recompiled = services.assistant.context.compile(ALICE)
     assert not recompiled.cached
     assert any(f.kind == "draft" and f.data["scheduled"] for f in recompiled.facts)
+
+
+def test_event_tools_answer_as_the_user(services: Services) -> None:
+    from tests.contract.test_events import published_event, reserve
+
+    published_event(services, quota=5)
+    reserve(services, ALICE, quantity=2)
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    events = chat.turn(ALICE, conversation.id, "Show my registrations").collect()
+    (listed,) = [e for e in events if isinstance(e, ToolEvent)]
+    assert listed.call.name == "events_registrations" and listed.ok
+    [registration] = json.loads(listed.content)["result"]
+    assert (registration["event_id"], registration["quantity"], registration["status"]) == ("jazz", 2, "reserved")
+    events = chat.turn(ALICE, conversation.id, "How many tickets left for event jazz?").collect()
+    (left,) = [e for e in events if isinstance(e, ToolEvent)]
+    assert left.call.name == "events_availability" and left.ok, left.content
+    assert json.loads(left.content)["result"]["tickets_left_by_type"] == {"standard": 3}
+    # Bob sees no registration of alice's; alice produces no events
+    bobs = chat.start(BOB)
+    mine = chat.run_tool(BOB, bobs.id, ToolCall(id="r", name="events_registrations", arguments={}), chat.tools.names)
+    assert mine.ok and json.loads(mine.content)["result"] == []
+    produced = chat.run_tool(
+        ALICE, conversation.id, ToolCall(id="m", name="events_mine", arguments={}), chat.tools.names
+    )
+    assert produced.ok and json.loads(produced.content)["result"] == []

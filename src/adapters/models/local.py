@@ -82,6 +82,7 @@ def _rule(pattern: str, tool: str) -> Rule:
 
 
 _DRAFT_ID = r"(?P<draft_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})"
+_EVENT_ID = r"(?P<event_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})"
 _WHEN = r"(?:\s+(?:at|for|on)\s+(?P<local_time>\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?))?"
 _ZONE = r"(?:\s+in\s+(?P<time_zone>UTC|[A-Za-z_]+/[A-Za-z_+-]+(?:/[A-Za-z_+-]+)?))?"
 
@@ -106,7 +107,12 @@ RULES: tuple[Rule, ...] = (
     _rule(r"\b(?:earn\w*|money|revenue|payout)\b", "earnings_summary"),
     _rule(r"\b(?:ledger|timeline|transactions)\b", "earnings_timeline"),
     _rule(r"\bcart\b", "cart_list"),
+    _rule(
+        r"\b(?:tickets? left|availability|sold out)\b.*?\bevent\s+(?P<event_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})",
+        "events_availability",
+    ),
     _rule(r"\bregistrations?\b", "events_registrations"),
+    _rule(r"\bmy events\b", "events_mine"),
     _rule(r"\b(?:stats|statistics|sales report)\b", "events_stats"),
     _rule(r"\b(?:suggest\w*|what should i do|next best|recommend\w*)\b", "assistant_next_actions"),
     _rule(r"\bfollow(?:ing)?\b", "feed_following"),

@@ -21,6 +21,7 @@ from townsquare.core.composer.service import ComposerService
 from townsquare.core.earnings.models import TimelineFilter
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.errors import InvalidInput
+from townsquare.core.events import EventService
 from townsquare.core.feed.models import make_draft
 from townsquare.core.feed.service import FeedService
 from townsquare.core.insights import Assumptions, InsightsService
@@ -116,6 +117,11 @@ class ScheduleArgs:
 
 
 @frozen
+class EventIdArgs:
+    event_id: str
+
+
+@frozen
 class WhatIfArgs:
     capture_pending_bp: int = 0
     win_back_voided_bp: int = 0
@@ -192,11 +198,12 @@ def project_tools(
     earnings: EarningsService,
     insights: InsightsService,
     composer: ComposerService,
+    events: EventService,
     memory: MemoryService,
     actions: ActionService,
     now: Any,
 ) -> ToolRegistry:
-    """The registry of every tool over the project's ports (the events port adds its own when it lands).
+    """The registry of every tool over the project's ports.
 
     ``now`` is the clock's ``now`` (a schedule without a time is relative to it).
     """
@@ -354,7 +361,52 @@ def project_tools(
             for p in insights.what_if(c.actor, me(c), assumptions)
         ]
 
+    def registrations(c: ToolContext, a: TimelineArgs) -> Any:
+        return [
+            {
+                "registration_id": r.registration_id,
+                "event_id": r.event_id,
+                "type_id": r.type_id,
+                "quantity": r.quantity,
+                "status": events.status_of(r),
+                "total": r.price.total,
+                "currency": r.price.currency,
+                "hold_expires_at": r.expires_at,
+            }
+            for r in events.my_registrations(c.actor, None, a.limit).registrations
+        ]
+
+    def my_events(c: ToolContext, a: TimelineArgs) -> Any:
+        return [
+            {
+                "event_id": e.event_id,
+                "title": e.details.title,
+                "status": e.status,
+                "starts_at": e.details.starts_at,
+                "time_zone": e.details.time_zone,
+            }
+            for e in events.list_mine(c.actor, None, a.limit).events
+        ]
+
+    def availability(c: ToolContext, a: EventIdArgs) -> Any:
+        return {"event_id": a.event_id, "tickets_left_by_type": events.availability(c.actor, a.event_id)}
+
     for tool in (
+        _tool(
+            "events_registrations",
+            "Your event registrations and their status.",
+            TimelineArgs,
+            registrations,
+            "registration ticket",
+        ),
+        _tool("events_mine", "The events you produce.", TimelineArgs, my_events, "event events produce"),
+        _tool(
+            "events_availability",
+            "Tickets left per ticket type of an event.",
+            EventIdArgs,
+            availability,
+            "ticket left availab seat sold",
+        ),
         _tool(
             "composer_draft",
             "Start a draft post (first line: title).",
