@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from townsquare.adapters.memory.notifications import LocalCountsHub
+from townsquare.adapters.counts import LocalCountsHub
 
 
 def test_a_waiting_thread_wakes_for_its_user_only() -> None:

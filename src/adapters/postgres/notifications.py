@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, Row, TextClause, text
 
-from townsquare.adapters.memory.notifications import LocalCountsHub
+from townsquare.adapters.counts import LocalCountsHub
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.core.notifications.digests import DigestRun, DigestStatus, DigestWindow
 from townsquare.core.notifications.models import (
