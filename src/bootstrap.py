@@ -24,7 +24,7 @@ from townsquare.core.events.jobs import register_events_jobs
 from townsquare.core.feed import FeedService
 from townsquare.core.ids import IdSource, RandomIds, SeededIds
 from townsquare.core.insights import InsightsService
-from townsquare.core.jobs import JobHandlers, JobService, LeasePolicy, register_jobs_jobs
+from townsquare.core.jobs import JobHandlers, JobService, LeasePolicy, register_builtin_jobs
 from townsquare.core.notifications import NotificationService
 from townsquare.core.notifications.jobs import register_notifications_jobs
 from townsquare.core.uow import UnitOfWork
@@ -152,7 +152,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
 
         url = settings.broker_url
         services.readiness["broker"] = lambda: broker_ping(url)
-    register_jobs_jobs(services.job_handlers, services.jobs)
+    register_builtin_jobs(services.job_handlers, services.jobs)
     register_notifications_jobs(services.job_handlers, services.notifications)
     register_earnings_jobs(services.job_handlers, services.earnings)
     _wire_assistant(settings, services)

@@ -474,13 +474,13 @@ def test_digest_preview_and_test_send(services: Services) -> None:
     assert "You were mentioned" in mail.text
 
 
-def test_enqueue_test_goes_through_the_policy(services: Services) -> None:
-    result = services.notifications.enqueue_test("alice")
+def test_a_test_notification_is_sent_through_the_policy(services: Services) -> None:
+    result = services.notifications.send_test_notification("alice")
     assert result.sent
     assert services.notifications.inbox("alice", "system").items[0].data == {"test": True}
-    assert services.notifications.enqueue_test("alice", "sale").sent
+    assert services.notifications.send_test_notification("alice", "sale").sent
     with pytest.raises(InvalidInput):
-        services.notifications.enqueue_test("alice", "gossip")
+        services.notifications.send_test_notification("alice", "gossip")
 
 
 def test_live_subscribers_hear_count_changes(services: Services, adapter: str) -> None:

@@ -4,7 +4,7 @@ Other areas use :class:`JobService` (``services.jobs``) to enqueue, and register
 handlers on :class:`JobHandlers` (``services.job_handlers``) in the composition root.
 """
 
-from townsquare.core.jobs.builtin import POISON_TEST_JOB, PRUNE_JOB, register_jobs_jobs
+from townsquare.core.jobs.builtin import POISON_TEST_JOB, PRUNE_JOB, register_builtin_jobs
 from townsquare.core.jobs.handlers import Handler, HandlerEntry, JobContext, JobHandlers, Schedule
 from townsquare.core.jobs.models import (
     ClaimedJob,
@@ -59,5 +59,5 @@ __all__ = [
     "TypeCounts",
     "execute",
     "normalize_payload",
-    "register_jobs_jobs",
+    "register_builtin_jobs",
 ]

@@ -15,7 +15,7 @@ class PoisonTestFailure(Exception):
     """Raised on purpose by ``poison_test`` jobs whose payload says ``{"fail": true}``."""
 
 
-def register_jobs_jobs(
+def register_builtin_jobs(
     handlers: JobHandlers, service: JobService, *, prune_every: timedelta = timedelta(hours=1)
 ) -> None:
     """Register the queue's built-in job types and schedule pruning.

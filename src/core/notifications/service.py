@@ -17,12 +17,9 @@ from townsquare.core.ids import IdSource, RandomIds
 from townsquare.core.jobs import JobRequest, JobService
 from townsquare.core.notifications import digests, policy, verification
 from townsquare.core.notifications.digests import Digest, DigestStatus
-from townsquare.core.notifications.known import KnownPreferencesCache
 from townsquare.core.notifications.models import (
     Channel,
-    MailMessage,
     Notification,
-    NotSentReason,
     OutboxBacklog,
     OutboxMessage,
     OutboxStatus,
@@ -43,6 +40,7 @@ from townsquare.core.notifications.ports import (
     PreferenceStore,
 )
 from townsquare.core.notifications.preferences import MAIL_STATE, Preferences, apply_patch
+from townsquare.core.notifications.sending import NotificationSender, PreferencesMemory
 from townsquare.core.text import check_storable, check_storable_json, is_storable
 from townsquare.core.uow import UnitOfWork
 
@@ -54,9 +52,6 @@ MAX_BODY = 2000
 MAX_DATA_BYTES = 4096
 MAX_KEY = 200
 MAIL_MAX_ATTEMPTS = 5
-# Decided on remembered preferences, then (if they were stale or refused) on stored ones, then
-# once more if they changed again meanwhile: the third write takes them as current.
-_SEND_ATTEMPTS = 3
 DELIVER_MAIL = "notifications.deliver_mail"
 BUILD_DIGESTS = "notifications.build_digests"
 _ID_NAMESPACE = uuid.UUID("6f1d3a52-8f0e-4c55-9a4e-1b7f6d2c9e10")
@@ -74,8 +69,8 @@ class NotificationService:
         events: announces unread-count changes to live subscribers.
         jobs: queues mail deliveries and digest builds in the caller's transaction.
         daily_cap: most notifications sent per user, channel and local day.
-        known_preferences: the preferences sends were last decided on (a hint, checked by
-            every write; :mod:`townsquare.core.notifications.known`).
+        remembered_preferences: the preferences sends were last decided on (a hint, checked
+            by every write; :mod:`townsquare.core.notifications.sending`).
         ids: makes the ids of unkeyed notifications and of outbox mail (random by default).
     """
 
@@ -93,7 +88,7 @@ class NotificationService:
         events: NotificationEvents,
         jobs: JobService,
         daily_cap: int = policy.DEFAULT_DAILY_CAP,
-        known_preferences: KnownPreferencesCache | None = None,
+        remembered_preferences: PreferencesMemory | None = None,
         ids: IdSource | None = None,
     ) -> None:
         if daily_cap < 1:
@@ -108,9 +103,22 @@ class NotificationService:
         self._mailer = mailer
         self._events = events
         self._jobs = jobs
-        self.daily_cap = daily_cap
-        self._known = known_preferences if known_preferences is not None else KnownPreferencesCache()
         self._ids = ids if ids is not None else RandomIds()
+        self._remembered = remembered_preferences if remembered_preferences is not None else PreferencesMemory()
+        self._sender = NotificationSender(
+            notifications=notifications, events=events, ids=self._ids, daily_cap=daily_cap, remembered=self._remembered
+        )
+
+    @property
+    def daily_cap(self) -> int:
+        """Most notifications sent per user, channel and local day."""
+        return self._sender.daily_cap
+
+    @daily_cap.setter
+    def daily_cap(self, cap: int) -> None:
+        if cap < 1:
+            raise ValueError("daily_cap must be at least 1")
+        self._sender.daily_cap = cap
 
     @property
     def mailer(self) -> MailSender:
@@ -150,6 +158,24 @@ class NotificationService:
         Raises:
             InvalidInput: an unknown channel or category, or text or data out of bounds.
         """
+        notification = self._build(
+            user_id, channel, category, title=title, body=body, data=data, idempotency_key=idempotency_key
+        )
+        with self._uow.single_statements(actor=user_id):
+            return self._sender.send(notification)
+
+    def _build(
+        self,
+        user_id: str,
+        channel: str,
+        category: str,
+        *,
+        title: str,
+        body: str,
+        data: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> Notification:
+        """Check a send's input and build its notification (nothing stored yet)."""
         check_user_id(user_id)
         chosen = parse_channel(channel)
         lane = lane_of(category)
@@ -164,8 +190,7 @@ class NotificationService:
                 f"idempotency_key must be 1..{MAX_KEY} characters, without NUL or unpaired surrogates",
                 field="idempotency_key",
             )
-        now = self._clock.now()
-        notification = Notification(
+        return Notification(
             id=self._ids.new_id() if idempotency_key is None else _keyed_id(user_id, idempotency_key),
             user_id=user_id,
             channel=chosen,
@@ -174,65 +199,12 @@ class NotificationService:
             title=title,
             body=body,
             data=payload,
-            created_at=now,
+            created_at=self._clock.now(),
             idempotency_key=idempotency_key,
         )
-        # Each store call of a send is atomic on its own (the cap, the version check, the insert
-        # and the mail are one statement); nothing needs two of them to be atomic together.
-        with self._uow.single_statements(actor=user_id):
-            known = self._known.get(user_id)
-            from_cache = known is not None
-            for attempt in range(_SEND_ATTEMPTS):
-                if known is None:
-                    context = self._notifications.send_context(user_id, idempotency_key)
-                    if context.existing_id is not None:
-                        return SendResult(context.existing_id, duplicate=True)
-                    known = self._known.remember(user_id, context)
-                prefs = known.preferences
-                reason = policy.refusal(prefs, chosen, category, now)
-                if reason is not None:
-                    if from_cache:
-                        # Refused on remembered preferences: confirm with the stored ones (the
-                        # read also finds an earlier send with this key, which wins).
-                        known, from_cache = None, False
-                        continue
-                    return SendResult(None, reason)
-                outcome = self._notifications.add_within_cap(
-                    notification,
-                    policy.local_day(prefs, now),
-                    self.daily_cap,
-                    # The last attempt is decided on preferences read one statement ago, and
-                    # takes them as current (as a read-then-write transaction would).
-                    preferences_version=known.version if attempt < _SEND_ATTEMPTS - 1 else None,
-                    mail=self._mail_for(notification, prefs) if chosen is Channel.EMAIL else None,
-                )
-                if outcome.stale is not None:
-                    known, from_cache = self._known.remember(user_id, outcome.stale), False
-                    continue
-                if outcome.capped:
-                    return SendResult(None, NotSentReason.DAILY_CAP)
-                assert outcome.notification_id is not None
-                if outcome.duplicate:
-                    return SendResult(outcome.notification_id, duplicate=True)
-                if chosen is Channel.INAPP:
-                    self._events.counts_changed(user_id)
-                return SendResult(notification.id)
-        raise AssertionError("unreachable: the last attempt does not check the preferences version")
 
-    def _mail_for(self, notification: Notification, prefs: Preferences) -> OutboxMessage:
-        assert prefs.mail_address is not None  # the policy refuses email without a verified address
-        message = MailMessage(
-            to=prefs.mail_address,
-            subject=notification.title,
-            text=notification.body + "\n",
-            headers={"X-Townsquare-Notification": notification.id},
-        )
-        return OutboxMessage(
-            id=self._ids.new_id(), user_id=notification.user_id, message=message, created_at=notification.created_at
-        )
-
-    def enqueue_test(self, user_id: str, category: str = "test") -> SendResult:
-        """The seeds' test helper: an in-app test notification through the normal policy."""
+    def send_test_notification(self, user_id: str, category: str = "test") -> SendResult:
+        """Send an in-app test notification now, through the normal policy (checks the settings)."""
         now = self._clock.now()
         return self.send(
             user_id,
@@ -332,7 +304,7 @@ class NotificationService:
             self._preferences.save(user_id, merged, effective, now)
             if mail is not None:
                 self._outbox.add(OutboxMessage(id=str(uuid.uuid4()), user_id=user_id, message=mail, created_at=now))
-        self._known.forget(user_id)  # this process's next send reads the new version
+        self._remembered.forget(user_id)  # this process's next send reads the new version
         return effective
 
     def verify_email(self, user_id: str, code: str) -> Preferences:
@@ -354,7 +326,7 @@ class NotificationService:
                 self._preferences.save(user_id, merged, effective, now)
             else:
                 effective = Preferences.from_stored(stored)
-        self._known.forget(user_id)
+        self._remembered.forget(user_id)
         if not matched:
             raise InvalidInput(
                 "the code is wrong, expired or out of attempts; set email_address again for a new one", field="code"
@@ -380,7 +352,7 @@ class NotificationService:
             merged = {**merged, MAIL_STATE: state}
             effective = Preferences.from_stored(merged)
             self._preferences.save(user_id, merged, effective, now)
-        self._known.forget(user_id)
+        self._remembered.forget(user_id)
         return effective
 
     # -- digests -------------------------------------------------------------------------------
@@ -424,7 +396,7 @@ class NotificationService:
                 created_at=now,
             )
             self._outbox.add(message)
-        self._known.forget(user_id)
+        self._remembered.forget(user_id)
         return message
 
     def enqueue_due_digests(self) -> int:

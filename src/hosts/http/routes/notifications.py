@@ -562,7 +562,7 @@ def enqueue_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNoti
     """Send the caller a test in-app notification through the normal rules (quiet hours, the daily cap, switched-
     off categories): the answer may be a soft `sent: false` with the reason.
     """
-    return SendOutcome.of(services.notifications.enqueue_test(actor.user_id, data.category))
+    return SendOutcome.of(services.notifications.send_test_notification(actor.user_id, data.category))
 
 
 @post(

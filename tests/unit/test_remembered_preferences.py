@@ -6,13 +6,13 @@ from tests.conftest import EPOCH
 
 from townsquare.adapters.memory.database import MemoryDatabase
 from townsquare.adapters.memory.notifications import MemoryMailOutbox, MemoryNotificationStore, MemoryPreferenceStore
-from townsquare.core.notifications.known import KnownPreferencesCache
 from townsquare.core.notifications.models import Channel, Lane, Notification, SendContext
 from townsquare.core.notifications.preferences import Preferences
+from townsquare.core.notifications.sending import PreferencesMemory
 
 
 def test_the_cache_keeps_at_most_its_size_dropping_the_oldest() -> None:
-    cache = KnownPreferencesCache(size=2)
+    cache = PreferencesMemory(size=2)
     for user in ("a", "b", "c"):
         cache.remember(user, SendContext(None, None, 0))
     assert cache.get("a") is None
@@ -22,7 +22,7 @@ def test_the_cache_keeps_at_most_its_size_dropping_the_oldest() -> None:
 
 
 def test_a_cache_of_size_zero_remembers_nothing_but_still_parses() -> None:
-    cache = KnownPreferencesCache(size=0)
+    cache = PreferencesMemory(size=0)
     known = cache.remember("a", SendContext(None, {"categories": {"sale": False}}, 7))
     assert known.version == 7 and not known.preferences.categories["sale"]
     assert cache.get("a") is None
