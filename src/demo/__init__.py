@@ -22,9 +22,9 @@ Seeder = Callable[[Services], None]
 
 def seeders() -> list[Seeder]:
     """The seed functions of every area, in dependency order."""
-    from townsquare.demo import assistant, composer, earnings, feed, jobs, notifications
+    from townsquare.demo import assistant, composer, earnings, events, feed, jobs, notifications
 
-    return [feed.seed, earnings.seed, jobs.seed, notifications.seed, assistant.seed, composer.seed]
+    return [feed.seed, earnings.seed, jobs.seed, notifications.seed, assistant.seed, composer.seed, events.seed]
 
 
 def seed_demo_data(services: Services) -> None:

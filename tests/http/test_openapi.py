@@ -48,6 +48,7 @@ FREE_TEXT = {
     ("StaleVersionProblem", "status"),
     ("RefundEarning", "reason"),  # a refund's reason, written by people
     ("EventOut", "reason"),
+    ("RegistrationRefund", "reason"),  # a registration refund's reason, written by people
 }
 
 ANY_JSON_FIELDS = {"payload", "data"}

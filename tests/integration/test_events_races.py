@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 import attrs
 import pytest
@@ -107,5 +108,44 @@ def test_concurrent_confirmations_write_one_earning_each(pg_url: str, clock: Man
         run_together(10, confirm)
         assert len(set(earnings)) == 1
         assert [summary.events for summary in services.earnings.summary(PRODUCER, "pat")] == [1]
+    finally:
+        services.close()
+
+
+def test_a_hundred_concurrent_checkouts_with_a_code_of_five_uses_use_it_exactly_five_times(
+    pg_url: str, clock: ManualClock
+) -> None:
+    # Given a code of at most 5 uses and plenty of seats
+    services = race_services(pg_url, clock)
+    try:
+        published_event(services, capacity=1_000, quota=500)
+        services.events.create_code(
+            PRODUCER,
+            code="FIVE",
+            kind="percent",
+            value=50,
+            valid_from=clock.now() - timedelta(days=1),
+            valid_until=clock.now() + timedelta(days=1),
+            max_uses=5,
+        )
+        used: list[str] = []
+        refused: list[int] = []
+
+        def checkout(number: int) -> None:
+            buyer = Actor(f"fan-{number}")
+            try:
+                held = services.events.reserve(buyer, "jazz", "standard", 1, idempotency_key="go", code="FIVE")
+            except Conflict as refusal:
+                assert refusal.field == "code"
+                refused.append(number)
+                return
+            services.events.confirm(buyer, held.registration_id, idempotency_key="pay")
+            used.append(held.registration_id)
+
+        # When 100 buyers check out with it at once
+        run_together(100, checkout)
+        # Then exactly 5 got it
+        assert (len(used), len(refused)) == (5, 95)
+        assert services.events.code_uses(PRODUCER, "FIVE") == 5
     finally:
         services.close()

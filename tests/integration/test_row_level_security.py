@@ -108,6 +108,11 @@ ROWS: dict[str, tuple[str, str]] = {
         f"VALUES ('reg-' || :owner, 'ev-' || :owner, 'std', :owner, :owner, 1, 'EUR', 100, 100, 0, 100, "
         f"'reserved', {AT}, 'k', {AT}, {AT})",
     ),
+    "event_discount_codes": (
+        "producer_id",
+        "INSERT INTO event_discount_codes (producer_id, code, kind, value, valid_from, valid_until, min_quantity, "
+        f"created_at) VALUES (:owner, 'SAVE10', 'percent', 10, {AT}, {AT}::timestamptz + interval '1 day', 1, {AT})",
+    ),
     "earning_events": (
         "creator_id",
         "INSERT INTO earning_events (id, creator_id, type, kind, amount, currency, idempotency_key, recorded_at) "

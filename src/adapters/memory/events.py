@@ -13,6 +13,7 @@ from typing import TypeVar
 from attrs import evolve
 
 from townsquare.adapters.memory.database import MemoryDatabase
+from townsquare.core.events.discounts import DiscountCode
 from townsquare.core.events.models import Event, Registration, RegistrationStatus, TicketType
 
 K = TypeVar("K")
@@ -27,12 +28,14 @@ class MemoryEventStore:
         self._events: dict[str, Event] = {}
         self._types: dict[tuple[str, str], TicketType] = {}
         self._registrations: dict[str, Registration] = {}
+        self._codes: dict[tuple[str, str], DiscountCode] = {}
         db.on_reset(self._reset)
 
     def _reset(self) -> None:
         self._events.clear()
         self._types.clear()
         self._registrations.clear()
+        self._codes.clear()
 
     # -- events --------------------------------------------------------------------------
 
@@ -157,6 +160,34 @@ class MemoryEventStore:
                 )
                 count += 1
         return count
+
+    # -- discount codes ------------------------------------------------------------------
+
+    def add_code(self, code: DiscountCode) -> bool:
+        key = (code.producer_id, code.code)
+        if key in self._codes:
+            return False
+        self._put(self._codes, key, code)
+        return True
+
+    def get_code(self, producer_id: str, code: str) -> DiscountCode | None:
+        return self._codes.get((producer_id, code))
+
+    def lock_code(self, producer_id: str, code: str) -> DiscountCode | None:
+        return self._codes.get((producer_id, code))
+
+    def code_uses(self, producer_id: str, code: str, attendee_id: str, now: datetime) -> tuple[int, int]:
+        uses = mine = 0
+        for each in self._registrations.values():
+            if each.producer_id == producer_id and each.discount_code == code and each.holds_seats(now):
+                uses += 1
+                mine += each.attendee_id == attendee_id
+        return uses, mine
+
+    def codes_of(self, producer_id: str) -> list[DiscountCode]:
+        return sorted(
+            (code for (producer, _), code in self._codes.items() if producer == producer_id), key=lambda c: c.code
+        )
 
     def _put(self, table: dict[K, V], key: K, value: V) -> None:
         previous = table.get(key)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 
 from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.core.events.discounts import DiscountCode
 from townsquare.core.events.models import Event, Registration, TicketType
 
 _EVENT_COLUMNS = (
@@ -73,14 +74,15 @@ _HELD = text(
 )
 _REG_COLUMNS = (
     "registration_id, event_id, type_id, attendee_id, producer_id, quantity, currency, unit_price, subtotal, "
-    "discount, total, status, expires_at, refunded, reserve_key, confirm_key, earning_id, created_at, updated_at"
+    "discount, total, status, expires_at, refunded, reserve_key, confirm_key, earning_id, created_at, updated_at, "
+    "discount_code"
 )
 _ADD_REG = text(
     f"""
     INSERT INTO event_registrations ({_REG_COLUMNS})
     VALUES (:registration_id, :event_id, :type_id, :attendee_id, :producer_id, :quantity, :currency, :unit_price,
             :subtotal, :discount, :total, :status, :expires_at, :refunded, :reserve_key, :confirm_key, :earning_id,
-            :created_at, :updated_at)
+            :created_at, :updated_at, :discount_code)
     ON CONFLICT (registration_id) DO NOTHING
     RETURNING registration_id
     """
@@ -121,7 +123,34 @@ _MARK_EXPIRED = text(
     """
 )
 
-EVENTS_TABLES = ("event_registrations", "event_ticket_types", "events")
+_CODE_COLUMNS = (
+    "producer_id, code, event_id, kind, value, valid_from, valid_until, max_uses, per_user_limit, min_quantity, "
+    "type_ids, created_at"
+)
+_ADD_CODE = text(
+    f"""
+    INSERT INTO event_discount_codes ({_CODE_COLUMNS})
+    VALUES (:producer_id, :code, :event_id, :kind, :value, :valid_from, :valid_until, :max_uses, :per_user_limit,
+            :min_quantity, :type_ids, :created_at)
+    ON CONFLICT (producer_id, code) DO NOTHING
+    RETURNING code
+    """
+)
+_GET_CODE = text(f"SELECT {_CODE_COLUMNS} FROM event_discount_codes WHERE producer_id = :producer_id AND code = :code")
+_LOCK_CODE = text(
+    f"SELECT {_CODE_COLUMNS} FROM event_discount_codes WHERE producer_id = :producer_id AND code = :code FOR UPDATE"
+)
+_CODES_OF = text(f"SELECT {_CODE_COLUMNS} FROM event_discount_codes WHERE producer_id = :producer_id ORDER BY code")
+_CODE_USES = text(
+    """
+    SELECT count(*) AS uses, count(*) FILTER (WHERE attendee_id = :attendee_id) AS mine
+    FROM event_registrations
+    WHERE producer_id = :producer_id AND discount_code = :code AND status IN ('reserved', 'confirmed')
+      AND (status = 'confirmed' OR expires_at > :now)
+    """
+)
+
+EVENTS_TABLES = ("event_registrations", "event_discount_codes", "event_ticket_types", "events")
 """Every table of events (for TRUNCATE in benchmarks)."""
 
 
@@ -210,6 +239,27 @@ class PgEventStore:
         result = self._run(_MARK_EXPIRED, {"ids": list(registration_ids), "now": now})
         return int(result.rowcount)
 
+    # -- discount codes ------------------------------------------------------------------
+
+    def add_code(self, code: DiscountCode) -> bool:
+        return self._run(_ADD_CODE, _code_params(code)).one_or_none() is not None
+
+    def get_code(self, producer_id: str, code: str) -> DiscountCode | None:
+        row = self._run(_GET_CODE, {"producer_id": producer_id, "code": code}).mappings().one_or_none()
+        return None if row is None else DiscountCode.from_row(row)
+
+    def lock_code(self, producer_id: str, code: str) -> DiscountCode | None:
+        row = self._run(_LOCK_CODE, {"producer_id": producer_id, "code": code}).mappings().one_or_none()
+        return None if row is None else DiscountCode.from_row(row)
+
+    def code_uses(self, producer_id: str, code: str, attendee_id: str, now: datetime) -> tuple[int, int]:
+        params = {"producer_id": producer_id, "code": code, "attendee_id": attendee_id, "now": now}
+        row = self._run(_CODE_USES, params).mappings().one()
+        return int(row["uses"]), int(row["mine"])
+
+    def codes_of(self, producer_id: str) -> list[DiscountCode]:
+        return [DiscountCode.from_row(row) for row in self._run(_CODES_OF, {"producer_id": producer_id}).mappings()]
+
     # -- helpers -------------------------------------------------------------------------
 
     def _run(self, statement: Any, params: dict[str, Any]) -> Any:
@@ -276,4 +326,22 @@ def _registration_params(registration: Registration) -> dict[str, Any]:
         "earning_id": registration.earning_id,
         "created_at": registration.created_at,
         "updated_at": registration.updated_at,
+        "discount_code": registration.discount_code,
+    }
+
+
+def _code_params(code: DiscountCode) -> dict[str, Any]:
+    return {
+        "producer_id": code.producer_id,
+        "code": code.code,
+        "event_id": code.event_id,
+        "kind": code.kind.value,
+        "value": code.value,
+        "valid_from": code.valid_from,
+        "valid_until": code.valid_until,
+        "max_uses": code.max_uses,
+        "per_user_limit": code.per_user_limit,
+        "min_quantity": code.min_quantity,
+        "type_ids": list(code.type_ids),
+        "created_at": code.created_at,
     }

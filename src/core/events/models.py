@@ -347,6 +347,7 @@ class Registration:
         reserve_key: the idempotency key of the reservation.
         confirm_key: the idempotency key of the confirmation, once confirmed.
         earning_id: the ledger earning written at confirmation (None while reserved or when free).
+        discount_code: the discount code applied at reservation, if any.
         created_at: when it was reserved.
         updated_at: when it last changed.
     """
@@ -366,6 +367,7 @@ class Registration:
     earning_id: str | None
     created_at: datetime
     updated_at: datetime
+    discount_code: str | None = None
 
     def holds_seats(self, now: datetime) -> bool:
         """Whether it counts against quota and capacity at ``now``: confirmed, or a hold not yet expired."""
@@ -412,6 +414,7 @@ class Registration:
             earning_id=row["earning_id"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            discount_code=row["discount_code"],
         )
 
 

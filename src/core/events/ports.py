@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from townsquare.core.events.discounts import DiscountCode
 from townsquare.core.events.models import Event, Registration, TicketType
 
 
@@ -97,4 +98,29 @@ class EventStore(Protocol):
 
     def mark_expired(self, registration_ids: Sequence[str], now: datetime) -> int:
         """Mark these registrations expired if they are still reserved with a hold lapsed by ``now``; how many."""
+        ...
+
+    def add_code(self, code: DiscountCode) -> bool:
+        """Store a new discount code; False when the producer already has this code."""
+        ...
+
+    def get_code(self, producer_id: str, code: str) -> DiscountCode | None:
+        """The producer's discount code."""
+        ...
+
+    def lock_code(self, producer_id: str, code: str) -> DiscountCode | None:
+        """The producer's discount code, locked until the transaction ends.
+
+        A reservation applying it holds this lock (after the event's) while it counts the
+        code's uses and writes its registration, so uses counted are still true at the write,
+        across every event a producer-wide code applies to.
+        """
+        ...
+
+    def code_uses(self, producer_id: str, code: str, attendee_id: str, now: datetime) -> tuple[int, int]:
+        """The code's uses at ``now`` (registrations with it holding seats): by everyone, and by ``attendee_id``."""
+        ...
+
+    def codes_of(self, producer_id: str) -> list[DiscountCode]:
+        """The producer's codes, by code."""
         ...

@@ -8,6 +8,7 @@ operation checks in the core who the actor is before anything is written.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from townsquare.core.earnings.models import (
 from townsquare.core.earnings.money import Money
 from townsquare.core.earnings.ports import EarningsLedger
 from townsquare.core.errors import Conflict, InvalidCursor, InvalidInput, NotFound
+from townsquare.core.events.discounts import DiscountCode, make_code, normalize_code
 from townsquare.core.events.models import (
     MAX_CAPACITY,
     TYPE_NAME_MAX,
@@ -364,7 +366,14 @@ class EventService:
     # -- registrations -------------------------------------------------------------------
 
     def reserve(
-        self, actor: Actor, event_id: str, type_id: str, quantity: object, *, idempotency_key: str
+        self,
+        actor: Actor,
+        event_id: str,
+        type_id: str,
+        quantity: object,
+        *,
+        idempotency_key: str,
+        code: object = None,
     ) -> Registration:
         """Hold ``quantity`` tickets of a type for :attr:`hold_for`; the seats are the actor's until then.
 
@@ -373,13 +382,20 @@ class EventService:
         committed reservation. An expired hold stops counting at its expiry instant.
         Retrying with the same key returns the same registration.
 
+        A discount ``code`` is applied here (see :mod:`townsquare.core.events.discounts`): its
+        row is locked after the event's, so its uses (confirmed plus unexpired holds) never
+        pass ``max_uses`` or the per-user limit, whichever events of the producer race for it.
+
         Raises:
-            InvalidInput: a quantity outside 1..100, a bad key.
+            InvalidInput: a quantity outside 1..100, a bad key; an unknown or expired code, a
+                code for another event or type, too few tickets for it (naming ``code``).
             NotFound: no such published event, or no such ticket type.
             Conflict: sales not open (naming ``event_id``); not enough seats (naming
-                ``quantity``); the key already names another reservation.
+                ``quantity``); the code used up (naming ``code``); the key already names another
+                reservation.
         """
         checked_quantity = check_quantity(quantity)
+        checked_code = None if code is None else normalize_code(code)
         key = check_idempotency_key(idempotency_key)
         registration_id = registration_id_for(actor.user_id, key)
         with self._uow.transaction():
@@ -389,7 +405,8 @@ class EventService:
             # Looked up under the event's lock: a racing retry of the same key waits and finds it.
             existing = self._events.get_registration(registration_id)
             if existing is not None:
-                if (existing.event_id, existing.type_id, existing.quantity) != (event_id, type_id, checked_quantity):
+                asked = (event_id, type_id, checked_quantity, checked_code)
+                if (existing.event_id, existing.type_id, existing.quantity, existing.discount_code) != asked:
                     raise Conflict(
                         f"idempotency key {key!r} was already used for another reservation", field="idempotency_key"
                     )
@@ -398,6 +415,9 @@ class EventService:
             event.check_sales_open(now)
             ticket = self._ticket(event_id, type_id)
             check_capacity(event, ticket, self._events.held_seats(event_id, now), checked_quantity)
+            discount = 0
+            if checked_code is not None:
+                discount = self._apply_code(actor, event, ticket, quantity=checked_quantity, code=checked_code, now=now)
             registration = Registration(
                 registration_id=registration_id,
                 event_id=event_id,
@@ -405,7 +425,7 @@ class EventService:
                 attendee_id=actor.user_id,
                 producer_id=event.producer_id,
                 quantity=checked_quantity,
-                price=PriceBreakdown.of(ticket, checked_quantity, event.details.currency),
+                price=PriceBreakdown.of(ticket, checked_quantity, event.details.currency, discount),
                 status=RegistrationStatus.RESERVED,
                 expires_at=now + self._hold_for,
                 refunded=0,
@@ -414,6 +434,7 @@ class EventService:
                 earning_id=None,
                 created_at=now,
                 updated_at=now,
+                discount_code=checked_code,
             )
             if not self._events.add_registration(registration):
                 raise Conflict(f"idempotency key {key!r} was already used", field="idempotency_key")
@@ -559,6 +580,86 @@ class EventService:
     def status_of(self, registration: Registration) -> RegistrationStatus:
         """The status a reader sees now (a lapsed hold reads as expired before the job marks it)."""
         return registration.status_at(self._clock.now())
+
+    # -- discount codes ------------------------------------------------------------------
+
+    def create_code(
+        self,
+        actor: Actor,
+        *,
+        code: object,
+        kind: object,
+        value: object,
+        valid_from: object,
+        valid_until: object,
+        event_id: object = None,
+        max_uses: object = None,
+        per_user_limit: object = None,
+        min_quantity: object = 1,
+        type_ids: Sequence[object] = (),
+    ) -> DiscountCode:
+        """Make a discount code for one of the actor's events, or (no ``event_id``) all of them.
+
+        Making the same code again with the same values returns it.
+
+        Raises:
+            InvalidInput: naming the field at fault.
+            NotFound: ``event_id`` is not an event of the actor's.
+            Conflict: the actor has this code with other values.
+        """
+        made = make_code(
+            producer_id=actor.user_id,
+            code=code,
+            kind=kind,
+            value=value,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            created_at=self._clock.now(),
+            event_id=event_id,
+            max_uses=max_uses,
+            per_user_limit=per_user_limit,
+            min_quantity=min_quantity,
+            type_ids=type_ids,
+        )
+        with self._uow.transaction():
+            if made.event_id is not None:
+                event = self._events.get_event(made.event_id)
+                if event is None or event.producer_id != actor.user_id:
+                    raise NotFound(f"no event {made.event_id!r} of yours", field="event_id")
+            if self._events.add_code(made):
+                return made
+            existing = self._events.get_code(actor.user_id, made.code)
+            if existing is None or evolve(existing, created_at=made.created_at) != made:
+                raise Conflict(f"you already have code {made.code!r} with other values", field="code")
+            return existing
+
+    def codes(self, actor: Actor) -> list[DiscountCode]:
+        """The actor's discount codes, by code."""
+        with self._uow.transaction(actor=actor.user_id):
+            return self._events.codes_of(actor.user_id)
+
+    def code_uses(self, actor: Actor, code: str) -> int:
+        """How many uses one of the actor's codes has now (confirmed plus unexpired holds).
+
+        Raises:
+            NotFound: no such code of the actor's.
+        """
+        checked = normalize_code(code)
+        with self._uow.transaction():
+            if self._events.get_code(actor.user_id, checked) is None:
+                raise NotFound(f"no code {checked!r} of yours", field="code")
+            return self._events.code_uses(actor.user_id, checked, actor.user_id, self._clock.now())[0]
+
+    def _apply_code(
+        self, actor: Actor, event: Event, ticket: TicketType, *, quantity: int, code: str, now: datetime
+    ) -> int:
+        found = self._events.lock_code(event.producer_id, code)
+        if found is None:
+            raise InvalidInput(f"unknown code {code!r}", field="code")
+        found.check_applies(event, ticket.type_id, quantity, now)
+        uses, mine = self._events.code_uses(event.producer_id, code, actor.user_id, now)
+        found.check_uses(uses, mine)
+        return found.discount_on(ticket.price * quantity)
 
     # -- jobs ----------------------------------------------------------------------------
 

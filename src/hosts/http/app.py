@@ -33,6 +33,7 @@ from townsquare.hosts.http.routes import (
     assistant,
     composer,
     earnings,
+    events,
     feed,
     insights,
     jobs,
@@ -59,6 +60,7 @@ def api_routes() -> list[Any]:
         *metrics.ROUTES,
         *assistant.ROUTES,
         composer.router(),
+        events.router(),
     ]
 
 

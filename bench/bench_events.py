@@ -1,0 +1,192 @@
+"""Events benchmark: reserve + confirm with a discount code (the ledger write included), 8 callers
+on distinct events and 8 callers all on one hot event; each beside its bare-driver floor.
+
+Run: ``.venv/bin/python bench/bench_events.py`` (``BENCH_SCALE=0.1`` for a quick run). It drops
+and recreates the database ``bench_events`` on ``BENCH_PG`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``) and prints one JSON document.
+
+Floor: the same work's statements sent by psycopg alone on 8 connections, one transaction per
+checkout (lock the event, count seats, lock the code, count its uses, insert the hold; then
+lock the event and the hold, append the earning, update the hold): no unit of work, no
+models, no rules.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from common import SCALE, database_dsn, fresh_database, percentiles, scaled
+from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.clock import ManualClock
+from townsquare.core.events import make_details
+from townsquare.core.identity import Actor
+from townsquare.settings import PortsMode, Settings
+
+DATABASE = "bench_events"
+CALLERS = 8
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def make_event(services: Services, event_id: str, seats: int) -> None:
+    producer = Actor("producer")
+    services.events.create_event(
+        producer,
+        make_details(
+            title=f"Show {event_id}",
+            starts_at=NOW + timedelta(days=30),
+            ends_at=NOW + timedelta(days=30, hours=2),
+            time_zone="Europe/Paris",
+            venue="Hall",
+            sales_start=NOW - timedelta(days=1),
+            sales_end=NOW + timedelta(days=29),
+            capacity=seats,
+            currency="EUR",
+        ),
+        event_id=event_id,
+    )
+    services.events.add_ticket_type(producer, event_id, type_id="standard", name="Standard", price=2_500, quota=seats)
+    services.events.publish(producer, event_id)
+
+
+def run_callers(work: Any, per_caller: int) -> tuple[float, list[float]]:
+    """Run ``work(caller, n)`` ``per_caller`` times on each of 8 threads; (seconds, latencies)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(CALLERS + 1)
+
+    def caller(number: int) -> None:
+        mine: list[float] = []
+        barrier.wait()
+        for n in range(per_caller):
+            started = time.perf_counter()
+            work(number, n)
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(CALLERS)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, latencies
+
+
+def bench_checkouts(services: Services, per_caller: int, *, hot: bool) -> dict[str, Any]:
+    prefix = "hot" if hot else "cold"
+    events = [f"{prefix}-0"] if hot else [f"{prefix}-{n}" for n in range(CALLERS)]
+    for event_id in events:
+        make_event(services, event_id, CALLERS * per_caller * 2)
+
+    def checkout(caller: int, n: int) -> None:
+        buyer = Actor(f"{prefix}-buyer-{caller}-{n}")
+        event_id = events[0] if hot else events[caller]
+        held = services.events.reserve(buyer, event_id, "standard", 1, idempotency_key="k", code="BENCH")
+        services.events.confirm(buyer, held.registration_id, idempotency_key="pay")
+
+    seconds, latencies = run_callers(checkout, per_caller)
+    total = CALLERS * per_caller
+    return {"checkouts": total, "per_second": round(total / seconds, 1), **percentiles(latencies)}
+
+
+_FLOOR_LOCK = "SELECT capacity FROM events WHERE event_id = %(e)s FOR UPDATE"
+_FLOOR_HELD = (
+    "SELECT type_id, sum(quantity) FROM event_registrations WHERE event_id = %(e)s "
+    "AND status IN ('reserved', 'confirmed') AND (status = 'confirmed' OR expires_at > %(now)s) GROUP BY type_id"
+)
+_FLOOR_CODE = "SELECT max_uses FROM event_discount_codes WHERE producer_id = 'producer' AND code = 'BENCH' FOR UPDATE"
+_FLOOR_USES = (
+    "SELECT count(*) FROM event_registrations WHERE producer_id = 'producer' AND discount_code = 'BENCH' "
+    "AND status IN ('reserved', 'confirmed') AND (status = 'confirmed' OR expires_at > %(now)s)"
+)
+_FLOOR_INSERT = (
+    "INSERT INTO event_registrations (registration_id, event_id, type_id, attendee_id, producer_id, quantity, "
+    "currency, unit_price, subtotal, discount, total, status, expires_at, reserve_key, created_at, updated_at, "
+    "discount_code) VALUES (%(r)s, %(e)s, 'standard', %(a)s, 'producer', 1, 'EUR', 2500, 2500, 250, 2250, "
+    "'reserved', %(exp)s, 'k', %(now)s, %(now)s, 'BENCH')"
+)
+_FLOOR_LOCK_REG = "SELECT status FROM event_registrations WHERE registration_id = %(r)s FOR UPDATE"
+_FLOOR_EARNING = (
+    "INSERT INTO earning_events (id, creator_id, type, kind, amount, currency, idempotency_key, recorded_at) "
+    "VALUES (%(id)s, 'producer', 'earning', 'ticket', 2250, 'EUR', %(key)s, %(now)s)"
+)
+_FLOOR_CONFIRM = (
+    "UPDATE event_registrations SET status = 'confirmed', expires_at = NULL, confirm_key = 'pay', "
+    "earning_id = %(id)s, updated_at = %(now)s WHERE registration_id = %(r)s"
+)
+
+
+def bench_floor(url: str, per_caller: int, *, hot: bool) -> dict[str, Any]:
+    """The checkout's statements by psycopg alone (no unit of work, no models, no rules)."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    prefix = "hot" if hot else "cold"
+    connections = [psycopg.connect(dsn) for _ in range(CALLERS)]
+
+    def checkout(caller: int, n: int) -> None:
+        conn = connections[caller]
+        event_id = f"{prefix}-0" if hot else f"{prefix}-{caller}"
+        registration = str(uuid.uuid4())
+        params = {
+            "e": event_id,
+            "now": NOW,
+            "exp": NOW + timedelta(minutes=15),
+            "r": registration,
+            "a": f"floor-{caller}-{n}",
+            "id": str(uuid.uuid4()),
+            "key": f"floor:{registration}",
+        }
+        with conn.transaction():
+            conn.execute(_FLOOR_LOCK, params)
+            conn.execute(_FLOOR_HELD, params).fetchall()
+            conn.execute(_FLOOR_CODE, params).fetchall()
+            conn.execute(_FLOOR_USES, params).fetchall()
+            conn.execute(_FLOOR_INSERT, params)
+        with conn.transaction():
+            conn.execute(_FLOOR_LOCK, params)
+            conn.execute(_FLOOR_LOCK_REG, params).fetchall()
+            conn.execute(_FLOOR_EARNING, params)
+            conn.execute(_FLOOR_CONFIRM, params)
+
+    try:
+        seconds, latencies = run_callers(checkout, per_caller)
+    finally:
+        for conn in connections:
+            conn.close()
+    total = CALLERS * per_caller
+    return {"checkouts": total, "per_second": round(total / seconds, 1), **percentiles(latencies)}
+
+
+def main() -> None:
+    url = fresh_database(DATABASE)
+    settings = Settings(ports_mode=PortsMode.POSTGRES, database_url=url, seed_demo_data=False, database_pool_size=10)
+    clock = ManualClock(NOW)
+    services = bootstrap(settings, clock=clock)
+    services.events.create_code(
+        Actor("producer"),
+        code="BENCH",
+        kind="percent",
+        value=10,
+        valid_from=NOW - timedelta(days=1),
+        valid_until=NOW + timedelta(days=10),
+    )
+    per_caller = scaled(500)
+    figures: dict[str, Any] = {"scale": SCALE, "callers": CALLERS, "database": database_dsn(DATABASE)}
+    figures["distinct_events"] = bench_checkouts(services, per_caller, hot=False)
+    figures["distinct_events_floor"] = bench_floor(url, per_caller, hot=False)
+    figures["hot_event"] = bench_checkouts(services, per_caller, hot=True)
+    figures["hot_event_floor"] = bench_floor(url, per_caller, hot=True)
+    services.close()
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
