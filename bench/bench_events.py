@@ -140,7 +140,7 @@ def bench_floor(url: str, per_caller: int, *, hot: bool) -> dict[str, Any]:
             "now": NOW,
             "exp": NOW + timedelta(minutes=15),
             "r": registration,
-            "a": f"floor-{caller}-{n}",
+            "a": f"floor-{prefix}-{caller}-{n}",
             "id": str(uuid.uuid4()),
             "key": f"floor:{registration}",
         }
