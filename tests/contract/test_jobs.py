@@ -381,7 +381,13 @@ def test_stats_count_by_status_and_type_and_age_of_oldest_due(jobs_services: Ser
     # When
     stats = jobs.stats()
     # Then
-    assert stats.by_status == {JobStatus.PENDING: 3, JobStatus.RUNNING: 1, JobStatus.COMPLETED: 0, JobStatus.DEAD: 0}
+    assert stats.by_status == {
+        JobStatus.PENDING: 3,
+        JobStatus.RUNNING: 1,
+        JobStatus.COMPLETED: 0,
+        JobStatus.DEAD: 0,
+        JobStatus.CANCELLED: 0,
+    }
     counts = {entry.job_type: entry.counts for entry in stats.by_type}
     assert counts["test.noop"][JobStatus.PENDING] == 2 and counts["test.noop"][JobStatus.RUNNING] == 1
     assert counts[POISON_TEST_JOB][JobStatus.PENDING] == 1

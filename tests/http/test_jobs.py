@@ -155,7 +155,7 @@ def test_on_the_mock_clock_jobs_run_only_when_the_clock_moves_or_on_run_due() ->
         # When time passes on the wall clock only (a background round would take 0.25 s)
         time.sleep(0.6)
         # Then nothing ran: the demo jobs and the new one wait, no periodic job was queued
-        assert seeded["by_status"] == {"pending": 2, "running": 0, "completed": 0, "dead": 0}
+        assert seeded["by_status"] == {"pending": 2, "running": 0, "completed": 0, "dead": 0, "cancelled": 0}
         assert client.get(f"{BASE}/{job_id}", headers=admin).json()["status"] == "pending"
         assert client.get(f"{BASE}/stats", headers=admin).json()["by_status"]["pending"] == 3
         # When the clock moves by less than any period: the due jobs run, no periodic work

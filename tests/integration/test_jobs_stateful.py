@@ -16,14 +16,18 @@ from tests.conftest import EPOCH, memory_settings, postgres_settings
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import DomainError
+from townsquare.core.identity import Actor
 from townsquare.core.jobs import ClaimedJob, Job, JobRequest, JobStatus, Outcome
 
 pytestmark = pytest.mark.postgres
 
+ADMIN = Actor("ops-1", roles={"admin"})
+JOB_TYPES = st.sampled_from(["test.noop", "test.other"])
+
 keys = st.sampled_from([None, None, "a", "b", "c"])
 requests = st.builds(
     JobRequest,
-    job_type=st.just("test.noop"),
+    job_type=st.sampled_from(["test.noop", "test.noop", "test.other"]),
     payload=st.dictionaries(st.sampled_from(["x", "y"]), st.integers(-3, 3) | st.text(max_size=3), max_size=2),
     idempotency_key=keys,
     max_attempts=st.integers(1, 3),
@@ -39,6 +43,7 @@ def pair(pg_url: str) -> Iterator[tuple[Services, Services, ManualClock]]:
     postgres = bootstrap(postgres_settings(pg_url), clock=clock)
     for services in (memory, postgres):
         services.job_handlers.register("test.noop", lambda _context: None)
+        services.job_handlers.register("test.other", lambda _context: None)
     try:
         yield memory, postgres, clock
     finally:
@@ -75,7 +80,7 @@ def test_memory_and_postgres_queues_agree(pair: tuple[Services, Services, Manual
             memory.reset()
             # TRUNCATE is the owner's (the login role's), not the system role's: no transaction() here.
             with postgres.uow.engine.begin() as conn:  # type: ignore[attr-defined]
-                conn.execute(text("TRUNCATE jobs RESTART IDENTITY"))
+                conn.execute(text("TRUNCATE jobs, job_type_controls RESTART IDENTITY"))
             self.claims: list[tuple[ClaimedJob, ClaimedJob]] = []
             self.ids: set[int] = set()
 
@@ -147,6 +152,36 @@ def test_memory_and_postgres_queues_agree(pair: tuple[Services, Services, Manual
             job_id = data.draw(st.sampled_from(sorted(self.ids))) if self.ids else 1
             self.both(lambda s: snapshot(s.jobs.replay(job_id)))
 
+        @rule(data=st.data())
+        def cancel(self, data: st.DataObject) -> None:
+            job_id = data.draw(st.sampled_from(sorted(self.ids))) if self.ids else 1
+            self.both(lambda s: snapshot(s.jobs.cancel(ADMIN, job_id)))
+
+        @rule(job_type=JOB_TYPES, paused=st.booleans())
+        def pause_or_resume(self, job_type: str, paused: bool) -> None:
+            self.both(lambda s: (s.jobs.pause if paused else s.jobs.resume)(ADMIN, job_type))
+
+        @rule(job_type=JOB_TYPES, limit=st.none() | st.integers(1, 3))
+        def set_limit(self, job_type: str, limit: int | None) -> None:
+            self.both(lambda s: s.jobs.set_limit(ADMIN, job_type, limit))
+
+        @rule(
+            replay=st.booleans(),
+            job_type=st.none() | JOB_TYPES,
+            error=st.none() | st.sampled_from(["BOOM", "lease", "o"]),
+            since=st.none() | st.sampled_from([0, 60, 600]),
+        )
+        def bulk(self, replay: bool, job_type: str | None, error: str | None, since: int | None) -> None:
+            def act(s: Services) -> int:
+                dead = s.jobs.dead_letter_filter(
+                    job_type=job_type,
+                    error_contains=error,
+                    dead_since=None if since is None else clock.now() - timedelta(seconds=since),
+                )
+                return (s.jobs.replay_dead_letters if replay else s.jobs.discard_dead_letters)(ADMIN, dead)
+
+            self.both(act)
+
         @rule()
         def prune(self) -> None:
             self.both(lambda s: s.jobs.prune())
@@ -159,6 +194,7 @@ def test_memory_and_postgres_queues_agree(pair: tuple[Services, Services, Manual
                 ]
                 assert listed[0] == listed[1]
             assert memory.jobs.stats() == postgres.jobs.stats()
+            assert memory.jobs.type_controls(ADMIN) == postgres.jobs.type_controls(ADMIN)
 
     run_state_machine_as_test(
         Queues, settings=hypothesis_settings(max_examples=20, stateful_step_count=20, deadline=None)

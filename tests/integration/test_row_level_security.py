@@ -254,7 +254,7 @@ def test_every_table_but_alembics_has_forced_row_level_security(owner: Engine) -
         ).all()
     # Then each table enforces its policies, even on its owner, and this module probes every one
     assert [name for name, enabled, forced in tables if not (enabled and forced)] == []
-    assert {name for name, _enabled, _forced in tables} == {*ROWS, "jobs", "job_workers"}
+    assert {name for name, _enabled, _forced in tables} == {*ROWS, "jobs", "job_workers", "job_type_controls"}
 
 
 def test_policies_read_the_acting_user_once_per_statement(owner: Engine) -> None:

@@ -11,6 +11,7 @@ from attrs import evolve
 from townsquare.adapters.memory.database import MemoryDatabase
 from townsquare.core.jobs import (
     ClaimedJob,
+    DeadLetterFilter,
     FailureUpdate,
     Job,
     JobStats,
@@ -18,8 +19,11 @@ from townsquare.core.jobs import (
     Lease,
     NewJob,
     StrandedJob,
+    TypeControl,
     TypeCounts,
 )
+
+_FINISHED = (JobStatus.COMPLETED, JobStatus.CANCELLED)
 
 
 class MemoryJobStore:
@@ -31,6 +35,7 @@ class MemoryJobStore:
         self._tokens: dict[int, uuid.UUID] = {}
         self._keys: dict[str, int] = {}
         self._workers: dict[uuid.UUID, datetime] = {}  # worker id -> last heartbeat
+        self._controls: dict[str, TypeControl] = {}
         # Ids are never reused, not even after a rollback (as a Postgres sequence).
         self._last_id = 0
         db.on_reset(self._reset)
@@ -40,6 +45,7 @@ class MemoryJobStore:
         self._tokens.clear()
         self._keys.clear()
         self._workers.clear()
+        self._controls.clear()
         self._last_id = 0
 
     def _put(self, job: Job, token: uuid.UUID | None = None) -> None:
@@ -114,13 +120,32 @@ class MemoryJobStore:
         worker_id: uuid.UUID | None,
     ) -> list[ClaimedJob]:
         with self._db.lock:
+            running: dict[str, int] = {}
+            for job in self._jobs.values():
+                if job.status is JobStatus.RUNNING:
+                    running[job.job_type] = running.get(job.job_type, 0) + 1
             if max_running is not None:
-                running = sum(1 for job in self._jobs.values() if job.status is JobStatus.RUNNING)
-                limit = min(limit, max(0, max_running - running))
-            due = sorted(
-                (job for job in self._jobs.values() if job.status is JobStatus.PENDING and job.run_at <= now),
+                limit = min(limit, max(0, max_running - sum(running.values())))
+            candidates = sorted(
+                (
+                    job
+                    for job in self._jobs.values()
+                    if job.status is JobStatus.PENDING
+                    and job.run_at <= now
+                    and not (job.job_type in self._controls and self._controls[job.job_type].paused)
+                ),
                 key=lambda job: (job.priority, job.run_at, job.id),
-            )[:limit]
+            )
+            due: list[Job] = []
+            for job in candidates:
+                if len(due) >= limit:
+                    break
+                control = self._controls.get(job.job_type)
+                if control is not None and control.max_running is not None:
+                    if running.get(job.job_type, 0) >= control.max_running:
+                        continue
+                    running[job.job_type] = running.get(job.job_type, 0) + 1
+                due.append(job)
             claimed = []
             for job in due:
                 running_job = evolve(
@@ -320,6 +345,57 @@ class MemoryJobStore:
             self._put(evolve(job, status=JobStatus.PENDING, attempts=0, run_at=now, finished_at=None))
             return True
 
+    def cancel(self, job_id: int, cancellable: frozenset[JobStatus], now: datetime) -> bool:
+        with self._db.lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status not in cancellable:
+                return False
+            self._put(
+                evolve(
+                    job,
+                    status=JobStatus.CANCELLED,
+                    finished_at=now,
+                    lease_expires_at=None,
+                    worker_id=None,
+                    started_at=None,
+                )
+            )
+            return True
+
+    def controls(self) -> list[TypeControl]:
+        with self._db.lock:
+            return [self._controls[name] for name in sorted(self._controls)]
+
+    def set_control(self, control: TypeControl, now: datetime) -> None:
+        with self._db.lock:
+            previous = self._controls.get(control.job_type)
+            if control.is_default:
+                self._controls.pop(control.job_type, None)
+            else:
+                self._controls[control.job_type] = control
+
+            def undo() -> None:
+                if previous is None:
+                    self._controls.pop(control.job_type, None)
+                else:
+                    self._controls[control.job_type] = previous
+
+            self._db.record_undo(undo)
+
+    def requeue_dead_matching(self, dead: DeadLetterFilter, now: datetime) -> int:
+        with self._db.lock:
+            matching = [job for job in self._jobs.values() if dead.matches(job)]
+            for job in matching:
+                self._put(evolve(job, status=JobStatus.PENDING, attempts=0, run_at=now, finished_at=None))
+            return len(matching)
+
+    def delete_dead_matching(self, dead: DeadLetterFilter) -> int:
+        with self._db.lock:
+            matching = [job.id for job in self._jobs.values() if dead.matches(job)]
+            for job_id in matching:
+                self._delete(job_id)
+            return len(matching)
+
     def stats(self, now: datetime) -> JobStats:
         with self._db.lock:
             by_status = dict.fromkeys(JobStatus, 0)
@@ -347,9 +423,7 @@ class MemoryJobStore:
             old = sorted(
                 (job.finished_at, job.id)
                 for job in self._jobs.values()
-                if job.status is JobStatus.COMPLETED
-                and job.finished_at is not None
-                and job.finished_at < finished_before
+                if job.status in _FINISHED and job.finished_at is not None and job.finished_at < finished_before
             )[:limit]
             for _finished_at, job_id in old:
                 self._delete(job_id)

@@ -18,6 +18,7 @@ from sqlalchemy import RowMapping, text
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.core.jobs import (
     ClaimedJob,
+    DeadLetterFilter,
     FailureUpdate,
     Job,
     JobError,
@@ -26,6 +27,7 @@ from townsquare.core.jobs import (
     Lease,
     NewJob,
     StrandedJob,
+    TypeControl,
     TypeCounts,
 )
 
@@ -57,27 +59,11 @@ _INSERT_MANY_KEYED = text(
 )
 _IDS_BY_KEY = text("SELECT idempotency_key, id FROM jobs WHERE idempotency_key = ANY(CAST(:keys AS text[]))")
 
-_CLAIM = """
-    WITH due AS MATERIALIZED (
-        SELECT id FROM jobs
-        WHERE status = 'pending' AND run_at <= :now
-        ORDER BY priority, run_at, id
-        LIMIT {limit}
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
-        lease_token = :token, lease_expires_at = :lease_expires_at, worker_id = :worker_id, started_at = NULL
-    FROM due WHERE jobs.id = due.id
-    RETURNING jobs.id, jobs.job_type, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.priority, jobs.run_at
-"""
-_CLAIM_ANY = text(_CLAIM.format(limit=":limit"))
-# The running cap is read in the same statement, so a dispatcher never overshoots it by a
+# The claim is one call of app.jobs_claim (migration 0019_job_controls): it skips paused types
+# and honours per-type limits, taking the limits' advisory lock only while a limit exists.
+# The running cap (max_running) is read inside it, so a dispatcher never overshoots it by a
 # whole batch; concurrent dispatchers may still overshoot by their in-flight claims.
-_CLAIM_CAPPED = text(
-    _CLAIM.format(
-        limit="greatest(0, least(:limit, :max_running - (SELECT count(*) FROM jobs WHERE status = 'running')))"
-    )
-)
+_CLAIM = text("SELECT * FROM app.jobs_claim(:now, :limit, :token, :lease_expires_at, :worker_id, :max_running)")
 _START = text(
     """
     UPDATE jobs SET started_at = :now
@@ -187,11 +173,45 @@ SAMPLE_ROWS = 5_000
 ESTIMATE_ABOVE_ROWS = 100_000
 """stats_estimate counts exactly below this many rows (about 15 ms), estimates above."""
 _OLDEST_DUE = text("SELECT min(run_at) FROM jobs WHERE status = 'pending' AND run_at <= :now")
+_CANCEL = text(
+    """
+    UPDATE jobs SET status = 'cancelled', finished_at = :now, lease_token = NULL, lease_expires_at = NULL,
+        worker_id = NULL, started_at = NULL
+    WHERE id = :id AND status = ANY(CAST(:cancellable AS text[]))
+    """
+)
+_CONTROLS = text("SELECT job_type, paused, max_running FROM job_type_controls ORDER BY job_type")
+# Limit changes take the claims' lock, so a claim either ran wholly before the change or sees it.
+_LOCK_TYPE_LIMITS = text("SELECT pg_advisory_xact_lock(hashtextextended('townsquare.jobs.type_limits', 0))")
+_SET_CONTROL = text(
+    """
+    INSERT INTO job_type_controls (job_type, paused, max_running, updated_at)
+    VALUES (:job_type, :paused, :max_running, :now)
+    ON CONFLICT (job_type) DO UPDATE
+        SET paused = excluded.paused, max_running = excluded.max_running, updated_at = excluded.updated_at
+    """
+)
+_DELETE_CONTROL = text("DELETE FROM job_type_controls WHERE job_type = :job_type")
+# The dead-letter filter: served by jobs_status (status, id); error text matched ignoring ASCII
+# case, as the core's ascii_lower does (translate, not lower(): collation-independent).
+_DEAD_MATCHING = """
+    status = 'dead'
+    AND (CAST(:job_type AS text) IS NULL OR job_type = :job_type)
+    AND (CAST(:error_contains AS text) IS NULL
+         OR strpos(translate(coalesce(last_error, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'),
+                   :error_contains) > 0)
+    AND (CAST(:dead_since AS timestamptz) IS NULL OR finished_at >= :dead_since)
+    AND (CAST(:dead_until AS timestamptz) IS NULL OR finished_at < :dead_until)
+"""
+_REQUEUE_DEAD_MATCHING = text(
+    f"UPDATE jobs SET status = 'pending', attempts = 0, run_at = :now, finished_at = NULL WHERE {_DEAD_MATCHING}"
+)
+_DELETE_DEAD_MATCHING = text(f"DELETE FROM jobs WHERE {_DEAD_MATCHING}")
 _PRUNE = text(
     """
     DELETE FROM jobs WHERE id IN (
         SELECT id FROM jobs
-        WHERE status = 'completed' AND finished_at < :cutoff
+        WHERE status IN ('completed', 'cancelled') AND finished_at < :cutoff
         ORDER BY finished_at, id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
@@ -298,11 +318,9 @@ class PgJobStore:
             "token": token,
             "lease_expires_at": lease_expires_at,
             "worker_id": worker_id,
+            "max_running": max_running,
         }
-        if max_running is None:
-            rows = list(self._db.connection().execute(_CLAIM_ANY, params))
-        else:
-            rows = list(self._db.connection().execute(_CLAIM_CAPPED, {**params, "max_running": max_running}))
+        rows = list(self._db.connection().execute(_CLAIM, params))
         rows.sort(key=lambda row: (row.priority, row.run_at, row.id))
         return [
             ClaimedJob(
@@ -406,6 +424,41 @@ class PgJobStore:
     def requeue_dead(self, job_id: int, now: datetime) -> bool:
         return self._db.connection().execute(_REQUEUE_DEAD, {"id": job_id, "now": now}).rowcount == 1
 
+    def cancel(self, job_id: int, cancellable: frozenset[JobStatus], now: datetime) -> bool:
+        result = self._db.connection().execute(
+            _CANCEL, {"id": job_id, "cancellable": sorted(status.value for status in cancellable), "now": now}
+        )
+        return result.rowcount == 1
+
+    def controls(self) -> list[TypeControl]:
+        return [
+            TypeControl(job_type=row.job_type, paused=row.paused, max_running=row.max_running)
+            for row in self._db.connection().execute(_CONTROLS)
+        ]
+
+    def set_control(self, control: TypeControl, now: datetime) -> None:
+        conn = self._db.connection()
+        conn.execute(_LOCK_TYPE_LIMITS)
+        if control.is_default:
+            conn.execute(_DELETE_CONTROL, {"job_type": control.job_type})
+        else:
+            conn.execute(
+                _SET_CONTROL,
+                {
+                    "job_type": control.job_type,
+                    "paused": control.paused,
+                    "max_running": control.max_running,
+                    "now": now,
+                },
+            )
+
+    def requeue_dead_matching(self, dead: DeadLetterFilter, now: datetime) -> int:
+        result = self._db.connection().execute(_REQUEUE_DEAD_MATCHING, {**_filter_params(dead), "now": now})
+        return int(result.rowcount)
+
+    def delete_dead_matching(self, dead: DeadLetterFilter) -> int:
+        return int(self._db.connection().execute(_DELETE_DEAD_MATCHING, _filter_params(dead)).rowcount)
+
     def stats(self, now: datetime) -> JobStats:
         conn = self._db.connection()
         by_status = dict.fromkeys(JobStatus, 0)
@@ -452,6 +505,15 @@ class PgJobStore:
     def prune(self, finished_before: datetime, *, limit: int) -> int:
         result = self._db.connection().execute(_PRUNE, {"cutoff": finished_before, "limit": limit})
         return int(result.rowcount)
+
+
+def _filter_params(dead: DeadLetterFilter) -> dict[str, Any]:
+    return {
+        "job_type": dead.job_type,
+        "error_contains": dead.error_contains,
+        "dead_since": dead.dead_since,
+        "dead_until": dead.dead_until,
+    }
 
 
 def _dump(payload: Mapping[str, Any]) -> str:

@@ -7,7 +7,9 @@ handlers on :class:`JobHandlers` (``services.job_handlers``) in the composition 
 from townsquare.core.jobs.builtin import POISON_TEST_JOB, PRUNE_JOB, register_builtin_jobs
 from townsquare.core.jobs.handlers import Handler, HandlerEntry, JobContext, JobHandlers, Schedule
 from townsquare.core.jobs.models import (
+    CANCELLABLE,
     ClaimedJob,
+    DeadLetterFilter,
     FailureUpdate,
     Job,
     JobError,
@@ -18,23 +20,36 @@ from townsquare.core.jobs.models import (
     Outcome,
     RescueReport,
     StrandedJob,
+    TypeControl,
     TypeCounts,
+    ascii_lower,
 )
 from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
 from townsquare.core.jobs.ports import JobStore
 from townsquare.core.jobs.runner import BackgroundRunner, ClockDrivenRunner, JobRunner, RunReport, execute
-from townsquare.core.jobs.service import JobPage, JobRequest, JobService, LeaseLost, RecordReport, normalize_payload
+from townsquare.core.jobs.service import (
+    JobCancelled,
+    JobPage,
+    JobRequest,
+    JobService,
+    LeaseLost,
+    RecordReport,
+    normalize_payload,
+)
 
 __all__ = [
+    "CANCELLABLE",
     "POISON_TEST_JOB",
     "PRUNE_JOB",
     "BackgroundRunner",
     "ClaimedJob",
     "ClockDrivenRunner",
+    "DeadLetterFilter",
     "FailureUpdate",
     "Handler",
     "HandlerEntry",
     "Job",
+    "JobCancelled",
     "JobContext",
     "JobError",
     "JobHandlers",
@@ -56,7 +71,9 @@ __all__ = [
     "RunReport",
     "Schedule",
     "StrandedJob",
+    "TypeControl",
     "TypeCounts",
+    "ascii_lower",
     "execute",
     "normalize_payload",
     "register_builtin_jobs",

@@ -16,13 +16,19 @@ class JobStatus(StrEnum):
 
     ``pending`` waits for ``run_at``; ``running`` is held by a worker under a lease;
     ``completed`` succeeded (pruned after the retention); ``dead`` failed ``max_attempts``
-    times and sits in the dead-letter queue until an admin replays it.
+    times and sits in the dead-letter queue until an admin replays or discards it;
+    ``cancelled`` was stopped by an admin before it finished (pruned like completed jobs).
     """
 
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
     DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+CANCELLABLE = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
+"""The statuses an admin may cancel from: a job that finished (or died) is past stopping."""
 
 
 @frozen
@@ -234,3 +240,64 @@ class Outcome:
     @property
     def succeeded(self) -> bool:
         return self.error is None
+
+
+@frozen(kw_only=True)
+class TypeControl:
+    """An admin's controls over one job type, honoured by every claim in every worker process.
+
+    Attributes:
+        job_type: the controlled type.
+        paused: no worker claims jobs of this type (running ones finish) until it is resumed.
+        max_running: at most this many jobs of the type run at once across all workers
+            (``None``: no limit of its own).
+    """
+
+    job_type: str
+    paused: bool = False
+    max_running: int | None = None
+
+    @property
+    def is_default(self) -> bool:
+        """Whether nothing is controlled (the store keeps no row for it)."""
+        return not self.paused and self.max_running is None
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lowercase ASCII letters only: the same in Python and in Postgres' ``translate``, whatever
+    the database's collation (Unicode case rules differ between the two)."""
+    return text.translate(_ASCII_LOWER)
+
+
+@frozen(kw_only=True)
+class DeadLetterFilter:
+    """Which dead letters a bulk replay or discard acts on; every given condition must hold.
+
+    Attributes:
+        job_type: only this type.
+        error_contains: only jobs whose last error contains this text, ignoring ASCII case
+            (already lowered: build it through the service).
+        dead_since: only jobs that died at or after this time.
+        dead_until: only jobs that died before this time.
+    """
+
+    job_type: str | None = None
+    error_contains: str | None = None
+    dead_since: datetime | None = None
+    dead_until: datetime | None = None
+
+    def matches(self, job: Job) -> bool:
+        """The rule, for stores that filter in Python (the memory store)."""
+        if job.status is not JobStatus.DEAD:
+            return False
+        if self.job_type is not None and job.job_type != self.job_type:
+            return False
+        if self.error_contains is not None and self.error_contains not in ascii_lower(job.last_error or ""):
+            return False
+        finished = job.finished_at
+        if self.dead_since is not None and (finished is None or finished < self.dead_since):
+            return False
+        return not (self.dead_until is not None and (finished is None or finished >= self.dead_until))

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from townsquare.core.jobs.models import (
     ClaimedJob,
+    DeadLetterFilter,
     FailureUpdate,
     Job,
     JobStats,
@@ -16,6 +17,7 @@ from townsquare.core.jobs.models import (
     Lease,
     NewJob,
     StrandedJob,
+    TypeControl,
 )
 
 
@@ -48,6 +50,11 @@ class JobStore(Protocol):
 
         ``max_running`` caps the running jobs in total: fewer are claimed when it would be
         exceeded, so claimed work cannot outlive its leases while waiting in a broker.
+
+        Type controls (:meth:`set_control`) hold for every claimer in every process: a paused
+        type is not claimed, and a limited type is claimed only up to its limit of running
+        jobs (counting the other claimers' committed claims: claims that may hand out a
+        limited type are serialised).
         """
         ...
 
@@ -105,6 +112,28 @@ class JobStore(Protocol):
         """Give a dead job a fresh set of attempts, due now; False when it is not dead."""
         ...
 
+    def cancel(self, job_id: int, cancellable: frozenset[JobStatus], now: datetime) -> bool:
+        """Mark a job cancelled (finished now, its lease dropped) if it is in one of the
+        ``cancellable`` statuses; False when it is not (it changed meanwhile, or never was)."""
+        ...
+
+    def controls(self) -> list[TypeControl]:
+        """Every job type that is paused or limited, by type name."""
+        ...
+
+    def set_control(self, control: TypeControl, now: datetime) -> None:
+        """Store a type's controls (a default control removes them); claims that start after
+        the caller's commit honour them."""
+        ...
+
+    def requeue_dead_matching(self, dead: DeadLetterFilter, now: datetime) -> int:
+        """Give every matching dead job a fresh set of attempts, due now; returns how many."""
+        ...
+
+    def delete_dead_matching(self, dead: DeadLetterFilter) -> int:
+        """Delete every matching dead job (its idempotency key is freed); returns how many."""
+        ...
+
     def stats(self, now: datetime) -> JobStats:
         """Counts by status and type, the oldest due job's age, dead letters."""
         ...
@@ -115,5 +144,6 @@ class JobStore(Protocol):
         ...
 
     def prune(self, finished_before: datetime, *, limit: int) -> int:
-        """Delete up to ``limit`` completed jobs finished before the cutoff, oldest first; returns how many."""
+        """Delete up to ``limit`` completed or cancelled jobs finished before the cutoff, oldest
+        first; returns how many."""
         ...

@@ -13,9 +13,12 @@ from attrs import field, frozen
 from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
 from townsquare.core.errors import Conflict, InvalidInput, NotFound
+from townsquare.core.identity import Actor
 from townsquare.core.jobs.handlers import JobHandlers, Schedule, check_job_type
 from townsquare.core.jobs.models import (
+    CANCELLABLE,
     ClaimedJob,
+    DeadLetterFilter,
     FailureUpdate,
     Job,
     JobStats,
@@ -24,6 +27,8 @@ from townsquare.core.jobs.models import (
     NewJob,
     Outcome,
     RescueReport,
+    TypeControl,
+    ascii_lower,
 )
 from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
 from townsquare.core.jobs.ports import JobStore
@@ -37,12 +42,20 @@ MAX_KEY_LENGTH = 200
 MAX_ERROR_LENGTH = 4000
 MAX_SCHEDULE_AHEAD = timedelta(days=3660)
 MAX_BATCH = 10_000
+MAX_TYPE_LIMIT = 10_000
+MAX_ERROR_FILTER_LENGTH = 200
 
 
 class LeaseLost(Conflict):
     """The run no longer holds its job (the lease expired and the job was rescued or re-claimed)."""
 
     code = "lease_lost"
+
+
+class JobCancelled(LeaseLost):
+    """An admin cancelled the job while it ran: stop working (nothing more will be recorded)."""
+
+    code = "job_cancelled"
 
 
 @frozen(kw_only=True)
@@ -244,11 +257,15 @@ class JobService:
         """Extend a running job's lease by the lease duration; returns the new expiry.
 
         Raises:
+            JobCancelled: an admin cancelled the job (a :class:`LeaseLost`).
             LeaseLost: the run no longer holds the job.
         """
         expires = self.lease.expires(self.clock.now())
         with self.uow.transaction():
             held = self.store.extend_lease(lease, expires)
+            job = None if held else self.store.get(lease.job_id)
+        if job is not None and job.status is JobStatus.CANCELLED:
+            raise JobCancelled(f"job {lease.job_id} was cancelled")
         if not held:
             raise LeaseLost(f"job {lease.job_id} is no longer held by this run (its lease expired)")
         return expires
@@ -328,7 +345,7 @@ class JobService:
         return RescueReport(retried=retried, released=released, dead_workers=tuple(dead_workers))
 
     def prune(self, *, limit: int = 10_000) -> int:
-        """Delete completed jobs older than the retention; returns how many (at most ``limit``)."""
+        """Delete completed and cancelled jobs older than the retention; returns how many (at most ``limit``)."""
         cutoff = self.clock.now() - self.retention
         with self.uow.transaction():
             return self.store.prune(cutoff, limit=limit)
@@ -428,6 +445,170 @@ class JobService:
             replayed = self.store.get(job_id)
         assert replayed is not None
         return replayed
+
+    # -- admin controls (the admin role is checked here; route guards are a second line) --
+
+    def cancel(self, actor: Actor, job_id: int) -> Job:
+        """Cancel a pending job (it never runs) or a running one.
+
+        A running job's lease is dropped at once: its worker learns it at the handler's next
+        heartbeat (:class:`JobCancelled`), and whatever that run reports later is fenced by
+        the lease, so it cannot overwrite ``cancelled``. A job claimed but not yet begun is
+        not started.
+
+        Raises:
+            Forbidden: the actor is not an admin.
+            NotFound: no such job.
+            Conflict: the job already finished (completed, dead or cancelled): nothing changed.
+        """
+        actor.require_admin()
+        now = self.clock.now()
+        with self.uow.transaction():
+            job = self.store.get(job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist", field="job_id")
+            if job.status not in CANCELLABLE or not self.store.cancel(job_id, CANCELLABLE, now):
+                current = self.store.get(job_id)
+                status = (current or job).status.value
+                raise Conflict(
+                    f"job {job_id} is {status}; only pending or running jobs can be cancelled", field="job_id"
+                )
+            cancelled = self.store.get(job_id)
+        assert cancelled is not None
+        return cancelled
+
+    def type_controls(self, actor: Actor) -> list[TypeControl]:
+        """The controls of every registered job type (defaults included), by type name.
+
+        Raises:
+            Forbidden: the actor is not an admin.
+        """
+        actor.require_admin()
+        with self.uow.transaction():
+            stored = {control.job_type: control for control in self.store.controls()}
+        return [stored.get(entry.job_type, TypeControl(job_type=entry.job_type)) for entry in self.handlers.entries]
+
+    def pause(self, actor: Actor, job_type: str) -> TypeControl:
+        """Stop every worker claiming jobs of this type (running ones finish); idempotent.
+
+        Raises:
+            Forbidden: the actor is not an admin.
+            NotFound: no handler is registered for the type.
+        """
+        return self._change_control(actor, job_type, paused=True)
+
+    def resume(self, actor: Actor, job_type: str) -> TypeControl:
+        """Let workers claim the type again; idempotent.
+
+        Raises:
+            Forbidden: the actor is not an admin.
+            NotFound: no handler is registered for the type.
+        """
+        return self._change_control(actor, job_type, paused=False)
+
+    def set_limit(self, actor: Actor, job_type: str, max_running: int | None) -> TypeControl:
+        """Run at most ``max_running`` jobs of the type at once across every worker process
+        (``None`` removes the limit). Jobs already running are not stopped: a lower limit
+        holds back claims until enough of them finish.
+
+        Raises:
+            Forbidden: the actor is not an admin.
+            NotFound: no handler is registered for the type.
+            InvalidInput: the limit is not an integer in 1..10000 (field ``max_running``).
+        """
+        if max_running is not None and (
+            isinstance(max_running, bool) or not isinstance(max_running, int) or not 1 <= max_running <= MAX_TYPE_LIMIT
+        ):
+            raise InvalidInput(f"max_running must be an integer between 1 and {MAX_TYPE_LIMIT}", field="max_running")
+        return self._change_control(actor, job_type, max_running=max_running, change_limit=True)
+
+    def _change_control(
+        self,
+        actor: Actor,
+        job_type: str,
+        *,
+        paused: bool | None = None,
+        max_running: int | None = None,
+        change_limit: bool = False,
+    ) -> TypeControl:
+        actor.require_admin()
+        self._check_registered(job_type)
+        now = self.clock.now()
+        with self.uow.transaction():
+            current = next(
+                (control for control in self.store.controls() if control.job_type == job_type),
+                TypeControl(job_type=job_type),
+            )
+            changed = TypeControl(
+                job_type=job_type,
+                paused=current.paused if paused is None else paused,
+                max_running=max_running if change_limit else current.max_running,
+            )
+            if changed != current:
+                self.store.set_control(changed, now)
+        return changed
+
+    def _check_registered(self, job_type: str) -> None:
+        check_job_type(job_type)
+        if job_type not in self.handlers:
+            raise NotFound(f"unknown job type {job_type!r}: no handler is registered", field="job_type")
+
+    def dead_letter_filter(
+        self,
+        *,
+        job_type: str | None = None,
+        error_contains: str | None = None,
+        dead_since: datetime | None = None,
+        dead_until: datetime | None = None,
+    ) -> DeadLetterFilter:
+        """Check a bulk filter (no condition: every dead letter).
+
+        Raises:
+            InvalidInput: malformed type, empty or over-long error text, naive times, or
+                ``dead_since`` after ``dead_until`` (naming the field).
+        """
+        if job_type is not None:
+            check_job_type(job_type)
+        if error_contains is not None and (
+            not isinstance(error_contains, str)
+            or not 0 < len(error_contains) <= MAX_ERROR_FILTER_LENGTH
+            or not is_storable(error_contains)
+        ):
+            raise InvalidInput(f"error_contains must be 1-{MAX_ERROR_FILTER_LENGTH} characters", field="error_contains")
+        for name, value in (("dead_since", dead_since), ("dead_until", dead_until)):
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                raise InvalidInput(f"{name} must be a timezone-aware time", field=name)
+        if dead_since is not None and dead_until is not None and dead_since > dead_until:
+            raise InvalidInput("dead_until must not be before dead_since", field="dead_until")
+        return DeadLetterFilter(
+            job_type=job_type,
+            error_contains=ascii_lower(error_contains) if error_contains is not None else None,
+            dead_since=dead_since.astimezone(UTC) if dead_since is not None else None,
+            dead_until=dead_until.astimezone(UTC) if dead_until is not None else None,
+        )
+
+    def replay_dead_letters(self, actor: Actor, dead: DeadLetterFilter) -> int:
+        """Replay every matching dead letter (a fresh set of attempts, due now, error history
+        kept) in one transaction; returns how many.
+
+        Raises:
+            Forbidden: the actor is not an admin.
+        """
+        actor.require_admin()
+        now = self.clock.now()
+        with self.uow.transaction():
+            return self.store.requeue_dead_matching(dead, now)
+
+    def discard_dead_letters(self, actor: Actor, dead: DeadLetterFilter) -> int:
+        """Delete every matching dead letter in one transaction (their idempotency keys are
+        freed, so the work can be enqueued afresh); returns how many.
+
+        Raises:
+            Forbidden: the actor is not an admin.
+        """
+        actor.require_admin()
+        with self.uow.transaction():
+            return self.store.delete_dead_matching(dead)
 
     def stats(self) -> JobStats:
         """Counts by status and type, the oldest due job's age, and the dead-letter count."""
