@@ -61,49 +61,57 @@ def run_all(targets: list[Callable[[], None]]) -> None:
     assert errors == []
 
 
+def race_cancel_against_claims(admin: Services, workers: list[Services]) -> tuple[JobStatus, bool, int, int]:
+    """One round: a job, four workers released at once with the admin's cancel.
+
+    Returns the job's final status, whether the cancel succeeded, how many workers ran it and
+    how many completions were recorded.
+    """
+    job_id = admin.jobs.enqueue("test.noop")
+    barrier = threading.Barrier(len(workers) + 1)
+    runs: list[int] = []
+    completions: list[int] = []
+    cancelled: list[bool] = []
+
+    def work(services: Services) -> Callable[[], None]:
+        def run() -> None:
+            barrier.wait()
+            for claimed in services.jobs.claim(1):
+                # A worker runs only what start still hands it (the actor's fence).
+                if claimed.id in services.jobs.start([claimed.lease]):
+                    runs.append(claimed.id)
+                    completions.append(services.jobs.complete([claimed.lease]))
+
+        return run
+
+    def cancel() -> None:
+        barrier.wait()
+        try:
+            admin.jobs.cancel(ADMIN, job_id)
+            cancelled.append(True)
+        except Conflict:
+            cancelled.append(False)
+
+    run_all([work(services) for services in workers] + [cancel])
+    return admin.jobs.get(job_id).status, cancelled == [True], len(runs), sum(completions)
+
+
 def test_a_job_cancelled_while_four_workers_race_to_claim_it_never_completes(fleet: list[Services]) -> None:
     admin, workers = fleet[0], fleet[1:]
     cancelled_before_start = cancelled_after_start = completed = 0
     for _ in range(60):
-        # Given one job and four workers released at once with the admin's cancel
-        job_id = admin.jobs.enqueue("test.noop")
-        barrier = threading.Barrier(WORKERS + 1)
-        runs: list[int] = []
-        completions: list[int] = []
-        outcome: list[str] = []
-
-        def work(services: Services) -> Callable[[], None]:
-            def run() -> None:
-                barrier.wait()
-                for claimed in services.jobs.claim(1):
-                    # A worker runs only what start still hands it (the actor's fence).
-                    if claimed.id in services.jobs.start([claimed.lease]):
-                        runs.append(claimed.id)
-                        completions.append(services.jobs.complete([claimed.lease]))
-
-            return run
-
-        def cancel() -> None:
-            barrier.wait()
-            try:
-                admin.jobs.cancel(ADMIN, job_id)
-                outcome.append("cancelled")
-            except Conflict:
-                outcome.append("too late")
-
-        # When
-        run_all([work(services) for services in workers] + [cancel])
+        # When a cancel races four claimers
+        status, cancelled, runs, completions = race_cancel_against_claims(admin, workers)
         # Then the job ran at most once, and a cancel that succeeded left no completion behind
-        status = admin.jobs.get(job_id).status
-        assert len(runs) <= 1
-        if outcome == ["cancelled"]:
-            assert status is JobStatus.CANCELLED and sum(completions) == 0
+        assert runs <= 1
+        if cancelled:
+            assert status is JobStatus.CANCELLED and completions == 0
             if runs:
                 cancelled_after_start += 1
             else:
                 cancelled_before_start += 1
         else:
-            assert status is JobStatus.COMPLETED and completions == [1]
+            assert status is JobStatus.COMPLETED and completions == 1
             completed += 1
     # And the race was really run: cancels landed before a start in some rounds
     assert cancelled_before_start > 0, (cancelled_before_start, cancelled_after_start, completed)
