@@ -1,4 +1,5 @@
-"""Admin endpoints of the job queue: stats, lists by status, dead letters, replay, test jobs."""
+"""Admin endpoints of the job queue: stats, lists by status, dead letters, replay, test jobs, and the
+controls (cancel, pause/resume, per-type limits, bulk replay/discard of dead letters)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,19 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from townsquare.core.errors import Conflict
-from townsquare.core.jobs import POISON_TEST_JOB, Job, JobPage, JobRunner, JobStats, JobStatus, RunReport
+from townsquare.core.jobs import (
+    POISON_TEST_JOB,
+    Job,
+    JobPage,
+    JobRunner,
+    JobStats,
+    JobStatus,
+    RunReport,
+    TypeControl,
+)
 from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
-from townsquare.hosts.http.deps import ServicesDep
+from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of
 
 TAGS = ["jobs", "admin"]
@@ -63,7 +73,8 @@ class JobOut:
         id: the job's id, counting from 1.
         job_type: the registered type that runs it.
         payload: the handler's input, a JSON object.
-        status: pending (waiting or retrying), running (under a lease), completed, or dead.
+        status: pending (waiting or retrying), running (under a lease), completed, dead, or
+            cancelled (by an admin).
         priority: lower runs first among due jobs (-1000..1000).
         attempts: runs so far.
         max_attempts: failures allowed before it is dead.
@@ -133,7 +144,7 @@ class JobStatsOut:
     """The queue at a glance.
 
     Attributes:
-        by_status: jobs by status (pending, running, completed, dead), every status listed.
+        by_status: jobs by status (pending, running, completed, dead, cancelled), every status listed.
         by_type: the same counts per job type, by type name.
         oldest_due_age_seconds: how long the oldest due pending job has waited (0 when none).
         dead_letters: jobs in the dead-letter queue.
@@ -208,6 +219,66 @@ class RunReportOut:
         return project(report, cls)
 
 
+@frozen
+class TypeControlOut:
+    """An admin's controls over one job type, honoured by every worker process.
+
+    Attributes:
+        job_type: the type.
+        paused: no worker claims its jobs (running ones finish) until it is resumed.
+        max_running: at most this many of its jobs run at once across all workers; null: no limit.
+    """
+
+    job_type: str
+    paused: bool
+    max_running: int | None
+
+    @classmethod
+    def from_control(cls, control: TypeControl) -> TypeControlOut:
+        return project(control, cls)
+
+
+@frozen
+class LimitIn:
+    """A per-type concurrency limit.
+
+    Attributes:
+        max_running: 1-10000 jobs of the type running at once across all workers; null removes
+            the limit.
+    """
+
+    max_running: int | None
+
+
+@frozen
+class DeadLetterFilterIn:
+    """Which dead letters a bulk action takes; every given condition must hold (none: all of them).
+
+    Attributes:
+        job_type: only this type.
+        error_contains: only jobs whose last error contains this text (1-200 characters), ignoring
+            ASCII case.
+        dead_since: only jobs that died at or after this time (with a zone).
+        dead_until: only jobs that died before this time (with a zone).
+    """
+
+    job_type: str | None = None
+    error_contains: str | None = None
+    dead_since: datetime | None = None
+    dead_until: datetime | None = None
+
+
+@frozen
+class BulkOut:
+    """What a bulk action did.
+
+    Attributes:
+        count: dead letters replayed (or discarded).
+    """
+
+    count: int
+
+
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=200, description="page size (1-200)")]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", description="the previous page's next_cursor")]
 JobTypeFilter = Annotated[str | None, QueryParameter(name="job_type", description="only jobs of this type")]
@@ -217,6 +288,7 @@ JobTypeFilter = Annotated[str | None, QueryParameter(name="job_type", descriptio
 
 
 JobId = Annotated[int, PathParameter(description="the job's id")]
+JobType = Annotated[str, PathParameter(description="a registered job type")]
 
 
 @get(
@@ -322,6 +394,103 @@ def run_due_jobs(services: ServicesDep) -> RunReportOut:
     return RunReportOut.from_report(JobRunner(services.jobs, services.job_handlers).run_due())
 
 
+@post(
+    "/api/v1/admin/jobs/{job_id:int}/cancel",
+    summary="Cancel a pending or running job",
+    status_code=HTTP_200_OK,
+    **ADMIN,
+    problems=[404, 409],
+)
+def cancel_job(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
+    """Cancel a job. A pending job never runs; a running one loses its lease at once, its worker stops at the
+    handler's next heartbeat and its late report changes nothing. A completed, dead or cancelled job is a 409
+    (nothing changed); an unknown id is a 404.
+    """
+    return JobOut.from_job(services.jobs.cancel(actor, job_id))
+
+
+@get("/api/v1/admin/jobs/controls", summary="Pause state and concurrency limit of every job type", **ADMIN)
+def type_controls(services: ServicesDep, actor: ActorDep) -> list[TypeControlOut]:
+    """Every registered job type with whether it is paused and its concurrency limit, by type name."""
+    return [TypeControlOut.from_control(control) for control in services.jobs.type_controls(actor)]
+
+
+@post(
+    "/api/v1/admin/jobs/types/{job_type:str}/pause",
+    summary="Pause a job type: no worker claims it until resumed",
+    status_code=HTTP_200_OK,
+    **ADMIN,
+    problems=[404],
+)
+def pause_type(services: ServicesDep, actor: ActorDep, job_type: JobType) -> TypeControlOut:
+    """Stop every worker process claiming jobs of this type (stored in the database; running jobs finish, new ones
+    wait). Idempotent. An unregistered type is a 404, a malformed name a 400.
+    """
+    return TypeControlOut.from_control(services.jobs.pause(actor, job_type))
+
+
+@post(
+    "/api/v1/admin/jobs/types/{job_type:str}/resume",
+    summary="Resume a paused job type",
+    status_code=HTTP_200_OK,
+    **ADMIN,
+    problems=[404],
+)
+def resume_type(services: ServicesDep, actor: ActorDep, job_type: JobType) -> TypeControlOut:
+    """Let workers claim the type again. Idempotent. An unregistered type is a 404, a malformed name a 400."""
+    return TypeControlOut.from_control(services.jobs.resume(actor, job_type))
+
+
+@post(
+    "/api/v1/admin/jobs/types/{job_type:str}/limit",
+    summary="Set or remove a job type's concurrency limit",
+    status_code=HTTP_200_OK,
+    **ADMIN,
+    problems=[404],
+)
+def limit_type(services: ServicesDep, actor: ActorDep, job_type: JobType, data: JSONBody[LimitIn]) -> TypeControlOut:
+    """At most `max_running` (1-10000) jobs of the type run at once across every worker process; null removes the
+    limit. Running jobs are not stopped: a lower limit holds claims back until enough finish. An unregistered type
+    is a 404; a bad limit a 400 naming `max_running`.
+    """
+    return TypeControlOut.from_control(services.jobs.set_limit(actor, job_type, data.max_running))
+
+
+def _filter(services: ServicesDep, data: DeadLetterFilterIn) -> Any:
+    return services.jobs.dead_letter_filter(
+        job_type=data.job_type,
+        error_contains=data.error_contains,
+        dead_since=data.dead_since,
+        dead_until=data.dead_until,
+    )
+
+
+@post(
+    "/api/v1/admin/jobs/dead-letters/replay",
+    summary="Replay every dead letter matching a filter",
+    status_code=HTTP_200_OK,
+    **ADMIN,
+)
+def replay_dead_letters(services: ServicesDep, actor: ActorDep, data: JSONBody[DeadLetterFilterIn]) -> BulkOut:
+    """Replay, in one transaction, every dead letter matching the filter (type, error text ignoring ASCII case,
+    died since/until; an empty filter takes all): fresh attempts, due now, history kept. Answers the count.
+    """
+    return BulkOut(count=services.jobs.replay_dead_letters(actor, _filter(services, data)))
+
+
+@post(
+    "/api/v1/admin/jobs/dead-letters/discard",
+    summary="Discard (delete) every dead letter matching a filter",
+    status_code=HTTP_200_OK,
+    **ADMIN,
+)
+def discard_dead_letters(services: ServicesDep, actor: ActorDep, data: JSONBody[DeadLetterFilterIn]) -> BulkOut:
+    """Delete, in one transaction, every dead letter matching the filter (as for replay); their idempotency keys
+    are freed. Answers the count.
+    """
+    return BulkOut(count=services.jobs.discard_dead_letters(actor, _filter(services, data)))
+
+
 ROUTES: list[Any] = [
     job_stats,
     job_types,
@@ -332,4 +501,11 @@ ROUTES: list[Any] = [
     replay_dead_letter,
     enqueue_test_job,
     run_due_jobs,
+    cancel_job,
+    type_controls,
+    pause_type,
+    resume_type,
+    limit_type,
+    replay_dead_letters,
+    discard_dead_letters,
 ]
