@@ -130,6 +130,25 @@ def test_an_admin_works_the_console_in_a_browser(server: tuple[str, Services], b
     assert marker.is_displayed()  # the same document: nothing reloaded
     assert services.jobs.get(second).status is JobStatus.DEAD
     shot("jobs-live")
+    # When they pause the poison type, then cancel the replayed job (running: the second
+    # dead job's claim took it)
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Pause {POISON_TEST_JOB}"]').click()
+    wait_until(lambda: "paused: no worker claims it" in browser.page_source, "the pause notice")
+    assert text(f'[data-control-state="{POISON_TEST_JOB}"]') == "paused"
+    assert any(c.paused for c in services.jobs.type_controls(Actor("root", {"admin"})))
+    wait_until(live, "the live counts after the pause")
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Cancel running job {first}"]').click()
+    wait_until(lambda: f"Job {first} cancelled" in browser.page_source, "the cancel notice")
+    assert services.jobs.get(first).status is JobStatus.CANCELLED
+    wait_until(live, "the live counts after the cancel")
+    assert text('[data-count="cancelled"]') == "1"
+    # And discard the dead letters matching an error text, through the bulk form
+    browser.find_element(By.ID, "bulk-error").send_keys("PAYMENT PROVIDER")
+    browser.find_element(By.CSS_SELECTOR, "[data-bulk-form] button.danger").click()
+    wait_until(lambda: "1 dead letter discarded" in browser.page_source, "the discard notice")
+    wait_until(live, "the live counts after the discard")
+    wait_until(lambda: text('[data-count="dead"]') == "0", "the discarded dead letter to leave the counts")
+    shot("jobs-controls")
 
     # Earnings: cards, timeline and a recompute for a creator
     admin = Actor("root", {"admin"})

@@ -10,11 +10,13 @@ import pytest
 from litestar.testing import TestClient
 
 from townsquare.bootstrap import Services
+from townsquare.core.identity import Actor
 from townsquare.core.jobs import POISON_TEST_JOB, JobStatus
 from townsquare.hosts.http.auth import mint_token
 from townsquare.settings import Settings
 
 Client = TestClient[Any]
+ADMIN = Actor("root", roles={"admin"})
 PAGES = ["/console/jobs", "/console/jobs/1", "/console/earnings", "/console/notifications"]
 
 
@@ -145,3 +147,51 @@ def test_earnings_cards_timeline_and_recompute(client: Client, settings: Setting
     assert page.status_code == 200 and "12.50 USD" in page.text
     done = client.post("/console/earnings/recompute", data={"csrf_token": csrf_of(page.text), "creator_id": "carol"})
     assert done.status_code == 200 and "Recomputed 1 events" in done.text
+
+
+def test_cancel_pause_limit_and_bulk_controls_need_the_csrf_token(
+    client: Client, settings: Settings, services: Services
+) -> None:
+    # Given a pending job, two dead letters and a signed-in admin
+    dead = [dead_job(services), dead_job(services)]
+    pending = services.jobs.enqueue(POISON_TEST_JOB, {"fail": False})
+    sign_in(client, settings)
+    page = client.get("/console/jobs")
+    csrf = csrf_of(page.text)
+    assert f'data-pending-job="{pending}"' in page.text and f'data-control="{POISON_TEST_JOB}"' in page.text
+    forms = [
+        (f"/console/jobs/{pending}/cancel", {}),
+        (f"/console/jobs/types/{POISON_TEST_JOB}/pause", {}),
+        (f"/console/jobs/types/{POISON_TEST_JOB}/limit", {"max_running": "2"}),
+        ("/console/jobs/dead-letters/discard", {}),
+    ]
+    # When the forms arrive without the token, nothing changes
+    for path, fields in forms:
+        refused = client.post(path, data=fields, follow_redirects=False)
+        assert refused.status_code == 403 and "nothing was changed" in refused.text
+    assert services.jobs.get(pending).status is JobStatus.PENDING
+    assert services.jobs.stats().dead_letters == 2
+    assert not any(control.paused or control.max_running for control in services.jobs.type_controls(ADMIN))
+    # When they carry it
+    for path, fields in forms[:3]:
+        done = client.post(path, data={"csrf_token": csrf, **fields}, follow_redirects=False)
+        assert done.status_code == 303, done.text
+    replayed = client.post(
+        "/console/jobs/dead-letters/replay",
+        data={"csrf_token": csrf, "job_type": POISON_TEST_JOB, "error_contains": "BOOM", "dead_since_hours": "1"},
+        follow_redirects=False,
+    )
+    # Then
+    assert replayed.status_code == 303 and "2+dead+letters+replayed" in replayed.headers["location"]
+    assert services.jobs.get(pending).status is JobStatus.CANCELLED
+    control = next(c for c in services.jobs.type_controls(ADMIN) if c.job_type == POISON_TEST_JOB)
+    assert control.paused and control.max_running == 2
+    assert {services.jobs.get(job_id).status for job_id in dead} == {JobStatus.PENDING}
+    assert 'data-control-state="poison_test">paused, limit 2' in client.get("/console/jobs").text
+    # And bad input or a finished job is a clear error on the page, nothing changed
+    bad = client.post(f"/console/jobs/types/{POISON_TEST_JOB}/limit", data={"csrf_token": csrf, "max_running": "lots"})
+    assert bad.status_code == 400 and "max_running" in bad.text
+    again = client.post(f"/console/jobs/{pending}/cancel", data={"csrf_token": csrf})
+    assert again.status_code == 409 and "only pending or running jobs can be cancelled" in again.text
+    unknown = client.post("/console/jobs/types/no.such.type/pause", data={"csrf_token": csrf})
+    assert unknown.status_code == 404

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -194,6 +195,7 @@ class JobsController(Controller):
         stats = _snapshot(request.app.state).jobs()
         dead = services.jobs.dead_letters(limit=DEAD_LETTERS_SHOWN)
         pending = services.jobs.list_jobs(JobStatus.PENDING, limit=DEAD_LETTERS_SHOWN)
+        running = services.jobs.list_jobs(JobStatus.RUNNING, limit=DEAD_LETTERS_SHOWN)
         return _page(
             request,
             "jobs.html",
@@ -201,6 +203,8 @@ class JobsController(Controller):
             statuses=[status.value for status in JobStatus],
             dead_letters=dead.jobs,
             pending=pending.jobs,
+            running=running.jobs,
+            controls=services.jobs.type_controls(request.scope["user"]),
         )
 
     @get("/live")
@@ -220,6 +224,68 @@ class JobsController(Controller):
         services.jobs.replay(job_id)
         _snapshot(request.app.state).invalidate()
         return _back("/console/jobs", f"Job {job_id} replayed: it is pending again with a fresh set of attempts")
+
+    @post("/{job_id:int}/cancel", sync_to_thread=True)
+    def cancel(
+        self, request: Request[Any, Any, Any], services: ServicesDep, job_id: FromPath[int], data: Form
+    ) -> Redirect:
+        _session(request.app.state).check_csrf(request, data)
+        services.jobs.cancel(request.scope["user"], job_id)
+        _snapshot(request.app.state).invalidate()
+        return _back("/console/jobs", f"Job {job_id} cancelled: it will not run (a running one stops at its heartbeat)")
+
+    @post("/types/{job_type:str}/{action:str}", sync_to_thread=True)
+    def control(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        job_type: FromPath[str],
+        action: FromPath[str],
+        data: Form,
+    ) -> Redirect:
+        _session(request.app.state).check_csrf(request, data)
+        actor = request.scope["user"]
+        if action == "pause":
+            services.jobs.pause(actor, job_type)
+            notice = f"{job_type} paused: no worker claims it until it is resumed"
+        elif action == "resume":
+            services.jobs.resume(actor, job_type)
+            notice = f"{job_type} resumed"
+        elif action == "limit":
+            raw = data.get("max_running", "").strip()
+            if raw and not raw.isdigit():
+                raise InvalidInput("max_running must be a whole number (empty removes the limit)", field="max_running")
+            limit = int(raw) if raw else None
+            services.jobs.set_limit(actor, job_type, limit)
+            notice = f"{job_type}: at most {limit} running at once" if limit else f"{job_type}: no limit"
+        else:
+            raise NotFound(f"no such control: {action}", field="action")
+        return _back("/console/jobs", notice)
+
+    @post("/dead-letters/{action:str}", sync_to_thread=True)
+    def bulk(
+        self, request: Request[Any, Any, Any], services: ServicesDep, action: FromPath[str], data: Form
+    ) -> Redirect:
+        _session(request.app.state).check_csrf(request, data)
+        if action not in ("replay", "discard"):
+            raise NotFound(f"no such action: {action}", field="action")
+        since = data.get("dead_since_hours", "").strip()
+        if since and not since.isdigit():
+            raise InvalidInput("dead within the last hours must be a whole number", field="dead_since_hours")
+        dead = services.jobs.dead_letter_filter(
+            job_type=data.get("job_type", "").strip() or None,
+            error_contains=data.get("error_contains", "").strip() or None,
+            dead_since=services.clock.now() - timedelta(hours=int(since)) if since else None,
+        )
+        actor = request.scope["user"]
+        if action == "replay":
+            count = services.jobs.replay_dead_letters(actor, dead)
+            notice = f"{count} dead letter{'s' if count != 1 else ''} replayed"
+        else:
+            count = services.jobs.discard_dead_letters(actor, dead)
+            notice = f"{count} dead letter{'s' if count != 1 else ''} discarded"
+        _snapshot(request.app.state).invalidate()
+        return _back("/console/jobs", notice)
 
     @post("/test", sync_to_thread=True)
     def enqueue_test(self, request: Request[Any, Any, Any], services: ServicesDep, data: Form) -> Redirect:
