@@ -59,7 +59,7 @@ _INSERT_MANY_KEYED = text(
 )
 _IDS_BY_KEY = text("SELECT idempotency_key, id FROM jobs WHERE idempotency_key = ANY(CAST(:keys AS text[]))")
 
-# The claim is one call of app.jobs_claim (migration 0019_job_controls): it skips paused types
+# The claim is one call of app.jobs_claim (migration 0020_job_controls): it skips paused types
 # and honours per-type limits, taking the limits' advisory lock only while a limit exists.
 # The running cap (max_running) is read inside it, so a dispatcher never overshoots it by a
 # whole batch; concurrent dispatchers may still overshoot by their in-flight claims.

@@ -16,8 +16,8 @@
   Limit changes take the same lock. The function runs with generic plans: ``auto`` chose
   custom plans, re-planned on every call (+1.5 ms a claim).
 
-Revision ID: 0019_job_controls
-Revises: 0018_events
+Revision ID: 0020_job_controls
+Revises: 0019_event_discounts
 """
 
 from alembic import op
@@ -25,8 +25,8 @@ from alembic import op
 from townsquare.adapters.postgres.database import SYSTEM_ROLE
 from townsquare.adapters.postgres.migrations.calls import grant_calls
 
-revision = "0019_job_controls"
-down_revision = "0018_events"
+revision = "0020_job_controls"
+down_revision = "0019_event_discounts"
 branch_labels = None
 depends_on = None
 
