@@ -112,6 +112,42 @@ def test_concurrent_confirmations_write_one_earning_each(pg_url: str, clock: Man
         services.close()
 
 
+def _confirm_race(services: Services, alice: Actor, holds: list[str], key: str) -> tuple[set[str], list[str | None]]:
+    confirmed: set[str] = set()
+    refused: list[str | None] = []
+
+    def confirm(number: int) -> None:
+        try:
+            confirmed.add(services.events.confirm(alice, holds[number % 2], idempotency_key=key).registration_id)
+        except Conflict as refusal:
+            refused.append(refusal.field)
+
+    run_together(4, confirm)
+    return confirmed, refused
+
+
+def test_one_key_racing_to_confirm_different_holds_confirms_one_and_refuses_the_rest(
+    pg_url: str, clock: ManualClock
+) -> None:
+    # Given alice's holds on two events, confirmed at once under one idempotency key, round after round
+    services = race_services(pg_url, clock)
+    try:
+        published_event(services, quota=50)
+        published_event(services, quota=50, event_id="blues")
+        alice = Actor("alice")
+        for round_number in range(10):
+            holds = [
+                services.events.reserve(alice, event, "standard", 1, idempotency_key=f"r{round_number}-{event}")
+                for event in ("jazz", "blues")
+            ]
+            confirmed, refused = _confirm_race(services, alice, [h.registration_id for h in holds], f"k{round_number}")
+            # Then one hold is confirmed (retries of it answer the same), the other is refused naming the key
+            assert len(confirmed) == 1, confirmed
+            assert refused and set(refused) == {"idempotency_key"}
+    finally:
+        services.close()
+
+
 def test_a_hundred_concurrent_checkouts_with_a_code_of_five_uses_use_it_exactly_five_times(
     pg_url: str, clock: ManualClock
 ) -> None:

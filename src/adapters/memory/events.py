@@ -106,6 +106,9 @@ class MemoryEventStore:
     def save_registration(self, registration: Registration) -> None:
         self._put(self._registrations, registration.registration_id, registration)
 
+    def lock_confirm_key(self, attendee_id: str, confirm_key: str) -> None:
+        return None  # the transaction holds the one lock already
+
     def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
         for registration in self._registrations.values():
             if registration.attendee_id == attendee_id and registration.confirm_key == confirm_key:

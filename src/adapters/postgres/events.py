@@ -96,6 +96,10 @@ _SAVE_REG = text(
     WHERE registration_id = :registration_id
     """
 )
+# A transaction-scoped advisory lock on the (attendee, key) pair: no row exists to lock before the first use.
+_LOCK_CONFIRM_KEY = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(:attendee_id || E'\\n' || :confirm_key, 0))"
+)
 _BY_CONFIRM_KEY = text(
     f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE attendee_id = :attendee_id AND confirm_key = :confirm_key"
 )
@@ -212,6 +216,9 @@ class PgEventStore:
 
     def save_registration(self, registration: Registration) -> None:
         self._run(_SAVE_REG, _registration_params(registration))
+
+    def lock_confirm_key(self, attendee_id: str, confirm_key: str) -> None:
+        self._run(_LOCK_CONFIRM_KEY, {"attendee_id": attendee_id, "confirm_key": confirm_key})
 
     def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
         return self._one_registration(_BY_CONFIRM_KEY, {"attendee_id": attendee_id, "confirm_key": confirm_key})

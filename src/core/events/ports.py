@@ -78,6 +78,14 @@ class EventStore(Protocol):
         """Replace the stored registration (same id) with ``registration``."""
         ...
 
+    def lock_confirm_key(self, attendee_id: str, confirm_key: str) -> None:
+        """Hold the attendee's confirmation key until the transaction ends.
+
+        Two confirmations of different registrations under one key then run one after the
+        other, and the second sees the first's (a conflict) instead of racing it to the index.
+        """
+        ...
+
     def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
         """The attendee's registration confirmed with this idempotency key, if any."""
         ...

@@ -455,6 +455,7 @@ class EventService:
             found = self._events.get_registration(registration_id)
             if found is None or found.attendee_id != actor.user_id:
                 raise NotFound(f"no registration {registration_id!r} of yours", field="registration_id")
+            self._events.lock_confirm_key(actor.user_id, key)
             prior = self._events.registration_confirmed_with(actor.user_id, key)
             if prior is not None and prior.registration_id != registration_id:
                 raise Conflict(
