@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from attrs import evolve
 
@@ -74,6 +74,9 @@ def registration_id_for(attendee_id: str, idempotency_key: str) -> str:
 def settle_job_key(event_id: str) -> str:
     """The idempotency key of a cancelled event's settlement job."""
     return f"{SETTLE_CANCELLED}:{event_id}"
+
+
+T = TypeVar("T")
 
 
 class EventService:
@@ -191,11 +194,7 @@ class EventService:
         after = None if cursor is None else _position_in(self._cursors.decode(scope, cursor))
         with self._uow.transaction(actor=actor.user_id):
             rows = self._events.events_of(actor.user_id, after=after, limit=limit + 1)
-        page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            next_cursor = self._cursors.encode(scope, {"c": last.created_at.isoformat(), "i": last.event_id})
+        page, next_cursor = self._page(scope, rows, limit, [(each.created_at, each.event_id) for each in rows])
         return EventPage(tuple(page), next_cursor)
 
     def publish(self, actor: Actor, event_id: str) -> Event:
@@ -571,12 +570,18 @@ class EventService:
         after = None if cursor is None else _position_in(self._cursors.decode(scope, cursor))
         with self._uow.transaction(actor=actor.user_id):
             rows = self._events.registrations_of(actor.user_id, after=after, limit=limit + 1)
-        page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            next_cursor = self._cursors.encode(scope, {"c": last.created_at.isoformat(), "i": last.registration_id})
+        positions = [(each.created_at, each.registration_id) for each in rows]
+        page, next_cursor = self._page(scope, rows, limit, positions)
         return RegistrationPage(tuple(page), next_cursor)
+
+    def _page(
+        self, scope: str, rows: list[T], limit: int, positions: list[tuple[datetime, str]]
+    ) -> tuple[list[T], str | None]:
+        """The first ``limit`` rows, and a cursor after the last of them when more were read."""
+        if len(rows) <= limit:
+            return rows, None
+        created_at, row_id = positions[limit - 1]
+        return rows[:limit], self._cursors.encode(scope, {"c": created_at.isoformat(), "i": row_id})
 
     def status_of(self, registration: Registration) -> RegistrationStatus:
         """The status a reader sees now (a lapsed hold reads as expired before the job marks it)."""
