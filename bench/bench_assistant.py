@@ -29,6 +29,8 @@ from townsquare.core.feed.models import Draft
 from townsquare.core.identity import Actor
 from townsquare.settings import MOCK_EPOCH, PortsMode, Settings
 
+SENDER = Actor("test-sender", roles=["service"])
+
 DATABASE = "bench_assistant"
 DIMS = 256
 HOT = "bench-hot-user"
@@ -132,7 +134,7 @@ def main() -> None:
         services.feed.add_to_cart(buyer, "bench-mug")
         for index in range(12):
             services.notifications.send(
-                buyer.user_id, "inapp", "system", title=f"n{index}", idempotency_key=f"n{index}"
+                SENDER, buyer.user_id, "inapp", "system", title=f"n{index}", idempotency_key=f"n{index}"
             )
         clock.advance(timedelta(days=2))
         actions = _timed(lambda: services.assistant.actions.suggest(buyer, 3))

@@ -29,7 +29,11 @@ from townsquare.adapters.postgres.database import APP_ROLE
 from townsquare.adapters.postgres.notifications import _ADD, _SEND_CONTEXT
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
+from townsquare.core.identity import Actor, system_actor
 from townsquare.settings import PortsMode, Settings
+
+SENDER = Actor("test-sender", roles=["service"])
+WORKER = system_actor("tests")
 
 DATABASE = "bench_notifications"
 SENDERS = 8
@@ -112,6 +116,7 @@ def _send_batch(services: Services, prefix: str, index: int, per_sender: int, re
         # users (in lockstep on one user they would measure that user's row lock instead).
         number = i * SENDERS + index
         result = services.notifications.send(
+            SENDER,
             f"{prefix}{number % recipients}",
             "inapp",
             "like",
@@ -262,23 +267,23 @@ def bench_reads(services: Services, users: int) -> dict[str, Any]:
     heavy = [f"heavy-{rng.randrange(HEAVY_USERS)}" for _ in range(1000)]
     lanes = ["social", "commerce", "events", "system"]
     for user in light[:100]:  # warm the pool and the caches
-        notifications.inbox(user, "social", limit=50)
+        notifications.inbox(Actor(user), "social", limit=50)
     cursors = []
     for user in heavy[:200]:
-        page = notifications.inbox(user, "social", limit=50)
+        page = notifications.inbox(Actor(user), "social", limit=50)
         cursors.append((user, page.next_cursor))
     return {
         "lane_page_50_light_user": percentiles(
-            timed([lambda u=u: notifications.inbox(u, rng.choice(lanes), limit=50) for u in light])
+            timed([lambda u=u: notifications.inbox(Actor(u), rng.choice(lanes), limit=50) for u in light])
         ),
         "lane_page_50_heavy_user": percentiles(
-            timed([lambda u=u: notifications.inbox(u, rng.choice(lanes), limit=50) for u in heavy])
+            timed([lambda u=u: notifications.inbox(Actor(u), rng.choice(lanes), limit=50) for u in heavy])
         ),
         "lane_next_page_50_heavy_user": percentiles(
-            timed([lambda u=u, c=c: notifications.inbox(u, "social", c, limit=50) for u, c in cursors])
+            timed([lambda u=u, c=c: notifications.inbox(Actor(u), "social", c, limit=50) for u, c in cursors])
         ),
-        "counts_light_user": percentiles(timed([lambda u=u: notifications.counts(u) for u in light])),
-        "counts_heavy_user_500_unread": percentiles(timed([lambda u=u: notifications.counts(u) for u in heavy])),
+        "counts_light_user": percentiles(timed([lambda u=u: notifications.counts(Actor(u)) for u in light])),
+        "counts_heavy_user_500_unread": percentiles(timed([lambda u=u: notifications.counts(Actor(u)) for u in heavy])),
         "targets": {"lane_page_p99_ms": 10, "counts_p99_ms": 5},
     }
 
@@ -287,7 +292,7 @@ def bench_mark_all_read(services: Services) -> dict[str, Any]:
     marked: list[int] = []
 
     def mark(user: str) -> None:
-        marked.append(services.notifications.mark_all_read(user))
+        marked.append(services.notifications.mark_all_read(Actor(user)))
 
     samples = timed([lambda u=f"heavy-{i}": mark(u) for i in range(HEAVY_USERS)])
     return {"users": HEAVY_USERS, "marked_each": sorted(set(marked)), **percentiles(samples), "target_ms": 20}
@@ -301,10 +306,10 @@ def bench_digests(services: Services, dsn: str, users: int) -> dict[str, Any]:
     assert isinstance(clock, ManualClock)
     clock.set(NOW.replace(hour=23, minute=30))
     started = time.perf_counter()
-    queued = services.notifications.enqueue_due_digests()
+    queued = services.notifications.enqueue_due_digests(WORKER)
     first = time.perf_counter() - started
     started = time.perf_counter()
-    again = services.notifications.enqueue_due_digests()
+    again = services.notifications.enqueue_due_digests(WORKER)
     second = time.perf_counter() - started
     clock.set(NOW)
     return {

@@ -67,3 +67,8 @@ class Actor:
         """Raise :class:`Forbidden` unless the actor holds the admin role."""
         if not self.is_admin:
             raise Forbidden("this operation needs the admin role")
+
+
+def system_actor(name: str) -> Actor:
+    """The actor of work the system does on its own (a worker's job, a metrics scrape): an admin, ``system:NAME``."""
+    return Actor(user_id=f"system:{name}", roles=[ADMIN_ROLE])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from townsquare.bootstrap import Services
+from townsquare.core.identity import Actor
+from townsquare.demo.earnings import SEEDER
 
 # (user, channel, category, title, body, read) in sending order. At most 4 per user and
 # channel: the daily cap is 5, and the README's tour sends each demo user one more today.
@@ -49,10 +51,16 @@ def seed(services: Services) -> None:
             # Email needs a verified address: alice's comes with her preferences.
             _store_preferences(services, user_id, _PREFERENCES[name])
         result = notifications.send(
-            user_id, channel, category, title=title, body=body, idempotency_key=f"demo-notification-{number:02d}"
+            SEEDER,
+            user_id,
+            channel,
+            category,
+            title=title,
+            body=body,
+            idempotency_key=f"demo-notification-{number:02d}",
         )
         if read and result.notification_id is not None:
-            notifications.mark_read(user_id, [result.notification_id])
+            notifications.mark_read(Actor(user_id), [result.notification_id])
     for name, preferences in _PREFERENCES.items():
         _store_preferences(services, DEMO_USERS[name], preferences)
 
@@ -60,6 +68,6 @@ def seed(services: Services) -> None:
 def _store_preferences(services: Services, user_id: str, preferences: dict[str, Any]) -> None:
     # The demo addresses count as confirmed: demo data sends no verification codes.
     rest = {key: value for key, value in preferences.items() if key != "email_address"}
-    services.notifications.update_preferences(user_id, rest)
+    services.notifications.update_preferences(Actor(user_id), rest)
     if "email_address" in preferences:
-        services.notifications.trust_email_address(user_id, preferences["email_address"])
+        services.notifications.trust_email_address(SEEDER, user_id, preferences["email_address"])

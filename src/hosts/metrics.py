@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobStats, JobStatus
 from townsquare.core.notifications import OutboxBacklog, SendResult
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED_ROUTE = "unmatched"
+METRICS_ACTOR = system_actor("metrics")
 """The route label of requests no route matched (404s), so paths never become labels."""
 # Request latencies from a cached feed page (~1 ms) to a slow admin call; a job's up to 5 min.
 HTTP_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -143,7 +145,10 @@ class QueueSnapshot:
         with self._lock:
             now = self._clock()
             if self._value is None or self._read_at is None or now - self._read_at >= self._ttl:
-                self._value = (self._services.jobs.stats_estimate(), self._services.notifications.outbox_backlog())
+                self._value = (
+                    self._services.jobs.stats_estimate(),
+                    self._services.notifications.outbox_backlog(METRICS_ACTOR),
+                )
                 self._read_at = now
             return self._value
 

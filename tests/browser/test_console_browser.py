@@ -24,6 +24,8 @@ from townsquare.core.jobs import POISON_TEST_JOB, JobStatus
 from townsquare.hosts.http.app import create_app
 from townsquare.hosts.http.auth import mint_token
 
+SENDER = Actor("test-sender", roles=["service"])
+
 SHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", Path(__file__).resolve().parents[1] / "artifacts" / "console"))
 
 
@@ -169,7 +171,7 @@ def test_an_admin_works_the_console_in_a_browser(server: tuple[str, Services], b
     wait_until(lambda: "Sent " in browser.page_source, "the send notice")
     wait_until(live, "the live unread counts")
     assert text('[data-lane="total"]') == "1"
-    services.notifications.send("alice", "inapp", "tip", title="A tip from bob")
+    services.notifications.send(SENDER, "alice", "inapp", "tip", title="A tip from bob")
     wait_until(lambda: text('[data-lane="total"]') == "2", "alice's live unread count")
     shot("notifications")
 

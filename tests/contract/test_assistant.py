@@ -20,6 +20,8 @@ from townsquare.core.errors import InvalidCursor, InvalidInput, NotFound
 from townsquare.core.feed.models import Draft
 from townsquare.core.identity import Actor
 
+SENDER = Actor("test-sender", roles=["service"])
+
 ALICE, BOB = Actor("alice"), Actor("bob")
 SHOP = Actor("shop", roles=["service"])
 
@@ -329,7 +331,7 @@ def test_a_schedule_without_a_time_is_tomorrow_at_nine_in_the_users_zone(service
 def test_tools_run_with_the_users_own_permissions(services: Services) -> None:
     chat, registry = services.assistant.chat, services.assistant.chat.tools
     # Given bob's notification
-    sent = services.notifications.send("bob", "inapp", "system", title="Bob's")
+    sent = services.notifications.send(SENDER, "bob", "inapp", "system", title="Bob's")
     assert sent.notification_id is not None
     conversation = chat.start(ALICE)
     # When alice's tool call names bob's notification
@@ -341,7 +343,7 @@ def test_tools_run_with_the_users_own_permissions(services: Services) -> None:
     )
     # Then it is refused as her own HTTP call would be, and bob's stays unread
     assert not result.ok and json.loads(result.content)["error"] == "not_found"
-    assert services.notifications.counts("bob").total == 1
+    assert services.notifications.counts(Actor("bob")).total == 1
 
 
 def test_tool_arguments_that_fail_validation_are_an_error_result(services: Services) -> None:

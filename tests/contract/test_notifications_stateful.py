@@ -16,6 +16,9 @@ from tests.conftest import EPOCH, memory_settings, postgres_settings
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import NotFound
+from townsquare.core.identity import Actor
+
+SENDER = Actor("test-sender", roles=["service"])
 
 USERS = ["ann", "ben"]
 TABLES = (
@@ -53,7 +56,8 @@ def test_memory_and_postgres_agree(pg_url: str) -> None:
             key = f"k{self.keys - 1}" if reuse and self.keys else f"k{self.keys}"
             self.keys += not reuse
             results = [
-                s.notifications.send(user, channel, category, title=category, idempotency_key=key) for s in self.both()
+                s.notifications.send(SENDER, user, channel, category, title=category, idempotency_key=key)
+                for s in self.both()
             ]
             assert results[0] == results[1]
             # A reused key may name an earlier send on another channel: only new in-app ones count.
@@ -69,7 +73,7 @@ def test_memory_and_postgres_agree(pg_url: str) -> None:
             outcomes = []
             for services in self.both():
                 try:
-                    outcomes.append(services.notifications.mark_read(reader, [ident]))
+                    outcomes.append(services.notifications.mark_read(Actor(reader), [ident]))
                 except NotFound:
                     outcomes.append(-1)
             assert outcomes[0] == outcomes[1]
@@ -77,7 +81,7 @@ def test_memory_and_postgres_agree(pg_url: str) -> None:
 
         @rule(user=st.sampled_from(USERS), lane=st.sampled_from([None, "social", "commerce"]))
         def mark_all_read(self, user: str, lane: str | None) -> None:
-            changed = [s.notifications.mark_all_read(user, lane) for s in self.both()]
+            changed = [s.notifications.mark_all_read(Actor(user), lane) for s in self.both()]
             assert changed[0] == changed[1]
 
         @rule(
@@ -91,7 +95,7 @@ def test_memory_and_postgres_agree(pg_url: str) -> None:
                 "timezone": zone,
                 "quiet_hours": {"enabled": quiet, "start": f"{start:02d}:00", "end": f"{(start + 3) % 24:02d}:00"},
             }
-            docs = [s.notifications.update_preferences(user, patch).document for s in self.both()]
+            docs = [s.notifications.update_preferences(Actor(user), patch).document for s in self.both()]
             assert docs[0] == docs[1]
 
         @rule(hours=st.integers(1, 30))
@@ -102,9 +106,9 @@ def test_memory_and_postgres_agree(pg_url: str) -> None:
         def inboxes_and_counts_agree(self) -> None:
             for user in USERS:
                 memory, pg = (s.notifications for s in self.both())
-                assert memory.counts(user) == pg.counts(user)
-                mine = [(n.id, n.read_at) for n in memory.inbox(user, limit=100).items]
-                theirs = [(n.id, n.read_at) for n in pg.inbox(user, limit=100).items]
+                assert memory.counts(Actor(user)) == pg.counts(Actor(user))
+                mine = [(n.id, n.read_at) for n in memory.inbox(Actor(user), limit=100).items]
+                theirs = [(n.id, n.read_at) for n in pg.inbox(Actor(user), limit=100).items]
                 assert mine == theirs
 
     try:

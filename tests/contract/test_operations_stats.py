@@ -6,7 +6,11 @@ from datetime import timedelta
 
 from townsquare.bootstrap import Services
 from townsquare.core.clock import ManualClock
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import POISON_TEST_JOB, JobRunner, JobStatus
+
+SENDER = Actor("test-sender", roles=["service"])
+WORKER = system_actor("tests")
 
 
 def test_stats_estimate_counts_a_small_queue_exactly(services: Services, clock: ManualClock) -> None:
@@ -36,17 +40,17 @@ def test_stats_estimate_counts_a_small_queue_exactly(services: Services, clock: 
 def test_the_outbox_backlog_counts_pending_mail_and_its_age(services: Services, clock: ManualClock) -> None:
     # Given an empty outbox
     notifications = services.notifications
-    assert notifications.outbox_backlog().pending == 0
-    assert notifications.outbox_backlog().oldest_age == timedelta(0)
+    assert notifications.outbox_backlog(WORKER).pending == 0
+    assert notifications.outbox_backlog(WORKER).oldest_age == timedelta(0)
     # When two emails wait for 90 s
-    notifications.trust_email_address("alice", "alice@example.com")
+    notifications.trust_email_address(SENDER, "alice", "alice@example.com")
     for title in ("one", "two"):
-        notifications.send("alice", "email", "order", title=title)
+        notifications.send(SENDER, "alice", "email", "order", title=title)
     clock.advance(timedelta(seconds=90))
     # Then the backlog says so, up to the cap
-    backlog = notifications.outbox_backlog()
+    backlog = notifications.outbox_backlog(WORKER)
     assert (backlog.pending, backlog.oldest_age) == (2, timedelta(seconds=90))
-    assert notifications.outbox_backlog(cap=1).pending == 1
+    assert notifications.outbox_backlog(WORKER, cap=1).pending == 1
     # When the sweep hands them to delivery jobs, the backlog is empty
-    notifications.process_outbox()
-    assert notifications.outbox_backlog().pending == 0
+    notifications.process_outbox(WORKER)
+    assert notifications.outbox_backlog(WORKER).pending == 0

@@ -13,7 +13,10 @@ from sqlalchemy import text
 from tests.conftest import postgres_settings
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.bootstrap import bootstrap
+from townsquare.core.identity import Actor
 from townsquare.hosts.http.problems import is_connection_failure
+
+SENDER = Actor("test-sender", roles=["service"])
 
 
 @pytest.mark.postgres
@@ -32,7 +35,7 @@ def test_a_transaction_whose_connection_is_killed_fails_with_the_connection_erro
 
     try:
         with pytest.raises(sqlalchemy.exc.DBAPIError) as raised, services.uow.transaction():
-            services.notifications.send("reader", "inapp", "follow", title="lost", idempotency_key="k1")
+            services.notifications.send(SENDER, "reader", "inapp", "follow", title="lost", idempotency_key="k1")
             connection = database.connection()
             pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             killer = threading.Thread(target=terminate_when_busy, args=(pid,))
@@ -45,8 +48,8 @@ def test_a_transaction_whose_connection_is_killed_fails_with_the_connection_erro
         assert raised.value.connection_invalidated
         assert is_connection_failure(raised.value)
         # And nothing of the transaction was kept; the next one gets a fresh connection
-        assert services.notifications.counts("reader").total == 0
-        retry = services.notifications.send("reader", "inapp", "follow", title="again", idempotency_key="k1")
+        assert services.notifications.counts(Actor("reader")).total == 0
+        retry = services.notifications.send(SENDER, "reader", "inapp", "follow", title="again", idempotency_key="k1")
         assert retry.sent and not retry.duplicate
     finally:
         services.close()

@@ -131,10 +131,10 @@ def test_a_test_send_and_the_recipients_counts(client: Client, settings: Setting
         data={"csrf_token": csrf_of(page.text), "user_id": "alice", "channel": "inapp", "category": "system"},
     )
     assert sent.status_code == 200 and "Sent " in sent.text
-    assert services.notifications.counts("alice").total == 1
+    assert services.notifications.counts(Actor("alice")).total == 1
     assert 'data-lane="total">1<' in sent.text
     refused = client.post("/console/notifications/send", data={"user_id": "alice", "channel": "inapp"})
-    assert refused.status_code == 403 and services.notifications.counts("alice").total == 1
+    assert refused.status_code == 403 and services.notifications.counts(Actor("alice")).total == 1
 
 
 def test_earnings_cards_timeline_and_recompute(client: Client, settings: Settings, services: Services) -> None:

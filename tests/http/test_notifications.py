@@ -17,9 +17,12 @@ from litestar.testing import TestClient
 from tests.http.conftest import TokenFactory
 from tests.http.test_host import assert_problem
 from townsquare.bootstrap import Services
+from townsquare.core.identity import Actor
 from townsquare.hosts.http.app import create_app
 from townsquare.hosts.http.routes import notifications as notification_routes
 from townsquare.settings import Settings
+
+SENDER = Actor("test-sender", roles=["service"])
 
 Client = TestClient[Any]
 
@@ -128,7 +131,7 @@ def test_preferences_merge_and_digest_helpers(client: Client, auth: TokenFactory
     assert merged["digest_next_at"] == "2026-01-19T07:00:00Z"
     # The new address is unconfirmed: a code went to it, and no test digest may follow yet
     assert merged["email_verified"] is False
-    [verification] = services.notifications.outbox("carol")
+    [verification] = services.notifications.outbox(Actor("carol"))
     assert verification.message.to == "carol@example.com"
     refused = client.post("/api/v1/notification-digest/send-test", headers=headers)
     assert assert_problem(refused, 400)["field"] == "email_address"
@@ -145,7 +148,10 @@ def test_preferences_merge_and_digest_helpers(client: Client, auth: TokenFactory
     assert preview["counts"]["total"] == 1 and preview["items"][0]["category"] == "test"
     queued = client.post("/api/v1/notification-digest/send-test", headers=headers)
     assert queued.status_code == 202 and queued.json()["to"] == "carol@example.com"
-    assert {m.id for m in services.notifications.outbox("carol")} == {verification.id, queued.json()["outbox_id"]}
+    assert {m.id for m in services.notifications.outbox(Actor("carol"))} == {
+        verification.id,
+        queued.json()["outbox_id"],
+    }
     mail = next(
         m for m in client.get("/api/v1/notifications/mail", headers=headers).json() if m["id"] != verification.id
     )
@@ -182,8 +188,8 @@ def test_the_stream_sends_counts_now_and_on_change(
                 if len(events) == 2:
                     break
                 # When a notification arrives for alice (and one for bob, which she never hears of)
-                services.notifications.send("bob", "inapp", "tip", title="not alice's")
-                services.notifications.send("alice", "inapp", "tip", title="a tip")
+                services.notifications.send(SENDER, "bob", "inapp", "tip", title="not alice's")
+                services.notifications.send(SENDER, "alice", "inapp", "tip", title="a tip")
         # Then she got her counts at once, and again when they changed
         assert [event["total"] for event in events] == [0, 1]
         assert events[1]["lanes"]["commerce"] == 1

@@ -15,8 +15,12 @@ from tests.conftest import memory_settings
 from townsquare.adapters.mail.smtp import SmtpMailSender
 from townsquare.bootstrap import bootstrap
 from townsquare.core.clock import ManualClock
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import JobRunner
 from townsquare.core.notifications import MailMessage
+
+SENDER = Actor("test-sender", roles=["service"])
+WORKER = system_actor("tests")
 
 
 class Inbox:
@@ -87,13 +91,13 @@ def test_the_worker_delivers_outbox_mail_over_smtp(smtp_server: tuple[Inbox, int
     # Given the services configured with SMTP_URL pointing at the test server
     inbox, port = smtp_server
     services = bootstrap(memory_settings(smtp_url=f"smtp://127.0.0.1:{port}"), clock=clock)
-    services.notifications.trust_email_address("alice", "alice@example.com")
+    services.notifications.trust_email_address(SENDER, "alice", "alice@example.com")
     # When an email notification is sent and the worker runs
-    services.notifications.send("alice", "email", "order", title="Shipped", body="Your order shipped")
-    services.notifications.process_outbox()
+    services.notifications.send(SENDER, "alice", "email", "order", title="Shipped", body="Your order shipped")
+    services.notifications.process_outbox(WORKER)
     JobRunner(services.jobs, services.job_handlers).run_due()
     # Then the SMTP server received it once
     assert [(rcpt, message_from_bytes(content)["Subject"]) for _, rcpt, content in inbox.received] == [
         (["alice@example.com"], "Shipped")
     ]
-    assert services.notifications.outbox("alice")[0].status.value == "delivered"
+    assert services.notifications.outbox(Actor("alice"))[0].status.value == "delivered"

@@ -21,6 +21,8 @@ from townsquare.core.clock import ManualClock
 from townsquare.core.feed.models import Draft
 from townsquare.core.identity import Actor
 
+SENDER = Actor("test-sender", roles=["service"])
+
 pytestmark = pytest.mark.postgres
 
 AT = "'2026-01-15T12:00:00Z'"
@@ -399,7 +401,7 @@ def test_services_work_end_to_end_when_logged_in_as_the_host_role(pg_url: str) -
     services.job_handlers.register("rls-probe", lambda _context: None)
     try:
         # When users send, publish, read feeds and earnings, and a worker claims a job
-        sent = services.notifications.send("alice", "inapp", "system", title="Welcome")
+        sent = services.notifications.send(SENDER, "alice", "inapp", "system", title="Welcome")
         services.feed.publish(bob, Draft(item_id="bob-post", kind="post", title="Hi"))
         page = services.feed.home(alice)
         services.earnings.record(shop, creator_id="bob", kind="sale", amount=1200, currency="EUR", idempotency_key="o1")
@@ -408,8 +410,8 @@ def test_services_work_end_to_end_when_logged_in_as_the_host_role(pg_url: str) -
         claimed = services.jobs.claim(10)
         # Then each works under row-level security
         assert sent.notification_id is not None
-        assert services.notifications.counts("alice").total == 1
-        assert services.notifications.counts("bob").total == 0
+        assert services.notifications.counts(Actor("alice")).total == 1
+        assert services.notifications.counts(Actor("bob")).total == 0
         assert [item.item_id for item in page.items] == ["bob-post"]
         assert [(each.currency, each.total) for each in summary] == [("EUR", 1200)]
         assert [job.id for job in claimed] == [job_id]

@@ -11,8 +11,11 @@ from tests.conftest import memory_settings
 
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
+from townsquare.core.identity import Actor
 from townsquare.core.ids import RandomIds, SeededIds
 from townsquare.core.jobs import ClockDrivenRunner, JobRunner, JobStatus
+
+SENDER = Actor("test-sender", roles=["service"])
 
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -32,13 +35,13 @@ def test_seeded_ids_are_uuid4_distinct_and_start_again_after_a_reset() -> None:
 def test_a_reset_puts_a_manual_clock_back_to_its_start_and_restarts_the_ids() -> None:
     clock = ManualClock(START)
     services = bootstrap(memory_settings(), clock=clock)
-    sent = services.notifications.send("alice", "inapp", "follow", title="hi").notification_id
+    sent = services.notifications.send(SENDER, "alice", "inapp", "follow", title="hi").notification_id
     clock.advance(timedelta(days=3))
     # When
     services.reset()
     # Then
     assert clock.now() == START == clock.start
-    assert services.notifications.send("alice", "inapp", "follow", title="hi").notification_id == sent
+    assert services.notifications.send(SENDER, "alice", "inapp", "follow", title="hi").notification_id == sent
 
 
 def periodic_jobs(services: Services) -> list[str]:

@@ -97,9 +97,7 @@ _SAVE_REG = text(
     """
 )
 # A transaction-scoped advisory lock on the (attendee, key) pair: no row exists to lock before the first use.
-_LOCK_CONFIRM_KEY = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(:attendee_id || E'\\n' || :confirm_key, 0))"
-)
+_LOCK_CONFIRM_KEY = text("SELECT pg_advisory_xact_lock(hashtextextended(:attendee_id || E'\\n' || :confirm_key, 0))")
 _BY_CONFIRM_KEY = text(
     f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE attendee_id = :attendee_id AND confirm_key = :confirm_key"
 )

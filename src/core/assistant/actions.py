@@ -283,7 +283,7 @@ class NotificationCandidates:
         self._notifications = notifications
 
     def candidates(self, actor: Actor, now: datetime) -> Sequence[Candidate]:
-        unread = self._notifications.counts(actor.user_id).total
+        unread = self._notifications.counts(actor).total
         if unread < UNREAD_BACKLOG:
             return []
         found = [
@@ -296,7 +296,7 @@ class NotificationCandidates:
                 tool="notifications_inbox",
             )
         ]
-        if self._notifications.preferences(actor.user_id).digest.frequency.value == "off":
+        if self._notifications.preferences(actor).digest.frequency.value == "off":
             found.append(
                 Candidate(
                     key="turn_on_digest:daily",

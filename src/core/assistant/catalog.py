@@ -255,28 +255,28 @@ def project_tools(
         return {"removed": a.item_id}
 
     def counts(c: ToolContext, _a: NoArguments) -> Any:
-        found = notifications.counts(me(c))
+        found = notifications.counts(c.actor)
         return {"total": found.total, "lanes": found.lanes}
 
     def inbox(c: ToolContext, a: InboxArgs) -> Any:
-        page = notifications.inbox(me(c), a.lane, None, a.limit)
+        page = notifications.inbox(c.actor, a.lane, None, a.limit)
         return [
             {"id": n.id, "lane": n.lane, "title": n.title, "read": n.read_at is not None, "at": n.created_at}
             for n in page.items
         ]
 
     def mark_read(c: ToolContext, a: MarkReadArgs) -> Any:
-        return {"marked_read": notifications.mark_read(me(c), a.ids)}
+        return {"marked_read": notifications.mark_read(c.actor, a.ids)}
 
     def mark_all_read(c: ToolContext, a: LaneArgs) -> Any:
-        return {"marked_read": notifications.mark_all_read(me(c), a.lane)}
+        return {"marked_read": notifications.mark_all_read(c.actor, a.lane)}
 
     def preferences(c: ToolContext, _a: NoArguments) -> Any:
-        prefs = notifications.preferences(me(c))
+        prefs = notifications.preferences(c.actor)
         return {"digest": prefs.digest, "timezone": prefs.timezone}
 
     def digest_preview(c: ToolContext, _a: NoArguments) -> Any:
-        return notifications.digest_preview(me(c))
+        return notifications.digest_preview(c.actor)
 
     def summary(c: ToolContext, _a: NoArguments) -> Any:
         return earnings.summary(c.actor, me(c))
@@ -329,7 +329,7 @@ def project_tools(
 
     def schedule(c: ToolContext, a: ScheduleArgs) -> Any:
         current = composer.get(c.actor, a.draft_id)
-        zone = a.time_zone or notifications.preferences(me(c)).timezone or "UTC"
+        zone = a.time_zone or notifications.preferences(c.actor).timezone or "UTC"
         at = schedule_time(now(), a.local_time, zone)
         return _draft_out(composer.schedule(c.actor, a.draft_id, current.version, at, zone))
 

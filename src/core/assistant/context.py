@@ -237,11 +237,11 @@ class NotificationsSource:
         self._notifications = notifications
 
     def mark(self, actor: Actor) -> str:
-        counts = self._notifications.counts(actor.user_id)
+        counts = self._notifications.counts(actor)
         return _digest(sorted((lane.value, n) for lane, n in counts.lanes.items()))
 
     def facts(self, actor: Actor) -> Sequence[Fact]:
-        counts = self._notifications.counts(actor.user_id)
+        counts = self._notifications.counts(actor)
         lanes = ", ".join(f"{lane.value} {n}" for lane, n in counts.lanes.items() if n)
         return [
             Fact(

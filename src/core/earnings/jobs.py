@@ -7,13 +7,13 @@ from datetime import timedelta
 from townsquare.core.earnings.models import RecomputeReport, check_creator_id
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.errors import InvalidInput
-from townsquare.core.identity import ADMIN_ROLE, Actor
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs.handlers import JobContext, JobHandlers
 from townsquare.core.jobs.service import JobService
 
 RECOMPUTE_JOB = "earnings.recompute"
 RECONCILE_ALL_JOB = "earnings.reconcile_all"
-WORKER_ACTOR = Actor(user_id="system:earnings-worker", roles=[ADMIN_ROLE])
+WORKER_ACTOR = system_actor("earnings-worker")
 """The worker acts as an admin: recompute jobs are enqueued by admins or by the schedule."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobContext, JobHandlers
 from townsquare.core.notifications.service import BUILD_DIGESTS, DELIVER_MAIL, NotificationService
 
@@ -23,18 +24,19 @@ def register_notifications_jobs(
     Digests are checked every five minutes: a user's digest goes out within five minutes of
     their chosen hour, and checking again in the same period queues nothing twice.
     """
+    worker = system_actor("notifications-worker")
 
     def process_outbox(_context: JobContext) -> None:
-        service.process_outbox()
+        service.process_outbox(worker)
 
     def deliver_mail(context: JobContext) -> None:
-        service.deliver_mail(str(context.payload["message_id"]))
+        service.deliver_mail(worker, str(context.payload["message_id"]))
 
     def enqueue_due_digests(_context: JobContext) -> None:
-        service.enqueue_due_digests()
+        service.enqueue_due_digests(worker)
 
     def build_digests(context: JobContext) -> None:
-        service.build_pending_digests(heartbeat=context.heartbeat)
+        service.build_pending_digests(worker, heartbeat=context.heartbeat)
 
     handlers.register(PROCESS_OUTBOX, process_outbox, description="queue a delivery job for each pending outbox mail")
     handlers.register(DELIVER_MAIL, deliver_mail, description="send one outbox mail through the MailSender")

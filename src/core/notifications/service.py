@@ -11,8 +11,8 @@ from typing import Any
 
 from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
-from townsquare.core.errors import InvalidCursor, InvalidInput, NotFound
-from townsquare.core.identity import check_user_id
+from townsquare.core.errors import Forbidden, InvalidCursor, InvalidInput, NotFound
+from townsquare.core.identity import ADMIN_ROLE, Actor, check_user_id
 from townsquare.core.ids import IdSource, RandomIds
 from townsquare.core.jobs import JobRequest, JobService
 from townsquare.core.notifications import digests, policy, verification
@@ -55,6 +55,8 @@ MAIL_MAX_ATTEMPTS = 5
 DELIVER_MAIL = "notifications.deliver_mail"
 BUILD_DIGESTS = "notifications.build_digests"
 _ID_NAMESPACE = uuid.UUID("6f1d3a52-8f0e-4c55-9a4e-1b7f6d2c9e10")
+SENDER_ROLES: frozenset[str] = frozenset({ADMIN_ROLE, "service"})
+"""Who may send a notification to any user: admins and the other services (workers, seeders)."""
 
 
 class NotificationService:
@@ -125,14 +127,18 @@ class NotificationService:
         """The MailSender outbox mail goes through."""
         return self._mailer
 
-    def subscribe_counts(self, user_id: str) -> AbstractContextManager[CountsSubscription]:
-        """Listen for changes of the user's unread counts (sends, reads) until the block ends."""
-        return self._events.subscribe(user_id)
+    def subscribe_counts(self, actor: Actor, user_id: str | None = None) -> AbstractContextManager[CountsSubscription]:
+        """Listen for changes of unread counts (sends, reads) until the block ends.
+
+        The actor's own counts, or (admins only) ``user_id``'s.
+        """
+        return self._events.subscribe(_whose(actor, user_id))
 
     # -- sending -----------------------------------------------------------------------------
 
     def send(
         self,
+        actor: Actor,
         user_id: str,
         channel: str,
         category: str,
@@ -145,6 +151,7 @@ class NotificationService:
         """Send a notification unless the user's preferences, quiet hours or the daily cap say no.
 
         Args:
+            actor: who sends: an admin or a service (:data:`SENDER_ROLES`).
             user_id: the recipient.
             channel: ``inapp``, ``email`` or ``push``.
             category: one of :data:`~townsquare.core.notifications.models.CATEGORIES`; decides the lane.
@@ -156,8 +163,26 @@ class NotificationService:
             The notification id, or a soft "not sent" with its reason (nothing stored or queued).
 
         Raises:
+            Forbidden: the actor may not send notifications to others.
             InvalidInput: an unknown channel or category, or text or data out of bounds.
         """
+        if not actor.roles & SENDER_ROLES:
+            raise Forbidden("sending notifications needs the admin role")
+        return self._send_built(
+            user_id, channel, category, title=title, body=body, data=data, idempotency_key=idempotency_key
+        )
+
+    def _send_built(
+        self,
+        user_id: str,
+        channel: str,
+        category: str,
+        *,
+        title: str,
+        body: str,
+        data: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> SendResult:
         notification = self._build(
             user_id, channel, category, title=title, body=body, data=data, idempotency_key=idempotency_key
         )
@@ -203,22 +228,23 @@ class NotificationService:
             idempotency_key=idempotency_key,
         )
 
-    def send_test_notification(self, user_id: str, category: str = "test") -> SendResult:
-        """Send an in-app test notification now, through the normal policy (checks the settings)."""
+    def send_test(self, actor: Actor, category: str = "test") -> SendResult:
+        """Send the actor an in-app test notification now, through the normal policy (checks the settings)."""
         now = self._clock.now()
-        return self.send(
-            user_id,
+        return self._send_built(
+            actor.user_id,
             Channel.INAPP.value,
             category,
             title=f"Test notification ({category})",
             body=f"Sent at {now.isoformat()} to check your notification settings.",
             data={"test": True},
+            idempotency_key=None,
         )
 
     # -- the inbox -----------------------------------------------------------------------------
 
     def inbox(
-        self, user_id: str, lane: str | None = None, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+        self, actor: Actor, lane: str | None = None, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
     ) -> Page:
         """A page of the user's in-app notifications, newest first (one lane, or all of them).
 
@@ -226,6 +252,7 @@ class NotificationService:
             InvalidInput: an unknown lane or a limit outside 1..100.
             InvalidCursor: a malformed, tampered, expired or foreign cursor.
         """
+        user_id = actor.user_id
         chosen = parse_lane(lane) if lane is not None else None
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}", field="limit")
@@ -240,12 +267,13 @@ class NotificationService:
             next_cursor = self._cursors.encode(scope, {"t": last.created_at.isoformat(), "id": last.id})
         return Page(items=items, next_cursor=next_cursor)
 
-    def counts(self, user_id: str) -> UnreadCounts:
-        """Unread in-app notifications per lane and in total."""
+    def counts(self, actor: Actor, user_id: str | None = None) -> UnreadCounts:
+        """Unread in-app notifications per lane and in total: the actor's, or (admins) ``user_id``'s."""
+        user_id = _whose(actor, user_id)
         with self._uow.transaction(actor=user_id):
             return UnreadCounts.of(self._notifications.unread_counts(user_id))
 
-    def mark_read(self, user_id: str, ids: Sequence[str]) -> int:
+    def mark_read(self, actor: Actor, ids: Sequence[str]) -> int:
         """Mark the user's notifications ``ids`` read (already-read ones stay as they are).
 
         Returns:
@@ -255,6 +283,7 @@ class NotificationService:
             InvalidInput: no ids, too many, or an id that is not a UUID.
             NotFound: an id that is not one of the user's in-app notifications; nothing changes.
         """
+        user_id = actor.user_id
         wanted = _check_ids(ids)
         with self._uow.transaction(actor=user_id):
             missing = sorted(set(wanted) - self._notifications.owned(user_id, wanted))
@@ -265,8 +294,9 @@ class NotificationService:
                 self._events.counts_changed(user_id)
             return changed
 
-    def mark_all_read(self, user_id: str, lane: str | None = None) -> int:
+    def mark_all_read(self, actor: Actor, lane: str | None = None) -> int:
         """Mark every unread in-app notification read, or only one lane's. Returns how many changed."""
+        user_id = actor.user_id
         chosen = parse_lane(lane) if lane is not None else None
         with self._uow.transaction(actor=user_id):
             changed = self._notifications.mark_all_read(user_id, chosen, self._clock.now())
@@ -276,17 +306,19 @@ class NotificationService:
 
     # -- preferences ---------------------------------------------------------------------------
 
-    def preferences(self, user_id: str) -> Preferences:
+    def preferences(self, actor: Actor) -> Preferences:
         """The defaults merged with what the user stored."""
+        user_id = actor.user_id
         with self._uow.transaction(actor=user_id):
             return Preferences.from_stored(self._preferences.load(user_id))
 
-    def update_preferences(self, user_id: str, patch: Any) -> Preferences:
+    def update_preferences(self, actor: Actor, patch: Any) -> Preferences:
         """Deep-merge a partial preferences document (JSON merge patch; ``null`` resets a value).
 
         Raises:
             InvalidInput: an unknown key or a bad value; ``field`` is its dotted path. Nothing changes.
         """
+        user_id = actor.user_id
         now = self._clock.now()
         with self._uow.transaction(actor=user_id):
             stored = self._preferences.load_for_update(user_id) or {}
@@ -307,13 +339,14 @@ class NotificationService:
         self._remembered.forget(user_id)  # this process's next send reads the new version
         return effective
 
-    def verify_email(self, user_id: str, code: str) -> Preferences:
+    def verify_email(self, actor: Actor, code: str) -> Preferences:
         """Confirm the preferences' email address with the code that was mailed to it.
 
         Raises:
             InvalidInput: the code is malformed, wrong, expired or out of attempts (``field``
                 ``code``; a wrong code spends one of its attempts).
         """
+        user_id = actor.user_id
         verification.check_code(code)
         now = self._clock.now()
         with self._uow.transaction(actor=user_id):
@@ -333,15 +366,19 @@ class NotificationService:
             )
         return effective
 
-    def trust_email_address(self, user_id: str, address: str) -> Preferences:
+    def trust_email_address(self, actor: Actor, user_id: str, address: str) -> Preferences:
         """Set the preferences' email address as verified, without a code or any mail.
 
         For trusted callers only (demo data, imports of addresses verified elsewhere); no
         HTTP route leads here.
 
         Raises:
+            Forbidden: the actor is neither an admin nor a service.
             InvalidInput: ``address`` is not an email address.
         """
+        if not actor.roles & SENDER_ROLES:
+            raise Forbidden("trusting an email address needs the admin role")
+        check_user_id(user_id)
         now = self._clock.now()
         with self._uow.transaction(actor=user_id):
             stored = self._preferences.load_for_update(user_id) or {}
@@ -357,13 +394,14 @@ class NotificationService:
 
     # -- digests -------------------------------------------------------------------------------
 
-    def digest_preview(self, user_id: str) -> Digest:
+    def digest_preview(self, actor: Actor) -> Digest:
         """What the user's next digest would contain if it were built now."""
+        user_id = actor.user_id
         with self._uow.transaction(actor=user_id):
             prefs = Preferences.from_stored(self._preferences.load(user_id))
             return self._build_digest(user_id, prefs, self._clock.now())
 
-    def send_test_digest(self, user_id: str) -> OutboxMessage:
+    def send_test_digest(self, actor: Actor) -> OutboxMessage:
         """Write the user's digest to the mail outbox now, whatever the schedule (marked as a test).
 
         At most ``DAILY_QUOTAS["test_digests"]`` a day per user (:mod:`.verification`).
@@ -372,6 +410,7 @@ class NotificationService:
             InvalidInput: no email address in the preferences, an address not verified yet,
                 or today's test digests spent.
         """
+        user_id = actor.user_id
         now = self._clock.now()
         with self._uow.transaction(actor=user_id):
             stored = self._preferences.load_for_update(user_id) or {}
@@ -399,11 +438,12 @@ class NotificationService:
         self._remembered.forget(user_id)
         return message
 
-    def enqueue_due_digests(self) -> int:
+    def enqueue_due_digests(self, actor: Actor) -> int:
         """Queue the digest of every user whose slot has passed in the current period, once per period.
 
         Returns how many were queued (0 when run again in the same period).
         """
+        actor.require_admin()
         now = self._clock.now()
         with self._uow.transaction():
             windows = digests.due_windows(self._digest_runs.digest_timezones(), now)
@@ -412,11 +452,12 @@ class NotificationService:
                 self._jobs.enqueue(BUILD_DIGESTS, {}, idempotency_key=f"{BUILD_DIGESTS}:{now.isoformat()}")
             return queued
 
-    def build_pending_digests(self, batch: int = 200, heartbeat: Callable[[], None] | None = None) -> int:
+    def build_pending_digests(self, actor: Actor, batch: int = 200, heartbeat: Callable[[], None] | None = None) -> int:
         """Turn pending digest runs into outbox mail (or skip empty ones), a batch per transaction.
 
         Returns how many runs were handled.
         """
+        actor.require_admin()
         handled = 0
         while True:
             now = self._clock.now()
@@ -444,16 +485,18 @@ class NotificationService:
             if len(runs) < batch:
                 return handled
 
-    def mark_digest_sent(self, user_id: str, period_key: str) -> bool:
+    def mark_digest_sent(self, actor: Actor, user_id: str, period_key: str) -> bool:
         """Record that the user's digest for ``period_key`` went out (False: no such digest)."""
+        actor.require_admin()
         check_user_id(user_id)
         if not (isinstance(period_key, str) and 0 < len(period_key) <= 64 and period_key.isprintable()):
             raise InvalidInput("period_key must be a digest period such as 'daily:2026-01-15'", field="period_key")
         with self._uow.transaction():
             return self._digest_runs.mark_sent(user_id, period_key, self._clock.now())
 
-    def digest_runs(self, user_id: str) -> list[digests.DigestRun]:
+    def digest_runs(self, actor: Actor) -> list[digests.DigestRun]:
         """The user's digest runs, newest first."""
+        user_id = actor.user_id
         with self._uow.transaction(actor=user_id):
             return self._digest_runs.runs(user_id)
 
@@ -471,13 +514,14 @@ class NotificationService:
 
     # -- mail ----------------------------------------------------------------------------------
 
-    def process_outbox(self, batch: int = 500) -> int:
+    def process_outbox(self, actor: Actor, batch: int = 500) -> int:
         """Queue a delivery job for every pending outbox message (in the same transaction).
 
         Each job retries with backoff through the jobs port and is deduplicated by the
         message id, so running this on two workers at once delivers each message once.
         Returns how many were dispatched.
         """
+        actor.require_admin()
         dispatched = 0
         while True:
             with self._uow.transaction():
@@ -497,12 +541,13 @@ class NotificationService:
             if len(claimed) < batch:
                 return dispatched
 
-    def deliver_mail(self, message_id: str) -> bool:
+    def deliver_mail(self, actor: Actor, message_id: str) -> bool:
         """Hand one outbox message to the MailSender and record it (a digest's run becomes sent).
 
         Returns False when it was delivered before (a repeated job). Raises when the mail
         server refuses, so the jobs port retries it.
         """
+        actor.require_admin()
         with self._uow.transaction():
             message = self._outbox.get(message_id)
         if message is None or message.status is OutboxStatus.DELIVERED:
@@ -516,17 +561,27 @@ class NotificationService:
                 self._digest_runs.set_status(message.digest_run_id, DigestStatus.SENT, now)
             return delivered
 
-    def outbox_backlog(self, cap: int = 100_000) -> OutboxBacklog:
+    def outbox_backlog(self, actor: Actor, cap: int = 100_000) -> OutboxBacklog:
         """Mail waiting for the outbox sweep (for metrics: cheap, counted up to ``cap``)."""
+        actor.require_admin()
         with self._uow.transaction():
             pending, oldest = self._outbox.pending_backlog(cap)
             now = self._clock.now()
         return OutboxBacklog(pending=pending, oldest_age=max(now - oldest, timedelta(0)) if oldest else timedelta(0))
 
-    def outbox(self, user_id: str) -> list[OutboxMessage]:
+    def outbox(self, actor: Actor) -> list[OutboxMessage]:
         """The user's mail, oldest first."""
+        user_id = actor.user_id
         with self._uow.transaction(actor=user_id):
             return self._outbox.list_for(user_id)
+
+
+def _whose(actor: Actor, user_id: str | None) -> str:
+    """The user an operation reads: the actor, or another user when the actor is an admin."""
+    if user_id is None or user_id == actor.user_id:
+        return actor.user_id
+    actor.require_admin()
+    return check_user_id(user_id)
 
 
 def _keyed_id(user_id: str, idempotency_key: str) -> str:

@@ -359,7 +359,7 @@ class NotificationsController(Controller):
     @get("/", sync_to_thread=True)
     def notifications(self, request: Request[Any, Any, Any], services: ServicesDep) -> Template:
         user_id = request.query_params.get("user_id", "").strip()
-        counts = services.notifications.counts(user_id) if user_id else None
+        counts = services.notifications.counts(request.scope["user"], user_id) if user_id else None
         return _page(
             request,
             "notifications.html",
@@ -374,13 +374,14 @@ class NotificationsController(Controller):
         user_id = request.query_params.get("user_id", "").strip()
         if not user_id:
             raise InvalidInput("user_id is required", field="user_id")
-        return ServerSentEvent(_count_events(services, user_id))
+        return ServerSentEvent(_count_events(services, request.scope["user"], user_id))
 
     @post("/send", sync_to_thread=True)
     def send(self, request: Request[Any, Any, Any], services: ServicesDep, data: Form) -> Redirect:
         _session(request.app.state).check_csrf(request, data)
         user_id = data.get("user_id", "").strip()
         result = services.notifications.send(
+            request.scope["user"],
             user_id,
             data.get("channel", ""),
             data.get("category", ""),

@@ -20,6 +20,7 @@ from litestar.params import Body, JSONBody, KwargDefinition, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from townsquare.bootstrap import Services
+from townsquare.core.identity import Actor
 from townsquare.core.notifications import (
     CATEGORIES,
     Channel,
@@ -470,14 +471,14 @@ def list_notifications(
     """The caller's in-app notifications, newest first, in one lane or all, cursor paged (`limit` 1-100). A
     cursor belongs to one lane; another lane's is a 400.
     """
-    page = services.notifications.inbox(actor.user_id, lane, cursor, limit)
+    page = services.notifications.inbox(actor, lane, cursor, limit)
     return NotificationPage(items=[NotificationBody.of(item) for item in page.items], next_cursor=page.next_cursor)
 
 
 @get("/api/v1/notifications/counts", summary="Your unread counts per lane and in total", tags=TAGS, sync_to_thread=True)
 def counts(services: ServicesDep, actor: ActorDep) -> Counts:
     """The caller's unread in-app notifications per lane (every lane listed) and in total."""
-    return Counts.of(services.notifications.counts(actor.user_id))
+    return Counts.of(services.notifications.counts(actor))
 
 
 @post(
@@ -492,8 +493,8 @@ def mark_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkRead]) 
     """Mark the caller's notifications read by id (1-500 ids); any id that is not theirs is a 404 and nothing
     changes. Answers how many were unread and the counts after.
     """
-    marked = services.notifications.mark_read(actor.user_id, data.ids)
-    return Marked(marked=marked, counts=Counts.of(services.notifications.counts(actor.user_id)))
+    marked = services.notifications.mark_read(actor, data.ids)
+    return Marked(marked=marked, counts=Counts.of(services.notifications.counts(actor)))
 
 
 @post(
@@ -507,8 +508,8 @@ def mark_all_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkAll
     """Mark every notification of the caller read, or only one lane's, as of now; answers how many were unread
     and the counts after.
     """
-    marked = services.notifications.mark_all_read(actor.user_id, data.lane)
-    return Marked(marked=marked, counts=Counts.of(services.notifications.counts(actor.user_id)))
+    marked = services.notifications.mark_all_read(actor, data.lane)
+    return Marked(marked=marked, counts=Counts.of(services.notifications.counts(actor)))
 
 
 @get(
@@ -532,15 +533,17 @@ async def stream_counts(services: ServicesDep, actor: ActorDep) -> ServerSentEve
     """Server-sent events for the caller: a `counts` event with the unread counts at once, then whenever they
     change (a send, a read), without polling; a keep-alive comment every 15 s of silence.
     """
-    return ServerSentEvent(_count_events(services, actor.user_id))
+    return ServerSentEvent(_count_events(services, actor))
 
 
-async def _count_events(services: Services, user_id: str) -> AsyncIterator[ServerSentEventMessage]:
+async def _count_events(
+    services: Services, actor: Actor, user_id: str | None = None
+) -> AsyncIterator[ServerSentEventMessage]:
     notifications = services.notifications
-    with notifications.subscribe_counts(user_id) as subscription:
+    with notifications.subscribe_counts(actor, user_id) as subscription:
         last: Counts | None = None
         while True:
-            current = Counts.of(await asyncio.to_thread(notifications.counts, user_id))
+            current = Counts.of(await asyncio.to_thread(notifications.counts, actor, user_id))
             if current != last:
                 payload = json.dumps({"lanes": current.lanes, "total": current.total}, separators=(",", ":"))
                 yield ServerSentEventMessage(event="counts", data=payload)
@@ -558,11 +561,11 @@ async def _count_events(services: Services, user_id: str) -> AsyncIterator[Serve
     sync_to_thread=True,
     status_code=200,
 )
-def enqueue_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNotification]) -> SendOutcome:
+def send_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNotification]) -> SendOutcome:
     """Send the caller a test in-app notification through the normal rules (quiet hours, the daily cap, switched-
     off categories): the answer may be a soft `sent: false` with the reason.
     """
-    return SendOutcome.of(services.notifications.send_test_notification(actor.user_id, data.category))
+    return SendOutcome.of(services.notifications.send_test(actor, data.category))
 
 
 @post(
@@ -573,7 +576,9 @@ def enqueue_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNoti
     sync_to_thread=True,
     status_code=200,
 )
-def send_notification(services: ServicesDep, metrics: MetricsDep, data: JSONBody[SendRequest]) -> SendOutcome:
+def send_notification(
+    services: ServicesDep, actor: ActorDep, metrics: MetricsDep, data: JSONBody[SendRequest]
+) -> SendOutcome:
     """Send a notification to any user (admin). It goes out unless the user's quiet hours (their time zone, may
     cross midnight), the daily cap (5 per user, channel and local day, exact under concurrency) or a channel
     or category they turned off say no: then the answer is a soft `sent: false` with the reason (200, nothing
@@ -582,6 +587,7 @@ def send_notification(services: ServicesDep, metrics: MetricsDep, data: JSONBody
     """
     started = time.perf_counter()
     result = services.notifications.send(
+        actor,
         data.user_id,
         data.channel,
         data.category,
@@ -608,7 +614,7 @@ def get_preferences(services: ServicesDep, actor: ActorDep) -> PreferencesBody:
     """The caller's effective preferences (the defaults merged with what they stored), and when the next digest
     goes out.
     """
-    return PreferencesBody.of(services.notifications.preferences(actor.user_id), services)
+    return PreferencesBody.of(services.notifications.preferences(actor), services)
 
 
 @patch(
@@ -622,7 +628,7 @@ def update_preferences(services: ServicesDep, actor: ActorDep, data: Preferences
     are kept, `null` resets a value to its default. An unknown key or a bad value is a 400 naming it
     (`quiet_hours.start`) and changes nothing.
     """
-    return PreferencesBody.of(services.notifications.update_preferences(actor.user_id, data), services)
+    return PreferencesBody.of(services.notifications.update_preferences(actor, data), services)
 
 
 @post(
@@ -634,7 +640,7 @@ def update_preferences(services: ServicesDep, actor: ActorDep, data: Preferences
 )
 def verify_email(services: ServicesDep, actor: ActorDep, data: JSONBody[EmailCode]) -> PreferencesBody:
     """No mail reaches the address before; a wrong code spends one of 5 tries (400 naming ``code``)."""
-    return PreferencesBody.of(services.notifications.verify_email(actor.user_id, data.code), services)
+    return PreferencesBody.of(services.notifications.verify_email(actor, data.code), services)
 
 
 # -- digests ---------------------------------------------------------------------------------
@@ -647,7 +653,7 @@ def digest_preview(services: ServicesDep, actor: ActorDep) -> DigestPreview:
     """What the caller's next digest would contain if it went out now: the unread notifications of the period and
     their counts.
     """
-    return DigestPreview.of(services.notifications.digest_preview(actor.user_id))
+    return DigestPreview.of(services.notifications.digest_preview(actor))
 
 
 @post(
@@ -662,7 +668,7 @@ def digest_send_test(services: ServicesDep, actor: ActorDep) -> QueuedMail:
     """Write the caller's digest to the mail outbox now, whatever the schedule (marked as a test); the worker
     delivers it. Without an `email_address` preference it is a 400.
     """
-    queued = services.notifications.send_test_digest(actor.user_id)
+    queued = services.notifications.send_test_digest(actor)
     return QueuedMail(outbox_id=queued.id, to=queued.message.to, subject=queued.message.subject)
 
 
@@ -674,13 +680,13 @@ def digest_send_test(services: ServicesDep, actor: ActorDep) -> QueuedMail:
 )
 def my_mail(services: ServicesDep, actor: ActorDep) -> list[MailBody]:
     """The caller's notification mail, oldest first: pending, dispatched to the worker, or delivered."""
-    return [MailBody.of(mail) for mail in services.notifications.outbox(actor.user_id)]
+    return [MailBody.of(mail) for mail in services.notifications.outbox(actor)]
 
 
 @get("/api/v1/notification-digest/runs", summary="Your digests, newest first", tags=TAGS, sync_to_thread=True)
 def digest_runs(services: ServicesDep, actor: ActorDep) -> list[DigestRunBody]:
     """The caller's digest runs, newest first: one per period, with its status."""
-    return [DigestRunBody.of(run) for run in services.notifications.digest_runs(actor.user_id)]
+    return [DigestRunBody.of(run) for run in services.notifications.digest_runs(actor)]
 
 
 @post(
@@ -691,12 +697,12 @@ def digest_runs(services: ServicesDep, actor: ActorDep) -> list[DigestRunBody]:
     sync_to_thread=True,
     status_code=200,
 )
-def digest_enqueue_due(services: ServicesDep) -> Queued:
+def digest_enqueue_due(services: ServicesDep, actor: ActorDep) -> Queued:
     """Queue the digest of every user whose chosen local hour has passed in the current period, once per user and
     period (running it again, or on two workers, queues nothing twice). The worker does this every five
     minutes.
     """
-    return Queued(queued=services.notifications.enqueue_due_digests())
+    return Queued(queued=services.notifications.enqueue_due_digests(actor))
 
 
 @post(
@@ -707,11 +713,11 @@ def digest_enqueue_due(services: ServicesDep) -> Queued:
     sync_to_thread=True,
     status_code=200,
 )
-def digest_mark_sent(services: ServicesDep, data: JSONBody[MarkDigestSent]) -> DigestMarked:
+def digest_mark_sent(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkDigestSent]) -> DigestMarked:
     """Record that a user's digest for a period went out; false when there was no such run or it was marked
     already.
     """
-    return DigestMarked(marked=services.notifications.mark_digest_sent(data.user_id, data.period_key))
+    return DigestMarked(marked=services.notifications.mark_digest_sent(actor, data.user_id, data.period_key))
 
 
 ROUTES: list[Any] = [
@@ -720,7 +726,7 @@ ROUTES: list[Any] = [
     mark_read,
     mark_all_read,
     stream_counts,
-    enqueue_test,
+    send_test,
     send_notification,
     get_preferences,
     update_preferences,
