@@ -358,7 +358,13 @@ def test_sends_with_one_key_that_waited_on_the_last_cap_slot_answer_the_one_that
                 # When 20 sends with one idempotency key race for the last slot
                 futures = [
                     pool.submit(
-                        services.notifications.send, SENDER, "carol", "inapp", "tip", title="last", idempotency_key="last"
+                        services.notifications.send,
+                        SENDER,
+                        "carol",
+                        "inapp",
+                        "tip",
+                        title="last",
+                        idempotency_key="last",
                     )
                     for _ in range(20)
                 ]
