@@ -146,7 +146,7 @@ class QueueSnapshot:
             now = self._clock()
             if self._value is None or self._read_at is None or now - self._read_at >= self._ttl:
                 self._value = (
-                    self._services.jobs.stats_estimate(),
+                    self._services.jobs.stats_estimate(METRICS_ACTOR),
                     self._services.notifications.outbox_backlog(METRICS_ACTOR),
                 )
                 self._read_at = now

@@ -19,10 +19,13 @@ import uvicorn
 
 from tests.conftest import memory_settings, unavailable
 from townsquare.bootstrap import Services, bootstrap
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import POISON_TEST_JOB, JobStatus
 from townsquare.hosts.http.app import create_app
 from townsquare.hosts.http.auth import mint_token
+
+OPERATOR = system_actor("tests")
+
 
 SENDER = Actor("test-sender", roles=["service"])
 
@@ -122,7 +125,7 @@ def test_an_admin_works_the_console_in_a_browser(server: tuple[str, Services], b
     # And replay it
     browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Replay job {first}"]').click()
     wait_until(lambda: "replayed" in browser.page_source, "the replay notice")
-    assert services.jobs.get(first).status is JobStatus.PENDING
+    assert services.jobs.get(OPERATOR, first).status is JobStatus.PENDING
     wait_until(live, "the live counts to reconnect")
     wait_until(lambda: text('[data-count="dead"]') == "0", "the replayed job to leave the dead letters")
     # When another job dies elsewhere, the page's counts change by themselves (SSE, no reload)
@@ -130,7 +133,7 @@ def test_an_admin_works_the_console_in_a_browser(server: tuple[str, Services], b
     second = dead_job(services)
     wait_until(lambda: text('[data-count="dead"]') == "1", "the live dead-letter count")
     assert marker.is_displayed()  # the same document: nothing reloaded
-    assert services.jobs.get(second).status is JobStatus.DEAD
+    assert services.jobs.get(OPERATOR, second).status is JobStatus.DEAD
     shot("jobs-live")
     # When they pause the poison type, then cancel the replayed job (running: the second
     # dead job's claim took it)
@@ -141,7 +144,7 @@ def test_an_admin_works_the_console_in_a_browser(server: tuple[str, Services], b
     wait_until(live, "the live counts after the pause")
     browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Cancel running job {first}"]').click()
     wait_until(lambda: f"Job {first} cancelled" in browser.page_source, "the cancel notice")
-    assert services.jobs.get(first).status is JobStatus.CANCELLED
+    assert services.jobs.get(OPERATOR, first).status is JobStatus.CANCELLED
     wait_until(live, "the live counts after the cancel")
     assert text('[data-count="cancelled"]') == "1"
     # And discard the dead letters matching an error text, through the bulk form

@@ -22,8 +22,11 @@ from townsquare.core.earnings import (
 )
 from townsquare.core.earnings.jobs import RECOMPUTE_JOB, RECONCILE_ALL_JOB
 from townsquare.core.errors import Conflict, Forbidden, InvalidCursor, InvalidInput, NotFound
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import JobRunner, JobStatus
+
+OPERATOR = system_actor("tests")
+
 
 ALICE = Actor("alice")
 BOB = Actor("bob")
@@ -385,10 +388,10 @@ def test_the_recompute_job_rebuilds_totals_through_the_worker(services: Services
     # When the worker runs it
     JobRunner(services.jobs, services.job_handlers).run_due()
     # Then it completed, and a job without a creator fails loudly instead of doing nothing
-    assert services.jobs.get(job_id).status is JobStatus.COMPLETED
+    assert services.jobs.get(OPERATOR, job_id).status is JobStatus.COMPLETED
     broken = services.jobs.enqueue(RECOMPUTE_JOB, {}, max_attempts=1)
     JobRunner(services.jobs, services.job_handlers).run_due()
-    assert services.jobs.get(broken).status is JobStatus.DEAD
+    assert services.jobs.get(OPERATOR, broken).status is JobStatus.DEAD
     assert RECONCILE_ALL_JOB in {schedule.job_type for schedule in services.job_handlers.schedules}
 
 

@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 from townsquare.bootstrap import Services
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import JobCancelled, JobStatus, LeaseLost, TypeControl
+
+OPERATOR = system_actor("tests")
+
 
 ADMIN = Actor("ops-1", roles={"admin"})
 USER = Actor("alice")
@@ -33,7 +36,7 @@ def kill(services: Services, job_type: str, error: str) -> int:
     claimed = [job for job in jobs.claim(100) if job.id == job_id]
     assert len(claimed) == 1
     assert jobs.fail(claimed[0], error)
-    assert jobs.get(job_id).status is JobStatus.DEAD
+    assert jobs.get(OPERATOR, job_id).status is JobStatus.DEAD
     return job_id
 
 
@@ -50,7 +53,7 @@ def test_a_cancelled_pending_job_never_runs(jobs_services: Services, clock: Manu
     # Then
     assert cancelled.status is JobStatus.CANCELLED and cancelled.finished_at == clock.now()
     assert [job.id for job in jobs.claim(10)] == [other]
-    assert jobs.stats().by_status[JobStatus.CANCELLED] == 1
+    assert jobs.stats(OPERATOR).by_status[JobStatus.CANCELLED] == 1
 
 
 def test_a_cancelled_running_job_learns_it_at_its_heartbeat_and_its_late_reports_are_fenced(
@@ -68,7 +71,7 @@ def test_a_cancelled_running_job_learns_it_at_its_heartbeat_and_its_late_reports
         jobs.heartbeat(claimed.lease)
     assert jobs.complete([claimed.lease]) == 0
     assert not jobs.fail(claimed, "RuntimeError: stopped")
-    job = jobs.get(job_id)
+    job = jobs.get(OPERATOR, job_id)
     assert job.status is JobStatus.CANCELLED and job.lease_expires_at is None and job.last_error is None
     assert jobs.claim(10) == []
 
@@ -108,12 +111,12 @@ def test_cancelling_a_finished_job_is_a_conflict_and_changes_nothing(jobs_servic
     cancelled = jobs.enqueue("test.noop")
     jobs.cancel(ADMIN, cancelled)
     for job_id in (done, dead, cancelled):
-        before = jobs.get(job_id)
+        before = jobs.get(OPERATOR, job_id)
         # When / Then
         with pytest.raises(Conflict) as raised:
             jobs.cancel(ADMIN, job_id)
         assert raised.value.field == "job_id"
-        assert jobs.get(job_id) == before
+        assert jobs.get(OPERATOR, job_id) == before
     with pytest.raises(NotFound):
         jobs.cancel(ADMIN, 999_999)
 
@@ -128,7 +131,7 @@ def test_cancelled_jobs_are_pruned_after_the_retention(jobs_services: Services, 
     clock.advance(jobs.retention + timedelta(seconds=1))
     assert jobs.prune() == 1
     with pytest.raises(NotFound):
-        jobs.get(job_id)
+        jobs.get(OPERATOR, job_id)
 
 
 # -- pause / resume --------------------------------------------------------------------
@@ -161,7 +164,7 @@ def test_pausing_leaves_running_jobs_alone(jobs_services: Services) -> None:
     # Then
     jobs.heartbeat(claimed.lease)
     assert jobs.complete([claimed.lease]) == 1
-    assert jobs.get(job_id).status is JobStatus.COMPLETED
+    assert jobs.get(OPERATOR, job_id).status is JobStatus.COMPLETED
 
 
 def test_type_controls_list_every_registered_type(jobs_services: Services) -> None:
@@ -299,14 +302,14 @@ def test_bulk_replay_by_type_error_text_and_time(jobs_services: Services, clock:
     dead = jobs.dead_letter_filter(job_type="test.mail", error_contains="timed out", dead_since=cutoff)
     # Then only that one is replayed
     assert jobs.replay_dead_letters(ADMIN, dead) == 1
-    replayed = jobs.get(late_mail)
+    replayed = jobs.get(OPERATOR, late_mail)
     assert replayed.status is JobStatus.PENDING and replayed.attempts == 0 and replayed.run_at == clock.now()
     assert len(replayed.errors) == 1
     # When replaying every timeout that died before the cutoff
     assert jobs.replay_dead_letters(ADMIN, jobs.dead_letter_filter(error_contains="TIMEOUT", dead_until=cutoff)) == 1
-    assert jobs.get(early_timeout).status is JobStatus.PENDING
+    assert jobs.get(OPERATOR, early_timeout).status is JobStatus.PENDING
     # Then the others are still dead letters
-    assert {job.id for job in jobs.dead_letters().jobs} == {early_refused, late_report}
+    assert {job.id for job in jobs.dead_letters(OPERATOR).jobs} == {early_refused, late_report}
 
 
 def test_bulk_discard_deletes_matching_dead_letters_and_frees_their_keys(jobs_services: Services) -> None:
@@ -322,12 +325,14 @@ def test_bulk_discard_deletes_matching_dead_letters_and_frees_their_keys(jobs_se
     # Then
     assert count == 1
     with pytest.raises(NotFound):
-        jobs.get(keyed)
-    assert jobs.get(other).status is JobStatus.DEAD and jobs.get(pending).status is JobStatus.PENDING
+        jobs.get(OPERATOR, keyed)
+    assert (
+        jobs.get(OPERATOR, other).status is JobStatus.DEAD and jobs.get(OPERATOR, pending).status is JobStatus.PENDING
+    )
     assert jobs.enqueue("test.mail", idempotency_key="receipt:7") != keyed
     # And an empty filter means every dead letter
     assert jobs.discard_dead_letters(ADMIN, jobs.dead_letter_filter()) == 1
-    assert jobs.stats().dead_letters == 0
+    assert jobs.stats(OPERATOR).dead_letters == 0
     assert jobs.replay_dead_letters(ADMIN, jobs.dead_letter_filter()) == 0
 
 
@@ -367,8 +372,15 @@ def test_controls_need_the_admin_role_and_change_nothing_otherwise(jobs_services
         lambda: jobs.type_controls(USER),
         lambda: jobs.replay_dead_letters(USER, everything),
         lambda: jobs.discard_dead_letters(USER, everything),
+        lambda: jobs.replay(USER, dead),
+        lambda: jobs.get(USER, job_id),
+        lambda: jobs.list_jobs(USER, JobStatus.PENDING),
+        lambda: jobs.dead_letters(USER),
+        lambda: jobs.dead_letter(USER, dead),
+        lambda: jobs.stats(USER),
+        lambda: jobs.stats_estimate(USER),
     ):
         with pytest.raises(Forbidden):
             attempt()
-    assert jobs.get(job_id).status is JobStatus.PENDING and jobs.get(dead).status is JobStatus.DEAD
+    assert jobs.get(OPERATOR, job_id).status is JobStatus.PENDING and jobs.get(OPERATOR, dead).status is JobStatus.DEAD
     assert all(control.is_default for control in jobs.type_controls(ADMIN))

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from townsquare.bootstrap import Services
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import Conflict, InvalidCursor, InvalidInput, NotFound
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import (
     POISON_TEST_JOB,
     JobContext,
@@ -26,6 +27,9 @@ from townsquare.core.jobs import (
     Outcome,
     RetryPolicy,
 )
+
+OPERATOR = system_actor("tests")
+
 
 LEASE = timedelta(minutes=5)
 
@@ -40,7 +44,7 @@ def test_enqueue_stores_a_pending_job_due_now(jobs_services: Services, clock: Ma
     # When
     job_id = jobs_services.jobs.enqueue("test.noop", {"to": "alice", "n": [1, 2]}, max_attempts=5, priority=3)
     # Then
-    job = jobs_services.jobs.get(job_id)
+    job = jobs_services.jobs.get(OPERATOR, job_id)
     assert job.status is JobStatus.PENDING
     assert (job.job_type, dict(job.payload), job.max_attempts, job.priority) == (
         "test.noop",
@@ -67,14 +71,14 @@ def test_the_same_idempotency_key_returns_the_same_job(jobs_services: Services) 
     # Then
     assert again == first and batch[0] == first
     assert batch[1] == batch[2] and len({first, batch[1], batch[3]}) == 3
-    assert jobs_services.jobs.stats().by_status[JobStatus.PENDING] == 3
+    assert jobs_services.jobs.stats(OPERATOR).by_status[JobStatus.PENDING] == 3
 
 
 def test_batch_enqueue_returns_ids_in_order(jobs_services: Services) -> None:
     # When
     ids = jobs_services.jobs.enqueue_many([JobRequest(job_type="test.noop", payload={"i": i}) for i in range(50)])
     # Then
-    assert [jobs_services.jobs.get(job_id).payload["i"] for job_id in ids] == list(range(50))
+    assert [jobs_services.jobs.get(OPERATOR, job_id).payload["i"] for job_id in ids] == list(range(50))
 
 
 BAD_ENQUEUES: list[tuple[dict[str, Any], str]] = [
@@ -104,7 +108,7 @@ def test_bad_enqueues_are_rejected_and_store_nothing(jobs_services: Services) ->
             jobs_services.jobs.enqueue(arguments.pop("job_type"), **arguments)
         # Then
         assert raised.value.field == field, kwargs
-    assert sum(jobs_services.jobs.stats().by_status.values()) == 0
+    assert sum(jobs_services.jobs.stats(OPERATOR).by_status.values()) == 0
 
 
 def test_a_bad_job_in_a_batch_queues_none_of_it(jobs_services: Services) -> None:
@@ -114,7 +118,7 @@ def test_a_bad_job_in_a_batch_queues_none_of_it(jobs_services: Services) -> None
             [JobRequest(job_type="test.noop"), JobRequest(job_type="test.noop", max_attempts=0)]
         )
     # Then
-    assert sum(jobs_services.jobs.stats().by_status.values()) == 0
+    assert sum(jobs_services.jobs.stats(OPERATOR).by_status.values()) == 0
 
 
 def test_enqueue_joins_the_callers_transaction(jobs_services: Services) -> None:
@@ -126,8 +130,8 @@ def test_enqueue_joins_the_callers_transaction(jobs_services: Services) -> None:
     with jobs_services.uow.transaction():
         kept = jobs_services.jobs.enqueue("test.noop", idempotency_key="kept")
     # Then
-    assert jobs_services.jobs.stats().by_status[JobStatus.PENDING] == 1
-    assert jobs_services.jobs.get(kept).idempotency_key == "kept"
+    assert jobs_services.jobs.stats(OPERATOR).by_status[JobStatus.PENDING] == 1
+    assert jobs_services.jobs.get(OPERATOR, kept).idempotency_key == "kept"
     assert jobs_services.jobs.enqueue("test.noop", idempotency_key="rolled-back") != kept
 
 
@@ -166,18 +170,18 @@ def test_failures_back_off_60_120_then_dead_letter(jobs_services: Services, cloc
     start = clock.now()
     # When / Then: the first attempt fails and waits 60 s
     runner.run_due()
-    job = jobs.get(job_id)
+    job = jobs.get(OPERATOR, job_id)
     assert (job.status, job.attempts, job.run_at) == (JobStatus.PENDING, 1, start + timedelta(seconds=60))
     clock.advance(timedelta(seconds=59))
     assert runner.run_due().ran == 0
     clock.advance(timedelta(seconds=1))
     runner.run_due()
-    job = jobs.get(job_id)
+    job = jobs.get(OPERATOR, job_id)
     assert (job.status, job.attempts, job.run_at) == (JobStatus.PENDING, 2, start + timedelta(seconds=180))
     clock.advance(timedelta(seconds=120))
     runner.run_due()
     # Then: three failures -> dead, with its last error and history
-    job = jobs.get(job_id)
+    job = jobs.get(OPERATOR, job_id)
     assert job.status is JobStatus.DEAD and job.attempts == 3
     assert job.finished_at == start + timedelta(seconds=180)
     assert job.last_error is not None and "PoisonTestFailure" in job.last_error
@@ -186,7 +190,7 @@ def test_failures_back_off_60_120_then_dead_letter(jobs_services: Services, cloc
         (2, timedelta(seconds=60)),
         (3, timedelta(seconds=180)),
     ]
-    assert jobs.stats().dead_letters == 1
+    assert jobs.stats(OPERATOR).dead_letters == 1
 
 
 def test_backoff_doubles_from_60_seconds(jobs_services: Services, clock: ManualClock) -> None:
@@ -198,8 +202,8 @@ def test_backoff_doubles_from_60_seconds(jobs_services: Services, clock: ManualC
     for _ in range(4):
         claimed = jobs.claim(1)
         jobs.record([Outcome(job=claimed[0], error="boom")])
-        delays.append(jobs.get(job_id).run_at - clock.now())
-        clock.set(jobs.get(job_id).run_at)
+        delays.append(jobs.get(OPERATOR, job_id).run_at - clock.now())
+        clock.set(jobs.get(OPERATOR, job_id).run_at)
     # Then
     assert delays == [timedelta(seconds=s) for s in (60, 120, 240, 480)]
 
@@ -221,9 +225,9 @@ def test_a_dead_workers_job_runs_again_after_its_lease(jobs_services: Services, 
     assert second.id == job_id and second.attempt == 2
     report = jobs.record([Outcome(job=lost), Outcome(job=lost, error="late failure")])
     assert (report.completed, report.failed, report.stale) == (0, 0, 2)
-    assert jobs.get(job_id).status is JobStatus.RUNNING
+    assert jobs.get(OPERATOR, job_id).status is JobStatus.RUNNING
     assert jobs.complete([second.lease]) == 1
-    job = jobs.get(job_id)
+    job = jobs.get(OPERATOR, job_id)
     assert job.status is JobStatus.COMPLETED
     assert job.errors[0].message.startswith("lease expired")
 
@@ -237,8 +241,8 @@ def test_a_silent_workers_jobs_are_rescued_at_the_worker_timeout(jobs_services: 
     jobs.register_worker(alive, "host:2")
     claimed = jobs.claim(3, worker_id=dead)
     assert jobs.start([claimed[0].lease]) == {ids[0]}
-    assert jobs.get(ids[0]).worker_id == dead and jobs.get(ids[0]).started_at == clock.now()
-    assert jobs.get(ids[1]).started_at is None
+    assert jobs.get(OPERATOR, ids[0]).worker_id == dead and jobs.get(OPERATOR, ids[0]).started_at == clock.now()
+    assert jobs.get(OPERATOR, ids[1]).started_at is None
     # When the first stops heartbeating while the second goes on
     clock.advance(timedelta(seconds=9))
     assert jobs.worker_heartbeat(alive)
@@ -248,7 +252,7 @@ def test_a_silent_workers_jobs_are_rescued_at_the_worker_timeout(jobs_services: 
     report = jobs.rescue_stranded_jobs()
     # Then, long before the lease, the begun job is a lost run and the others are given back
     assert (report.retried, report.released, report.dead_workers) == (1, 2, (dead,))
-    begun, waiting = jobs.get(ids[0]), jobs.get(ids[1])
+    begun, waiting = jobs.get(OPERATOR, ids[0]), jobs.get(OPERATOR, ids[1])
     assert (begun.status, begun.attempts, begun.errors[0].message) == (
         JobStatus.PENDING,
         1,
@@ -284,7 +288,7 @@ def test_released_jobs_are_due_again_without_spending_an_attempt(jobs_services: 
     released = [jobs.release([claimed.lease]), jobs.release([claimed.lease])]
     # Then it is pending with no attempt spent, and runs as attempt 1 again
     assert released == [1, 0]
-    job = jobs.get(job_id)
+    job = jobs.get(OPERATOR, job_id)
     assert (job.status, job.attempts, job.lease_expires_at) == (JobStatus.PENDING, 0, None)
     assert jobs.claim(1)[0].attempt == 1
 
@@ -297,7 +301,7 @@ def test_a_job_that_loses_its_lease_on_the_last_attempt_is_dead(jobs_services: S
     clock.advance(LEASE)
     rescued = jobs_services.jobs.rescue_stranded_jobs().rescued
     # Then
-    assert rescued == 1 and jobs_services.jobs.get(job_id).status is JobStatus.DEAD
+    assert rescued == 1 and jobs_services.jobs.get(OPERATOR, job_id).status is JobStatus.DEAD
 
 
 def test_heartbeat_extends_the_lease(jobs_services: Services, clock: ManualClock) -> None:
@@ -339,8 +343,8 @@ def test_a_raising_handler_is_a_recorded_failure_and_the_runner_goes_on(
     report = JobRunner(jobs_services.jobs, jobs_services.job_handlers).run_due()
     # Then
     assert report.failed == 1 and report.completed >= 1
-    assert jobs_services.jobs.get(good).status is JobStatus.COMPLETED and seen == [1]
-    failed = jobs_services.jobs.get(bad)
+    assert jobs_services.jobs.get(OPERATOR, good).status is JobStatus.COMPLETED and seen == [1]
+    failed = jobs_services.jobs.get(OPERATOR, bad)
     assert failed.status is JobStatus.PENDING and failed.last_error == "ValueError: handler bug"
 
 
@@ -351,21 +355,21 @@ def test_dead_letters_can_be_listed_inspected_and_replayed(jobs_services: Servic
     dead = jobs.enqueue(POISON_TEST_JOB, {"fail": True}, max_attempts=1)
     JobRunner(jobs, jobs_services.job_handlers).run_due()
     # When
-    page = jobs.dead_letters()
-    inspected = jobs.dead_letter(dead)
+    page = jobs.dead_letters(OPERATOR)
+    inspected = jobs.dead_letter(OPERATOR, dead)
     clock.advance(timedelta(hours=1))
-    replayed = jobs.replay(dead)
+    replayed = jobs.replay(OPERATOR, dead)
     # Then
     assert [job.id for job in page.jobs] == [dead] and page.next_cursor is None
     assert inspected.last_error is not None and len(inspected.errors) == 1
     assert (replayed.status, replayed.attempts, replayed.run_at) == (JobStatus.PENDING, 0, clock.now())
     assert replayed.errors == inspected.errors
     with pytest.raises(Conflict):
-        jobs.replay(alive)
+        jobs.replay(OPERATOR, alive)
     with pytest.raises(NotFound):
-        jobs.replay(10_000)
+        jobs.replay(OPERATOR, 10_000)
     with pytest.raises(NotFound):
-        jobs.dead_letter(alive)
+        jobs.dead_letter(OPERATOR, alive)
 
 
 def test_stats_count_by_status_and_type_and_age_of_oldest_due(jobs_services: Services, clock: ManualClock) -> None:
@@ -379,7 +383,7 @@ def test_stats_count_by_status_and_type_and_age_of_oldest_due(jobs_services: Ser
     clock.advance(timedelta(seconds=15))
     jobs.enqueue("test.noop")
     # When
-    stats = jobs.stats()
+    stats = jobs.stats(OPERATOR)
     # Then
     assert stats.by_status == {
         JobStatus.PENDING: 3,
@@ -409,9 +413,11 @@ def test_completed_jobs_are_pruned_after_the_retention(jobs_services: Services, 
     pruned = jobs.prune()
     # Then: only the old completed job (and the schedule's prune job of the first day) is gone
     with pytest.raises(NotFound):
-        jobs.get(old)
+        jobs.get(OPERATOR, old)
     assert pruned >= 1
-    assert jobs.get(dead).status is JobStatus.DEAD and jobs.get(recent).status is JobStatus.COMPLETED
+    assert (
+        jobs.get(OPERATOR, dead).status is JobStatus.DEAD and jobs.get(OPERATOR, recent).status is JobStatus.COMPLETED
+    )
     assert jobs.enqueue("test.noop", idempotency_key="once") != old
 
 
@@ -421,17 +427,17 @@ def test_lists_page_by_cursor_without_gaps(jobs_services: Services) -> None:
     # When
     seen, cursor = [], None
     while True:
-        page = jobs_services.jobs.list_jobs(JobStatus.PENDING, limit=3, cursor=cursor)
+        page = jobs_services.jobs.list_jobs(OPERATOR, JobStatus.PENDING, limit=3, cursor=cursor)
         seen += [job.id for job in page.jobs]
         cursor = page.next_cursor
         if cursor is None:
             break
     # Then
     assert seen == sorted(ids, reverse=True)
-    first = jobs_services.jobs.list_jobs(JobStatus.PENDING, limit=3)
+    first = jobs_services.jobs.list_jobs(OPERATOR, JobStatus.PENDING, limit=3)
     assert first.next_cursor is not None
     with pytest.raises(InvalidCursor):
-        jobs_services.jobs.list_jobs(JobStatus.DEAD, limit=3, cursor=first.next_cursor)
+        jobs_services.jobs.list_jobs(OPERATOR, JobStatus.DEAD, limit=3, cursor=first.next_cursor)
 
 
 def test_periodic_jobs_are_enqueued_once_per_period(jobs_services: Services, clock: ManualClock) -> None:
@@ -440,7 +446,7 @@ def test_periodic_jobs_are_enqueued_once_per_period(jobs_services: Services, clo
     jobs_services.job_handlers.schedule("test.tick", timedelta(minutes=10), {"source": "schedule"})
 
     def tick_ids(ids: list[int]) -> list[int]:
-        return [job_id for job_id in ids if jobs_services.jobs.get(job_id).job_type == "test.tick"]
+        return [job_id for job_id in ids if jobs_services.jobs.get(OPERATOR, job_id).job_type == "test.tick"]
 
     # When
     first = tick_ids(jobs_services.jobs.enqueue_due_schedules())
@@ -451,7 +457,7 @@ def test_periodic_jobs_are_enqueued_once_per_period(jobs_services: Services, clo
     # Then
     assert len(first) == 1 and first == same_period
     assert len(next_period) == 1 and next_period != first
-    tick = jobs_services.jobs.get(first[0])
+    tick = jobs_services.jobs.get(OPERATOR, first[0])
     assert tick.idempotency_key == "periodic:test.tick:2026-01-15T12:00:00+00:00"
     assert dict(tick.payload) == {"source": "schedule"}
 

@@ -9,6 +9,9 @@ from townsquare.core.clock import ManualClock
 from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import POISON_TEST_JOB, JobRunner, JobStatus
 
+OPERATOR = system_actor("tests")
+
+
 SENDER = Actor("test-sender", roles=["service"])
 WORKER = system_actor("tests")
 
@@ -26,9 +29,9 @@ def test_stats_estimate_counts_a_small_queue_exactly(services: Services, clock: 
     jobs.enqueue("test.noop")
     jobs.claim(1)
     # When
-    estimate = jobs.stats_estimate()
+    estimate = jobs.stats_estimate(OPERATOR)
     # Then it is the exact stats
-    assert estimate == jobs.stats()
+    assert estimate == jobs.stats(OPERATOR)
     assert not estimate.estimated
     # (run_due also ran the periodic jobs it found due: completed holds those too)
     assert (estimate.by_status[JobStatus.RUNNING], estimate.by_status[JobStatus.DEAD]) == (1, 1)

@@ -17,7 +17,10 @@ from bench.running import Redis, Worker, as_role, base_env, sqlalchemy_url, wait
 from tests.conftest import postgres_settings
 from townsquare.adapters.postgres.database import HOST_ROLE
 from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import POISON_TEST_JOB, JobStatus
+
+OPERATOR = system_actor("tests")
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ def enqueue(services: Services, count: int, batch: str) -> list[int]:
 
 
 def statuses(services: Services, job_ids: list[int]) -> Counter[JobStatus]:
-    return Counter(services.jobs.get(job_id).status for job_id in job_ids)
+    return Counter(services.jobs.get(OPERATOR, job_id).status for job_id in job_ids)
 
 
 @pytest.mark.slow
@@ -72,7 +75,7 @@ def test_jobs_wait_in_postgres_while_the_broker_is_down(
         drained = wait_until(
             lambda: statuses(pg_services, during)[JobStatus.COMPLETED] == 50, 30, "the waiting jobs to run"
         )
-        jobs = [pg_services.jobs.get(job_id) for job_id in [*before, *during]]
+        jobs = [pg_services.jobs.get(OPERATOR, job_id) for job_id in [*before, *during]]
         assert Counter(job.status for job in jobs) == {JobStatus.COMPLETED: 70}
         assert {job.attempts for job in jobs} == {1}
         assert worker.alive()

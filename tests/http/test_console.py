@@ -10,10 +10,13 @@ import pytest
 from litestar.testing import TestClient
 
 from townsquare.bootstrap import Services
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import POISON_TEST_JOB, JobStatus
 from townsquare.hosts.http.auth import mint_token
 from townsquare.settings import Settings
+
+OPERATOR = system_actor("tests")
+
 
 Client = TestClient[Any]
 ADMIN = Actor("root", roles={"admin"})
@@ -103,13 +106,13 @@ def test_replay_needs_the_csrf_token_and_then_requeues(client: Client, settings:
     for form in ({}, {"csrf_token": "0" * 64}):
         refused = client.post(f"/console/jobs/{job_id}/replay", data=form, follow_redirects=False)
         assert refused.status_code == 403 and "nothing was changed" in refused.text
-        assert services.jobs.get(job_id).status is JobStatus.DEAD
+        assert services.jobs.get(OPERATOR, job_id).status is JobStatus.DEAD
     # When it carries it, the job is pending again
     done = client.post(
         f"/console/jobs/{job_id}/replay", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
     )
     assert done.status_code == 303 and done.headers["location"].startswith("/console/jobs?notice=")
-    assert services.jobs.get(job_id).status is JobStatus.PENDING
+    assert services.jobs.get(OPERATOR, job_id).status is JobStatus.PENDING
     # And replaying it again is a clear 409 on the page
     again = client.post(f"/console/jobs/{job_id}/replay", data={"csrf_token": csrf_of(page.text)})
     assert again.status_code == 409 and "only dead jobs can be replayed" in again.text
@@ -169,8 +172,8 @@ def test_cancel_pause_limit_and_bulk_controls_need_the_csrf_token(
     for path, fields in forms:
         refused = client.post(path, data=fields, follow_redirects=False)
         assert refused.status_code == 403 and "nothing was changed" in refused.text
-    assert services.jobs.get(pending).status is JobStatus.PENDING
-    assert services.jobs.stats().dead_letters == 2
+    assert services.jobs.get(OPERATOR, pending).status is JobStatus.PENDING
+    assert services.jobs.stats(OPERATOR).dead_letters == 2
     assert not any(control.paused or control.max_running for control in services.jobs.type_controls(ADMIN))
     # When they carry it
     for path, fields in forms[:3]:
@@ -183,10 +186,10 @@ def test_cancel_pause_limit_and_bulk_controls_need_the_csrf_token(
     )
     # Then
     assert replayed.status_code == 303 and "2+dead+letters+replayed" in replayed.headers["location"]
-    assert services.jobs.get(pending).status is JobStatus.CANCELLED
+    assert services.jobs.get(OPERATOR, pending).status is JobStatus.CANCELLED
     control = next(c for c in services.jobs.type_controls(ADMIN) if c.job_type == POISON_TEST_JOB)
     assert control.paused and control.max_running == 2
-    assert {services.jobs.get(job_id).status for job_id in dead} == {JobStatus.PENDING}
+    assert {services.jobs.get(OPERATOR, job_id).status for job_id in dead} == {JobStatus.PENDING}
     assert 'data-control-state="poison_test">paused, limit 2' in client.get("/console/jobs").text
     # And bad input or a finished job is a clear error on the page, nothing changed
     bad = client.post(f"/console/jobs/types/{POISON_TEST_JOB}/limit", data={"csrf_token": csrf, "max_running": "lots"})

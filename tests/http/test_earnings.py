@@ -10,7 +10,11 @@ from litestar.testing import TestClient
 from tests.http.conftest import TokenFactory
 from tests.http.test_host import assert_problem
 from townsquare.bootstrap import Services
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobRunner, JobStatus
+
+OPERATOR = system_actor("tests")
+
 
 Client = TestClient[Any]
 SALE = {"creator_id": "alice", "kind": "sale", "amount": 10_000, "currency": "USD", "idempotency_key": "order-1"}
@@ -174,7 +178,7 @@ def test_admin_queues_a_recompute_for_the_worker(client: Client, auth: TokenFact
     report = JobRunner(services.jobs, services.job_handlers).run_due()
     # Then the recompute job ran and succeeded
     assert report.completed >= 1
-    assert services.jobs.get(queued.json()["job_id"]).status is JobStatus.COMPLETED
+    assert services.jobs.get(OPERATOR, queued.json()["job_id"]).status is JobStatus.COMPLETED
 
 
 def test_a_recompute_for_a_malformed_creator_is_refused_before_queueing(
@@ -184,7 +188,7 @@ def test_a_recompute_for_a_malformed_creator_is_refused_before_queueing(
     refused = client.post("/api/v1/admin/earnings/%01bad/recompute/jobs", headers=auth("root", admin=True))
     # Then the request is a 400 naming the field, and no job waits to fail in the worker
     assert assert_problem(refused, 400)["field"] == "creator_id"
-    assert services.jobs.stats().by_status[JobStatus.PENDING] == 0
+    assert services.jobs.stats(OPERATOR).by_status[JobStatus.PENDING] == 0
 
 
 def test_timeline_pages_and_rejects_bad_filters(client: Client, auth: TokenFactory) -> None:

@@ -20,10 +20,13 @@ from tests.integration.test_jobs_worker import ROOT, wait_for
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.composer import DraftConflict, make_content
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import JobStatus
 from townsquare.hosts.worker.host import WorkerOptions
 from townsquare.hosts.worker.main import run_worker
+
+OPERATOR = system_actor("tests")
+
 
 pytestmark = pytest.mark.postgres
 
@@ -114,7 +117,7 @@ def test_scheduled_posts_drained_by_three_workers_one_killed_publish_exactly_onc
     ready = tmp_path / "published.ready"
 
     def completed() -> int:
-        counts = {entry.job_type: entry.counts for entry in services.jobs.stats().by_type}
+        counts = {entry.job_type: entry.counts for entry in services.jobs.stats(OPERATOR).by_type}
         return counts["composer.publish_scheduled"][JobStatus.COMPLETED]
 
     def start(slow: bool) -> subprocess.Popen[bytes]:
@@ -161,13 +164,13 @@ def test_scheduled_posts_drained_by_three_workers_one_killed_publish_exactly_onc
     assert completed() == 240
     assert {int(pid) for pid, _ in lines} - {victim.pid}, "the survivors published too"
     rescued = []
-    jobs = services.jobs.list_jobs(JobStatus.COMPLETED, limit=200, job_type="composer.publish_scheduled")
+    jobs = services.jobs.list_jobs(OPERATOR, JobStatus.COMPLETED, limit=200, job_type="composer.publish_scheduled")
     while True:
         rescued += [job for job in jobs.jobs if job.attempts > 1]
         if jobs.next_cursor is None:
             break
         jobs = services.jobs.list_jobs(
-            JobStatus.COMPLETED, limit=200, cursor=jobs.next_cursor, job_type="composer.publish_scheduled"
+            OPERATOR, JobStatus.COMPLETED, limit=200, cursor=jobs.next_cursor, job_type="composer.publish_scheduled"
         )
     assert rescued and all(job.errors[0].message.startswith("lease expired") for job in rescued)
     services.close()

@@ -15,8 +15,11 @@ from sqlalchemy import text
 from tests.conftest import postgres_settings
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.errors import Conflict
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import ClaimedJob, JobStatus
+
+OPERATOR = system_actor("tests")
+
 
 pytestmark = pytest.mark.postgres
 ADMIN = Actor("ops-1", roles={"admin"})
@@ -93,7 +96,7 @@ def race_cancel_against_claims(admin: Services, workers: list[Services]) -> tupl
             cancelled.append(False)
 
     run_all([work(services) for services in workers] + [cancel])
-    return admin.jobs.get(job_id).status, cancelled == [True], len(runs), sum(completions)
+    return admin.jobs.get(OPERATOR, job_id).status, cancelled == [True], len(runs), sum(completions)
 
 
 def test_a_job_cancelled_while_four_workers_race_to_claim_it_never_completes(fleet: list[Services]) -> None:
@@ -171,7 +174,7 @@ def test_a_limit_of_two_holds_against_four_racing_claimers(fleet: list[Services]
     # Then
     assert held["most"] == 2, held
     assert observed and max(observed) <= 2
-    stats = admin.jobs.stats()
+    stats = admin.jobs.stats(OPERATOR)
     assert stats.by_status[JobStatus.COMPLETED] == 160 and stats.by_status[JobStatus.PENDING] == 0
 
 

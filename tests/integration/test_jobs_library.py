@@ -8,7 +8,11 @@ from sqlalchemy import text
 from tests.conftest import postgres_settings
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.bootstrap import bootstrap
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobStatus
+
+OPERATOR = system_actor("tests")
+
 
 pytestmark = pytest.mark.postgres
 
@@ -28,11 +32,11 @@ def test_enqueue_on_the_callers_own_connection_commits_and_rolls_back_with_it(pg
             # Then their own connection sees the job before the commit
             assert conn.execute(text("SELECT count(*) FROM jobs WHERE job_type = 'shop.receipt'")).scalar() == 1
             transaction.rollback()
-        assert services.jobs.stats().by_status[JobStatus.PENDING] == 0
+        assert services.jobs.stats(OPERATOR).by_status[JobStatus.PENDING] == 0
         # When they commit
         with database.engine.connect() as conn, conn.begin(), database.bind(conn):
             job_id = services.jobs.enqueue("shop.receipt", {"order": 2}, idempotency_key="receipt:2")
         # Then the job exists
-        assert services.jobs.get(job_id).status is JobStatus.PENDING
+        assert services.jobs.get(OPERATOR, job_id).status is JobStatus.PENDING
     finally:
         services.close()

@@ -16,7 +16,11 @@ import pytest
 
 from tests.conftest import postgres_settings
 from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobRequest, JobStatus, Outcome
+
+OPERATOR = system_actor("tests")
+
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +58,7 @@ def test_racing_enqueues_with_one_key_make_one_job(pg_services: Services) -> Non
     # Then
     assert errors == []
     assert len(ids) == 20 and len(set(ids)) == 1
-    assert pg_services.jobs.stats().by_status[JobStatus.PENDING] == 1
+    assert pg_services.jobs.stats(OPERATOR).by_status[JobStatus.PENDING] == 1
 
 
 def test_racing_batches_sharing_keys_agree_on_ids(pg_services: Services) -> None:
@@ -77,7 +81,7 @@ def test_racing_batches_sharing_keys_agree_on_ids(pg_services: Services) -> None
         thread.join()
     # Then every thread got the same id for each key and 100 jobs exist
     assert len(results) == 8 and all(result == results[0] for result in results)
-    assert pg_services.jobs.stats().by_status[JobStatus.PENDING] == 100
+    assert pg_services.jobs.stats(OPERATOR).by_status[JobStatus.PENDING] == 100
 
 
 def claim_until_empty(url: str) -> None:
@@ -110,5 +114,5 @@ def test_worker_processes_claim_each_job_once(pg_services: Services, pg_url: str
     claims = Counter(job_id for claims in per_child for job_id, _attempt in claims)
     assert len(claims) == 3000 and set(claims.values()) == {1}
     assert sum(1 for claims in per_child if claims) >= 2, "the race needs at least two processes claiming"
-    stats = pg_services.jobs.stats()
+    stats = pg_services.jobs.stats(OPERATOR)
     assert stats.by_status[JobStatus.COMPLETED] == 3000 and stats.by_status[JobStatus.RUNNING] == 0

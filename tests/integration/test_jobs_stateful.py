@@ -16,8 +16,11 @@ from tests.conftest import EPOCH, memory_settings, postgres_settings
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import DomainError
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import ClaimedJob, Job, JobRequest, JobStatus, Outcome
+
+OPERATOR = system_actor("tests")
+
 
 pytestmark = pytest.mark.postgres
 
@@ -150,7 +153,7 @@ def test_memory_and_postgres_queues_agree(pair: tuple[Services, Services, Manual
         @rule(data=st.data())
         def replay(self, data: st.DataObject) -> None:
             job_id = data.draw(st.sampled_from(sorted(self.ids))) if self.ids else 1
-            self.both(lambda s: snapshot(s.jobs.replay(job_id)))
+            self.both(lambda s: snapshot(s.jobs.replay(OPERATOR, job_id)))
 
         @rule(data=st.data())
         def cancel(self, data: st.DataObject) -> None:
@@ -190,10 +193,11 @@ def test_memory_and_postgres_queues_agree(pair: tuple[Services, Services, Manual
         def same_jobs_and_stats(self) -> None:
             for status in JobStatus:
                 listed = [
-                    [snapshot(job) for job in s.jobs.list_jobs(status, limit=200).jobs] for s in (memory, postgres)
+                    [snapshot(job) for job in s.jobs.list_jobs(OPERATOR, status, limit=200).jobs]
+                    for s in (memory, postgres)
                 ]
                 assert listed[0] == listed[1]
-            assert memory.jobs.stats() == postgres.jobs.stats()
+            assert memory.jobs.stats(OPERATOR) == postgres.jobs.stats(OPERATOR)
             assert memory.jobs.type_controls(ADMIN) == postgres.jobs.type_controls(ADMIN)
 
     run_state_machine_as_test(

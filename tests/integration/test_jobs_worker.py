@@ -18,10 +18,14 @@ import pytest
 from tests.conftest import memory_settings, postgres_settings
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobContext, JobRequest, JobStatus
 from townsquare.hosts.worker.broker import setup_broker
 from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
 from townsquare.hosts.worker.main import run_worker
+
+OPERATOR = system_actor("tests")
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,18 +86,24 @@ def test_the_worker_host_runs_jobs_and_records_failures(pg_services: Services) -
     # When the worker host runs
     host.start()
     try:
-        wait_for(lambda: jobs.get(retried).attempts == 1 and jobs.get(retried).status is JobStatus.PENDING, 30, "retry")
-        wait_for(lambda: jobs.stats().by_status[JobStatus.COMPLETED] >= 201, 30, "completions")
-        wait_for(lambda: jobs.get(bad).status is JobStatus.DEAD, 30, "the dead letter")
+        wait_for(
+            lambda: (
+                jobs.get(OPERATOR, retried).attempts == 1 and jobs.get(OPERATOR, retried).status is JobStatus.PENDING
+            ),
+            30,
+            "retry",
+        )
+        wait_for(lambda: jobs.stats(OPERATOR).by_status[JobStatus.COMPLETED] >= 201, 30, "completions")
+        wait_for(lambda: jobs.get(OPERATOR, bad).status is JobStatus.DEAD, 30, "the dead letter")
         # Then good jobs completed; the raising one was recorded (the worker lived on)
-        assert {jobs.get(job_id).status for job_id in [*good, coroutine]} == {JobStatus.COMPLETED}
-        dead = jobs.get(bad)
+        assert {jobs.get(OPERATOR, job_id).status for job_id in [*good, coroutine]} == {JobStatus.COMPLETED}
+        dead = jobs.get(OPERATOR, bad)
         assert dead.last_error == f"RuntimeError: job {bad} fails on purpose"
-        retry = jobs.get(retried)
+        retry = jobs.get(OPERATOR, retried)
         assert retry.run_at - retry.errors[0].at == timedelta(seconds=60)
         follow_up = jobs.enqueue("test.flaky", {"fail": False})
         host.wake()
-        wait_for(lambda: jobs.get(follow_up).status is JobStatus.COMPLETED, 30, "a job after the failures")
+        wait_for(lambda: jobs.get(OPERATOR, follow_up).status is JobStatus.COMPLETED, 30, "a job after the failures")
     finally:
         host.stop()
         broker.close()
@@ -133,11 +143,11 @@ def test_a_job_whose_worker_is_killed_completes_later(pg_url: str, tmp_path: Pat
         # When the worker is killed mid-job
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
-        assert services.jobs.get(job_id).status is JobStatus.RUNNING
+        assert services.jobs.get(OPERATOR, job_id).status is JobStatus.RUNNING
         second = start_worker()
         # Then another worker runs it after the lease, and nothing is lost
-        wait_for(lambda: services.jobs.get(job_id).status is JobStatus.COMPLETED, 30, "the job to complete")
-        job = services.jobs.get(job_id)
+        wait_for(lambda: services.jobs.get(OPERATOR, job_id).status is JobStatus.COMPLETED, 30, "the job to complete")
+        job = services.jobs.get(OPERATOR, job_id)
         assert job.attempts == 2 and marker.read_text() == "started attempt 2"
         assert job.errors[0].message.startswith("lease expired")
         # And the survivor shuts down cleanly on SIGTERM
@@ -161,16 +171,19 @@ def test_memory_mode_runs_jobs_on_the_in_process_broker(clock: ManualClock) -> N
     host.start()
     try:
         # When the worker runs, and the clock moves past the backoff
-        wait_for(lambda: services.jobs.get(good).status is JobStatus.COMPLETED, 10, "the good job")
+        wait_for(lambda: services.jobs.get(OPERATOR, good).status is JobStatus.COMPLETED, 10, "the good job")
         wait_for(
-            lambda: services.jobs.get(bad).attempts == 1 and services.jobs.get(bad).status is JobStatus.PENDING,
+            lambda: (
+                services.jobs.get(OPERATOR, bad).attempts == 1
+                and services.jobs.get(OPERATOR, bad).status is JobStatus.PENDING
+            ),
             10,
             "a retry",
         )
         clock.advance(timedelta(seconds=60))
         # Then the retry runs on the moved clock and the job dies after its second failure
-        wait_for(lambda: services.jobs.get(bad).status is JobStatus.DEAD, 10, "the dead letter")
-        assert [error.at for error in services.jobs.get(bad).errors] == [
+        wait_for(lambda: services.jobs.get(OPERATOR, bad).status is JobStatus.DEAD, 10, "the dead letter")
+        assert [error.at for error in services.jobs.get(OPERATOR, bad).errors] == [
             clock.now() - timedelta(seconds=60),
             clock.now(),
         ]
@@ -214,7 +227,7 @@ def test_worker_processes_on_one_broker_run_each_job_once(pg_url: str, redis_url
     )
 
     def completed(job_type: str) -> int:
-        counts = {entry.job_type: entry.counts for entry in services.jobs.stats().by_type}
+        counts = {entry.job_type: entry.counts for entry in services.jobs.stats(OPERATOR).by_type}
         return counts[job_type][JobStatus.COMPLETED]
 
     # Given three worker processes sharing the database and the Redis queue
@@ -260,11 +273,11 @@ def test_jobs_the_broker_refuses_or_delivers_too_late_are_given_back(
     with pytest.raises(ConnectionError):
         host.dispatch_once()
     # Then the job is pending again with its one attempt unspent
-    job = services.jobs.get(refused)
+    job = services.jobs.get(OPERATOR, refused)
     assert (job.status, job.attempts) == (JobStatus.PENDING, 0)
     # When a message arrives for a job this process no longer holds
     host.actor([refused])
     # Then the handler did not run (it would have failed): nothing changed
-    job = services.jobs.get(refused)
+    job = services.jobs.get(OPERATOR, refused)
     assert (job.status, job.attempts, job.errors) == (JobStatus.PENDING, 0, ())
     services.close()

@@ -20,9 +20,13 @@ from sqlalchemy import text
 from tests.conftest import postgres_settings
 from tests.integration.test_jobs_worker import wait_for
 from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobContext, JobRequest, JobStatus
 from townsquare.hosts.worker.host import WorkerOptions
 from townsquare.hosts.worker.main import run_worker
+
+OPERATOR = system_actor("tests")
+
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +85,7 @@ def test_a_killed_workers_jobs_run_again_within_seconds_and_none_is_lost(pg_url:
             )
 
     def completed() -> int:
-        counts = {entry.job_type: entry.counts for entry in services.jobs.stats().by_type}
+        counts = {entry.job_type: entry.counts for entry in services.jobs.stats(OPERATOR).by_type}
         return counts["test.sleepy"][JobStatus.COMPLETED]
 
     # Given 1,500 queued jobs and three worker processes
@@ -115,7 +119,7 @@ def test_a_killed_workers_jobs_run_again_within_seconds_and_none_is_lost(pg_url:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
-    stats = services.jobs.stats()
+    stats = services.jobs.stats(OPERATOR)
     services.close()
     assert stats.by_status[JobStatus.DEAD] == 0 and stats.by_status[JobStatus.RUNNING] == 0, stats
     lines = [line.split() for line in runs.read_text().splitlines()]

@@ -16,11 +16,14 @@ from opentelemetry.trace import SpanKind
 
 from tests.conftest import memory_settings, postgres_settings
 from townsquare.bootstrap import bootstrap
+from townsquare.core.identity import system_actor
 from townsquare.hosts.http.app import create_app
 from townsquare.hosts.http.auth import mint_token
 from townsquare.hosts.telemetry import Tracing, scrub_event, start_error_reports
 from townsquare.hosts.worker.broker import setup_broker
 from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
+
+OPERATOR = system_actor("tests")
 
 
 @pytest.fixture
@@ -72,7 +75,7 @@ def test_a_job_run_is_a_span(spans: tuple[Tracing, InMemorySpanExporter]) -> Non
     try:
         job_id = services.jobs.enqueue("test.traced")
         deadline = time.monotonic() + 10
-        while services.jobs.get(job_id).status.value != "completed" and time.monotonic() < deadline:
+        while services.jobs.get(OPERATOR, job_id).status.value != "completed" and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         host.stop()

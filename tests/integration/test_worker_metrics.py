@@ -18,10 +18,13 @@ from tests.conftest import postgres_settings
 from tests.http.test_metrics import samples
 from tests.integration.test_jobs_worker import ROOT, wait_for
 from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobContext, JobRequest, JobStatus
 from townsquare.hosts.metrics import Metrics
 from townsquare.hosts.worker.host import WorkerOptions
 from townsquare.hosts.worker.main import run_worker
+
+OPERATOR = system_actor("tests")
 
 
 def metered_worker(url: str, multiprocess_dir: str, port: int, ready: str) -> None:
@@ -77,7 +80,7 @@ def test_two_worker_processes_report_their_runs_as_one_sum(pg_url: str, tmp_path
         )
 
         def settled() -> bool:
-            counts = {entry.job_type: entry.counts for entry in services.jobs.stats().by_type}["test.metered"]
+            counts = {entry.job_type: entry.counts for entry in services.jobs.stats(OPERATOR).by_type}["test.metered"]
             return counts[JobStatus.COMPLETED] == 200 and counts[JobStatus.DEAD] == 3
 
         wait_for(settled, 60, "the jobs to run")

@@ -11,9 +11,12 @@ from tests.conftest import memory_settings
 
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
-from townsquare.core.identity import Actor
+from townsquare.core.identity import Actor, system_actor
 from townsquare.core.ids import RandomIds, SeededIds
 from townsquare.core.jobs import ClockDrivenRunner, JobRunner, JobStatus
+
+OPERATOR = system_actor("tests")
+
 
 SENDER = Actor("test-sender", roles=["service"])
 
@@ -47,7 +50,9 @@ def test_a_reset_puts_a_manual_clock_back_to_its_start_and_restarts_the_ids() ->
 def periodic_jobs(services: Services) -> list[str]:
     """The idempotency keys of every periodic job in the queue, sorted."""
     keys = [
-        job.idempotency_key or "" for status in JobStatus for job in services.jobs.list_jobs(status, limit=200).jobs
+        job.idempotency_key or ""
+        for status in JobStatus
+        for job in services.jobs.list_jobs(OPERATOR, status, limit=200).jobs
     ]
     return sorted(key for key in keys if key.startswith("periodic:"))
 

@@ -374,12 +374,17 @@ class JobService:
 
     # -- admin -------------------------------------------------------------------------
 
-    def get(self, job_id: int) -> Job:
+    def get(self, actor: Actor, job_id: int) -> Job:
         """One job by id.
 
         Raises:
+            Forbidden: the actor is not an admin.
             NotFound: no such job (or it was pruned).
         """
+        actor.require_admin()
+        return self._get(job_id)
+
+    def _get(self, job_id: int) -> Job:
         with self.uow.transaction():
             job = self.store.get(job_id)
         if job is None:
@@ -387,13 +392,15 @@ class JobService:
         return job
 
     def list_jobs(
-        self, status: JobStatus, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None
+        self, actor: Actor, status: JobStatus, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None
     ) -> JobPage:
         """Jobs in one status, newest first, keyset-paged.
 
         Raises:
+            Forbidden: the actor is not an admin.
             InvalidInput: bad limit or job type; InvalidCursor for a bad cursor.
         """
+        actor.require_admin()
         if not 1 <= limit <= 200:
             raise InvalidInput("limit must be between 1 and 200", field="limit")
         if job_type is not None:
@@ -413,28 +420,31 @@ class JobService:
             next_cursor = self.cursors.encode(scope, {"before_id": jobs[-1].id})
         return JobPage(jobs=jobs, next_cursor=next_cursor)
 
-    def dead_letters(self, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None) -> JobPage:
+    def dead_letters(self, actor: Actor, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None) -> JobPage:
         """The dead-letter queue, most recent first."""
-        return self.list_jobs(JobStatus.DEAD, limit=limit, cursor=cursor, job_type=job_type)
+        return self.list_jobs(actor, JobStatus.DEAD, limit=limit, cursor=cursor, job_type=job_type)
 
-    def dead_letter(self, job_id: int) -> Job:
+    def dead_letter(self, actor: Actor, job_id: int) -> Job:
         """One dead job, with its error history.
 
         Raises:
+            Forbidden: the actor is not an admin.
             NotFound: no such job, or it is not dead.
         """
-        job = self.get(job_id)
+        job = self.get(actor, job_id)
         if job.status is not JobStatus.DEAD:
             raise NotFound(f"job {job_id} is not in the dead-letter queue (it is {job.status.value})", field="job_id")
         return job
 
-    def replay(self, job_id: int) -> Job:
+    def replay(self, actor: Actor, job_id: int) -> Job:
         """Give a dead job a fresh set of attempts, due now; its error history is kept.
 
         Raises:
             NotFound: no such job.
+            Forbidden: the actor is not an admin.
             Conflict: the job is not dead (only dead letters can be replayed).
         """
+        actor.require_admin()
         now = self.clock.now()
         with self.uow.transaction():
             job = self.store.get(job_id)
@@ -610,19 +620,21 @@ class JobService:
         with self.uow.transaction():
             return self.store.delete_dead_matching(dead)
 
-    def stats(self) -> JobStats:
-        """Counts by status and type, the oldest due job's age, and the dead-letter count."""
+    def stats(self, actor: Actor) -> JobStats:
+        """Counts by status and type, the oldest due job's age, and the dead-letter count (admins)."""
+        actor.require_admin()
         now = self.clock.now()
         with self.uow.transaction():
             return self.store.stats(now)
 
-    def stats_estimate(self) -> JobStats:
+    def stats_estimate(self, actor: Actor) -> JobStats:
         """:meth:`stats` cheap enough for every metrics scrape and console refresh.
 
         Pending, running and dead jobs (the ones an operator acts on) are counted exactly;
         completed jobs, which are most of a big table, may be an estimate
         (``JobStats.estimated``).
         """
+        actor.require_admin()
         now = self.clock.now()
         with self.uow.transaction():
             return self.store.stats_estimate(now)

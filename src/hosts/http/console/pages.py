@@ -193,9 +193,10 @@ class JobsController(Controller):
     @get("/", sync_to_thread=True)
     def jobs(self, request: Request[Any, Any, Any], services: ServicesDep) -> Template:
         stats = _snapshot(request.app.state).jobs()
-        dead = services.jobs.dead_letters(limit=DEAD_LETTERS_SHOWN)
-        pending = services.jobs.list_jobs(JobStatus.PENDING, limit=DEAD_LETTERS_SHOWN)
-        running = services.jobs.list_jobs(JobStatus.RUNNING, limit=DEAD_LETTERS_SHOWN)
+        actor = request.scope["user"]
+        dead = services.jobs.dead_letters(actor, limit=DEAD_LETTERS_SHOWN)
+        pending = services.jobs.list_jobs(actor, JobStatus.PENDING, limit=DEAD_LETTERS_SHOWN)
+        running = services.jobs.list_jobs(actor, JobStatus.RUNNING, limit=DEAD_LETTERS_SHOWN)
         return _page(
             request,
             "jobs.html",
@@ -204,7 +205,7 @@ class JobsController(Controller):
             dead_letters=dead.jobs,
             pending=pending.jobs,
             running=running.jobs,
-            controls=services.jobs.type_controls(request.scope["user"]),
+            controls=services.jobs.type_controls(actor),
         )
 
     @get("/live")
@@ -213,7 +214,7 @@ class JobsController(Controller):
 
     @get("/{job_id:int}", sync_to_thread=True)
     def inspect(self, request: Request[Any, Any, Any], services: ServicesDep, job_id: FromPath[int]) -> Template:
-        job = services.jobs.get(job_id)
+        job = services.jobs.get(request.scope["user"], job_id)
         return _page(request, "job.html", job=job, payload=json.dumps(dict(job.payload), indent=2, sort_keys=True))
 
     @post("/{job_id:int}/replay", sync_to_thread=True)
@@ -221,7 +222,7 @@ class JobsController(Controller):
         self, request: Request[Any, Any, Any], services: ServicesDep, job_id: FromPath[int], data: Form
     ) -> Redirect:
         _session(request.app.state).check_csrf(request, data)
-        services.jobs.replay(job_id)
+        services.jobs.replay(request.scope["user"], job_id)
         _snapshot(request.app.state).invalidate()
         return _back("/console/jobs", f"Job {job_id} replayed: it is pending again with a fresh set of attempts")
 

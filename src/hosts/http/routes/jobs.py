@@ -294,9 +294,9 @@ JobType = Annotated[str, PathParameter(description="a registered job type")]
 @get(
     "/api/v1/admin/jobs/stats", summary="Queue stats: counts by status and type, oldest due age, dead letters", **ADMIN
 )
-def job_stats(services: ServicesDep) -> JobStatsOut:
+def job_stats(services: ServicesDep, actor: ActorDep) -> JobStatsOut:
     """Counts of jobs by status and by type, how long the oldest due job has waited, and the dead-letter count."""
-    return JobStatsOut.from_stats(services.jobs.stats())
+    return JobStatsOut.from_stats(services.jobs.stats(actor))
 
 
 @get("/api/v1/admin/jobs/types", summary="Registered job types and their schedules", **ADMIN)
@@ -312,6 +312,7 @@ def job_types(services: ServicesDep) -> list[JobTypeOut]:
 @get("/api/v1/admin/jobs", summary="Jobs in one status, newest first (cursor paged)", **ADMIN)
 def list_jobs(
     services: ServicesDep,
+    actor: ActorDep,
     status: Annotated[JobStatus, QueryParameter(name="status", description="pending, running, completed or dead")],
     job_type: JobTypeFilter = None,
     limit: Limit = 50,
@@ -320,23 +321,23 @@ def list_jobs(
     """Jobs in one status, newest first, cursor paged (`limit` 1-200), optionally of one job type. A cursor
     belongs to one status and type filter; another list's cursor is a 400.
     """
-    return JobPageOut.from_page(services.jobs.list_jobs(status, limit=limit, cursor=cursor, job_type=job_type))
+    return JobPageOut.from_page(services.jobs.list_jobs(actor, status, limit=limit, cursor=cursor, job_type=job_type))
 
 
 @get("/api/v1/admin/jobs/{job_id:int}", summary="One job with its error history", **ADMIN, problems=[404])
-def get_job(services: ServicesDep, job_id: JobId) -> JobOut:
+def get_job(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
     """One job by id with its status, attempts, lease and error history; an unknown (or pruned) id is a 404."""
-    return JobOut.from_job(services.jobs.get(job_id))
+    return JobOut.from_job(services.jobs.get(actor, job_id))
 
 
 @get("/api/v1/admin/jobs/dead-letters", summary="The dead-letter queue, newest first (cursor paged)", **ADMIN)
 def dead_letters(
-    services: ServicesDep, job_type: JobTypeFilter = None, limit: Limit = 50, cursor: Cursor = None
+    services: ServicesDep, actor: ActorDep, job_type: JobTypeFilter = None, limit: Limit = 50, cursor: Cursor = None
 ) -> JobPageOut:
     """Jobs that used all their attempts, newest first, cursor paged, optionally of one job type; each with its
     error history.
     """
-    return JobPageOut.from_page(services.jobs.dead_letters(limit=limit, cursor=cursor, job_type=job_type))
+    return JobPageOut.from_page(services.jobs.dead_letters(actor, limit=limit, cursor=cursor, job_type=job_type))
 
 
 @get(
@@ -345,9 +346,9 @@ def dead_letters(
     **ADMIN,
     problems=[404],
 )
-def dead_letter(services: ServicesDep, job_id: JobId) -> JobOut:
+def dead_letter(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
     """One job of the dead-letter queue with every failed attempt; a job that is not dead is a 404."""
-    return JobOut.from_job(services.jobs.dead_letter(job_id))
+    return JobOut.from_job(services.jobs.dead_letter(actor, job_id))
 
 
 @post(
@@ -357,11 +358,11 @@ def dead_letter(services: ServicesDep, job_id: JobId) -> JobOut:
     **ADMIN,
     problems=[404, 409],
 )
-def replay_dead_letter(services: ServicesDep, job_id: JobId) -> JobOut:
+def replay_dead_letter(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
     """Give a dead job a fresh set of attempts, due now, keeping its error history. Only dead jobs can be
     replayed: another status is a 409.
     """
-    return JobOut.from_job(services.jobs.replay(job_id))
+    return JobOut.from_job(services.jobs.replay(actor, job_id))
 
 
 @post("/api/v1/admin/jobs/test", summary='Enqueue a "poison_test" job (fail=true goes 60 s, 120 s, then dead)', **ADMIN)
