@@ -392,7 +392,13 @@ class JobService:
         return job
 
     def list_jobs(
-        self, actor: Actor, status: JobStatus, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None
+        self,
+        actor: Actor,
+        status: JobStatus,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        job_type: str | None = None,
     ) -> JobPage:
         """Jobs in one status, newest first, keyset-paged.
 
@@ -420,7 +426,9 @@ class JobService:
             next_cursor = self.cursors.encode(scope, {"before_id": jobs[-1].id})
         return JobPage(jobs=jobs, next_cursor=next_cursor)
 
-    def dead_letters(self, actor: Actor, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None) -> JobPage:
+    def dead_letters(
+        self, actor: Actor, *, limit: int = 50, cursor: str | None = None, job_type: str | None = None
+    ) -> JobPage:
         """The dead-letter queue, most recent first."""
         return self.list_jobs(actor, JobStatus.DEAD, limit=limit, cursor=cursor, job_type=job_type)
 

@@ -313,6 +313,7 @@ def job_types(services: ServicesDep) -> list[JobTypeOut]:
 def list_jobs(
     services: ServicesDep,
     actor: ActorDep,
+    *,
     status: Annotated[JobStatus, QueryParameter(name="status", description="pending, running, completed or dead")],
     job_type: JobTypeFilter = None,
     limit: Limit = 50,
