@@ -21,6 +21,7 @@ from townsquare.core.earnings.jobs import register_earnings_jobs
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.events import EventService
 from townsquare.core.events.jobs import register_events_jobs
+from townsquare.core.events.waitlist import WaitlistService
 from townsquare.core.feed import FeedService
 from townsquare.core.ids import IdSource, RandomIds, SeededIds
 from townsquare.core.insights import InsightsService
@@ -78,6 +79,7 @@ class Services:
         entity_search: the composer's picker: creators, products and events, ranked.
         media: uploads for drafts (images checked by content, stripped of metadata).
         events: producers' events, ticket types, registrations (holds, tickets, refunds).
+        waitlist: the lines for sold-out ticket types, their offers and approvals.
         readiness: named checks that raise when a dependency is unreachable.
     """
 
@@ -95,6 +97,7 @@ class Services:
     entity_search: EntitySearchService
     media: MediaService
     events: EventService
+    waitlist: WaitlistService
     readiness: dict[str, ReadinessCheck] = field(factory=dict)
     _reset: Callable[[], None] | None = None
     _closers: list[Callable[[], None]] = field(factory=list)
@@ -157,7 +160,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
     register_earnings_jobs(services.job_handlers, services.earnings)
     _wire_assistant(settings, services)
     register_composer_jobs(services.job_handlers, services.composer, services.media)
-    register_events_jobs(services.job_handlers, services.events)
+    register_events_jobs(services.job_handlers, services.events, services.waitlist)
     return services
 
 
@@ -327,6 +330,10 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
     ledger = MemoryEarningsLedger(db)
     earnings = EarningsService(ledger, db, clock, cursors)
     media = _memory_media(settings, db, clock, jobs)
+    notifications = _memory_notifications(settings, db, clock, cursors, jobs, ids=ids)
+    events, waitlist = _memory_events(
+        db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, notifications=notifications, ids=ids
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -337,11 +344,12 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
         job_handlers=job_handlers,
         earnings=earnings,
         insights=InsightsService(earnings, feed_store, db, clock),
-        notifications=_memory_notifications(settings, db, clock, cursors, jobs, ids=ids),
+        notifications=notifications,
         composer=_memory_composer(db, clock, cursors, feed, jobs, ids=ids, media=media),
         media=media,
         entity_search=_memory_entity_search(db, feed_store),
-        events=_memory_events(db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, ids=ids),
+        events=events,
+        waitlist=waitlist,
         reset=db.reset,
     )
 
@@ -376,6 +384,9 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
     ledger = PgEarningsLedger(db)
     earnings = EarningsService(ledger, db, clock, cursors)
     media = _postgres_media(settings, db, clock, jobs)
+    events, waitlist = _postgres_events(
+        db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, notifications=notifications
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -390,7 +401,8 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         composer=_postgres_composer(db, clock, cursors, feed, jobs, media=media),
         media=media,
         entity_search=_postgres_entity_search(db),
-        events=_postgres_events(db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs),
+        events=events,
+        waitlist=waitlist,
         readiness={"database": db.ping},
         closers=[db.dispose, close_notifications],
     )
@@ -438,23 +450,49 @@ def _memory_events(
     ledger: EarningsLedger,
     feed: FeedService,
     jobs: JobService,
+    notifications: NotificationService,
     ids: SeededIds,
-) -> EventService:
-    from townsquare.adapters.memory.events import MemoryEventStore
+) -> tuple[EventService, WaitlistService]:
+    from townsquare.adapters.memory.events import MemoryEventStore, MemoryWaitlistStore
 
-    return EventService(
-        events=MemoryEventStore(db), ledger=ledger, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors, ids=ids
+    store, waitlist = MemoryEventStore(db), MemoryWaitlistStore(db)
+    events = EventService(
+        events=store,
+        waitlist=waitlist,
+        ledger=ledger,
+        feed=feed,
+        jobs=jobs,
+        uow=db,
+        clock=clock,
+        cursors=cursors,
+        ids=ids,
     )
+    lines = WaitlistService(
+        events=store, waitlist=waitlist, jobs=jobs, notifications=notifications, uow=db, clock=clock, cursors=cursors
+    )
+    return events, lines
 
 
 def _postgres_events(
-    db: PgDatabase, clock: Clock, cursors: CursorCodec, *, ledger: EarningsLedger, feed: FeedService, jobs: JobService
-) -> EventService:
-    from townsquare.adapters.postgres.events import PgEventStore
+    db: PgDatabase,
+    clock: Clock,
+    cursors: CursorCodec,
+    *,
+    ledger: EarningsLedger,
+    feed: FeedService,
+    jobs: JobService,
+    notifications: NotificationService,
+) -> tuple[EventService, WaitlistService]:
+    from townsquare.adapters.postgres.events import PgEventStore, PgWaitlistStore
 
-    return EventService(
-        events=PgEventStore(db), ledger=ledger, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors
+    store, waitlist = PgEventStore(db), PgWaitlistStore(db)
+    events = EventService(
+        events=store, waitlist=waitlist, ledger=ledger, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors
     )
+    lines = WaitlistService(
+        events=store, waitlist=waitlist, jobs=jobs, notifications=notifications, uow=db, clock=clock, cursors=cursors
+    )
+    return events, lines
 
 
 def _media_store(settings: Settings, db: MemoryDatabase | None) -> MediaStore:

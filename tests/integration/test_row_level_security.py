@@ -110,6 +110,11 @@ ROWS: dict[str, tuple[str, str]] = {
         f"VALUES ('reg-' || :owner, 'ev-' || :owner, 'std', :owner, :owner, 1, 'EUR', 100, 100, 0, 100, "
         f"'reserved', {AT}, 'k', {AT}, {AT})",
     ),
+    "event_waitlist": (
+        "user_id",
+        "INSERT INTO event_waitlist (entry_id, event_id, type_id, user_id, producer_id, seq, status, joined_at, "
+        f"updated_at) VALUES ('wl-' || :owner, 'ev-' || :owner, 'std', :owner, :owner, 1, 'waiting', {AT}, {AT})",
+    ),
     "event_discount_codes": (
         "producer_id",
         "INSERT INTO event_discount_codes (producer_id, code, kind, value, valid_from, valid_until, min_quantity, "

@@ -66,17 +66,21 @@ def test_periodic_work_waits_until_the_clock_passes_its_due_time() -> None:
     assert runner.clock_moved().scheduled == 0
     clock.advance(timedelta(seconds=59))
     assert runner.clock_moved().scheduled == 0
-    # Then no periodic job exists; passing 12:01 queues the one-minute outbox sweep only
+    # Then no periodic job exists; passing 12:01 queues the one-minute ones only: the outbox
+    # sweep and the waitlist offers' expiry
     assert periodic_jobs(services) == []
     clock.advance(timedelta(seconds=1))
-    assert runner.clock_moved().scheduled == 1
-    assert periodic_jobs(services) == ["periodic:notifications.process_outbox:2026-01-15T12:01:00+00:00"]
-    # And passing 12:05 queues the outbox sweep and the digest check, once each
-    clock.advance(timedelta(minutes=4, seconds=30))
     assert runner.clock_moved().scheduled == 2
+    assert periodic_jobs(services) == [
+        "periodic:events.expire_offers:2026-01-15T12:01:00+00:00",
+        "periodic:notifications.process_outbox:2026-01-15T12:01:00+00:00",
+    ]
+    # And passing 12:05 queues those, the digest check and the waitlist sweep, once each
+    clock.advance(timedelta(minutes=4, seconds=30))
+    assert runner.clock_moved().scheduled == 4
     clock.set(START)  # a move backwards passes no due time
     assert runner.clock_moved().scheduled == 0
-    assert len(periodic_jobs(services)) == 3
+    assert len(periodic_jobs(services)) == 6
 
 
 @settings(max_examples=25, deadline=None)

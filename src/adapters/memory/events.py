@@ -6,7 +6,7 @@ seat count read in a transaction stays true until it ends; every change records 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -14,7 +14,15 @@ from attrs import evolve
 
 from townsquare.adapters.memory.database import MemoryDatabase
 from townsquare.core.events.discounts import DiscountCode
-from townsquare.core.events.models import Event, Registration, RegistrationStatus, TicketType
+from townsquare.core.events.models import (
+    ACTIVE_ENTRY_STATUSES,
+    Event,
+    Registration,
+    RegistrationStatus,
+    TicketType,
+    WaitlistEntry,
+    WaitlistStatus,
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -96,6 +104,11 @@ class MemoryEventStore:
             return False
         self._put(self._registrations, registration.registration_id, registration)
         return True
+
+    def add_registrations(self, registrations: Sequence[Registration]) -> None:
+        for registration in registrations:
+            if not self.add_registration(registration):
+                raise ValueError(f"registration {registration.registration_id!r} exists")
 
     def get_registration(self, registration_id: str) -> Registration | None:
         return self._registrations.get(registration_id)
@@ -193,13 +206,125 @@ class MemoryEventStore:
         )
 
     def _put(self, table: dict[K, V], key: K, value: V) -> None:
-        previous = table.get(key)
-        table[key] = value
+        _put(self._db, table, key, value)
 
-        def undo() -> None:
-            if previous is None:
-                table.pop(key, None)
-            else:
-                table[key] = previous
 
-        self._db.record_undo(undo)
+class MemoryWaitlistStore:
+    """Implements :class:`townsquare.core.events.ports.WaitlistStore` in process memory."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+        self._entries: dict[str, WaitlistEntry] = {}
+        db.on_reset(self._entries.clear)
+
+    def add_entry(self, entry: WaitlistEntry) -> bool:
+        if entry.entry_id in self._entries or self.active_entry(entry.event_id, entry.type_id, entry.user_id):
+            return False
+        _put(self._db, self._entries, entry.entry_id, entry)
+        return True
+
+    def last_seq(self, event_id: str) -> int:
+        return max((each.seq for each in self._entries.values() if each.event_id == event_id), default=0)
+
+    def active_entry(self, event_id: str, type_id: str, user_id: str) -> WaitlistEntry | None:
+        for each in self._entries.values():
+            if (each.event_id, each.type_id, each.user_id) == (event_id, type_id, user_id) and (
+                each.status in ACTIVE_ENTRY_STATUSES
+            ):
+                return each
+        return None
+
+    def get_entries(self, entry_ids: Sequence[str]) -> list[WaitlistEntry]:
+        return [self._entries[entry_id] for entry_id in dict.fromkeys(entry_ids) if entry_id in self._entries]
+
+    def entry_of_offer(self, registration_id: str) -> WaitlistEntry | None:
+        for each in self._entries.values():
+            if each.registration_id == registration_id:
+                return each
+        return None
+
+    def save_entries(self, entries: Sequence[WaitlistEntry]) -> None:
+        for entry in entries:
+            _put(self._db, self._entries, entry.entry_id, entry)
+
+    def waiting_counts(self, event_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for each in self._waiting(event_id):
+            counts[each.type_id] = counts.get(each.type_id, 0) + 1
+        return counts
+
+    def has_waiting(self, event_id: str) -> bool:
+        return any(True for _ in self._waiting(event_id))
+
+    def next_waiting(self, event_id: str, type_ids: Sequence[str], limit: int) -> list[WaitlistEntry]:
+        wanted = set(type_ids)
+        return sorted(
+            (each for each in self._waiting(event_id) if each.type_id in wanted), key=lambda each: each.position_key
+        )[:limit]
+
+    def waiting_ahead(self, entry: WaitlistEntry) -> int:
+        return sum(
+            1
+            for each in self._waiting(entry.event_id)
+            if each.type_id == entry.type_id and each.position_key < entry.position_key
+        )
+
+    def entries_of(self, user_id: str, limit: int) -> list[WaitlistEntry]:
+        return sorted(
+            (each for each in self._entries.values() if each.user_id == user_id),
+            key=lambda each: (each.joined_at, each.entry_id),
+            reverse=True,
+        )[:limit]
+
+    def event_entries(
+        self,
+        event_id: str,
+        *,
+        statuses: Sequence[WaitlistStatus],
+        after: tuple[datetime, int] | None,
+        limit: int,
+    ) -> list[WaitlistEntry]:
+        found = sorted(
+            (each for each in self._entries.values() if each.event_id == event_id and each.status in statuses),
+            key=lambda each: each.position_key,
+        )
+        if after is not None:
+            found = [each for each in found if each.position_key > after]
+        return found[:limit]
+
+    def lapsed_offers(self, now: datetime, limit: int) -> list[WaitlistEntry]:
+        return sorted(
+            (
+                each
+                for each in self._entries.values()
+                if each.status is WaitlistStatus.OFFERED
+                and each.offer_expires_at is not None
+                and each.offer_expires_at <= now
+            ),
+            key=lambda each: (each.offer_expires_at, each.entry_id),
+        )[:limit]
+
+    def events_with_waiting(self, limit: int) -> list[str]:
+        waiting = {each.event_id for each in self._entries.values() if each.status is WaitlistStatus.WAITING}
+        return sorted(waiting)[:limit]
+
+    def _waiting(self, event_id: str) -> Iterator[WaitlistEntry]:
+        return (
+            each
+            for each in self._entries.values()
+            if each.event_id == event_id and each.status is WaitlistStatus.WAITING
+        )
+
+
+def _put(db: MemoryDatabase, table: dict[K, V], key: K, value: V) -> None:
+    """Set ``table[key]`` and record how to undo it in the transaction's journal."""
+    previous = table.get(key)
+    table[key] = value
+
+    def undo() -> None:
+        if previous is None:
+            table.pop(key, None)
+        else:
+            table[key] = previous
+
+    db.record_undo(undo)

@@ -1,5 +1,5 @@
 """The Postgres events store: named-parameter statements over ``events``, ``event_ticket_types``
-and ``event_registrations`` (migration 0017).
+``event_registrations`` (migration 0018) and ``event_waitlist`` (migration 0021).
 
 What makes capacity exact is the event row's lock (``SELECT ... FOR UPDATE``): reservations,
 confirmations, cancellations and refunds of an event take it first, and the seats counted
@@ -17,15 +17,17 @@ from sqlalchemy import text
 
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.core.events.discounts import DiscountCode
-from townsquare.core.events.models import Event, Registration, TicketType
+from townsquare.core.events.models import Event, Registration, TicketType, WaitlistEntry, WaitlistStatus
 
 _EVENT_COLUMNS = (
     "event_id, producer_id, title, description, starts_at, ends_at, time_zone, online, venue, "
-    "sales_start, sales_end, capacity, currency, status, publications, created_at, updated_at"
+    "sales_start, sales_end, capacity, currency, status, publications, created_at, updated_at, waitlist_mode, "
+    "offer_hours"
 )
 _EVENT_VALUES = (
     ":event_id, :producer_id, :title, :description, :starts_at, :ends_at, :time_zone, :online, :venue, "
-    ":sales_start, :sales_end, :capacity, :currency, :status, :publications, :created_at, :updated_at"
+    ":sales_start, :sales_end, :capacity, :currency, :status, :publications, :created_at, :updated_at, "
+    ":waitlist_mode, :offer_hours"
 )
 _ADD_EVENT = text(
     f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_EVENT_VALUES}) ON CONFLICT (event_id) DO NOTHING "
@@ -38,7 +40,8 @@ _SAVE_EVENT = text(
     UPDATE events SET title = :title, description = :description, starts_at = :starts_at, ends_at = :ends_at,
         time_zone = :time_zone, online = :online, venue = :venue, sales_start = :sales_start,
         sales_end = :sales_end, capacity = :capacity, currency = :currency, status = :status,
-        publications = :publications, updated_at = :updated_at
+        publications = :publications, updated_at = :updated_at, waitlist_mode = :waitlist_mode,
+        offer_hours = :offer_hours
     WHERE event_id = :event_id
     """
 )
@@ -85,6 +88,21 @@ _ADD_REG = text(
             :created_at, :updated_at, :discount_code)
     ON CONFLICT (registration_id) DO NOTHING
     RETURNING registration_id
+    """
+)
+# Many new registrations in one statement (waitlist offers): one array per column.
+_ADD_REGS = text(
+    f"""
+    INSERT INTO event_registrations ({_REG_COLUMNS})
+    SELECT * FROM unnest(
+        CAST(:registration_id AS text[]), CAST(:event_id AS text[]), CAST(:type_id AS text[]),
+        CAST(:attendee_id AS text[]), CAST(:producer_id AS text[]), CAST(:quantity AS integer[]),
+        CAST(:currency AS text[]), CAST(:unit_price AS bigint[]), CAST(:subtotal AS bigint[]),
+        CAST(:discount AS bigint[]), CAST(:total AS bigint[]), CAST(:status AS text[]),
+        CAST(:expires_at AS timestamptz[]), CAST(:refunded AS bigint[]), CAST(:reserve_key AS text[]),
+        CAST(:confirm_key AS text[]), CAST(:earning_id AS text[]), CAST(:created_at AS timestamptz[]),
+        CAST(:updated_at AS timestamptz[]), CAST(:discount_code AS text[])
+    )
     """
 )
 _GET_REG = text(f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE registration_id = :registration_id")
@@ -152,7 +170,74 @@ _CODE_USES = text(
     """
 )
 
-EVENTS_TABLES = ("event_registrations", "event_discount_codes", "event_ticket_types", "events")
+_ENTRY_COLUMNS = (
+    "entry_id, event_id, type_id, user_id, producer_id, seq, status, joined_at, updated_at, registration_id, "
+    "offered_at, offer_expires_at"
+)
+_ADD_ENTRY = text(
+    f"""
+    INSERT INTO event_waitlist ({_ENTRY_COLUMNS})
+    VALUES (:entry_id, :event_id, :type_id, :user_id, :producer_id, :seq, :status, :joined_at, :updated_at,
+            :registration_id, :offered_at, :offer_expires_at)
+    ON CONFLICT DO NOTHING
+    RETURNING entry_id
+    """
+)
+_LAST_SEQ = text("SELECT coalesce(max(seq), 0) AS seq FROM event_waitlist WHERE event_id = :event_id")
+_ACTIVE_ENTRY = text(
+    f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE event_id = :event_id AND type_id = :type_id "
+    "AND user_id = :user_id AND status IN ('waiting', 'offered')"
+)
+_GET_ENTRIES = text(f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE entry_id = ANY (CAST(:ids AS text[]))")
+_ENTRY_OF_OFFER = text(f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE registration_id = :registration_id")
+_SAVE_ENTRIES = text(
+    """
+    UPDATE event_waitlist w SET status = v.status, registration_id = v.registration_id, offered_at = v.offered_at,
+        offer_expires_at = v.offer_expires_at, updated_at = v.updated_at
+    FROM unnest(CAST(:entry_id AS text[]), CAST(:status AS text[]), CAST(:registration_id AS text[]),
+                CAST(:offered_at AS timestamptz[]), CAST(:offer_expires_at AS timestamptz[]),
+                CAST(:updated_at AS timestamptz[]))
+        AS v (entry_id, status, registration_id, offered_at, offer_expires_at, updated_at)
+    WHERE w.entry_id = v.entry_id
+    """
+)
+_WAITING_COUNTS = text(
+    "SELECT type_id, count(*) AS waiting FROM event_waitlist WHERE event_id = :event_id AND status = 'waiting' "
+    "GROUP BY type_id"
+)
+_HAS_WAITING = text(
+    "SELECT EXISTS (SELECT 1 FROM event_waitlist WHERE event_id = :event_id AND status = 'waiting') AS waiting"
+)
+_NEXT_WAITING = text(
+    f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE event_id = :event_id AND status = 'waiting' "
+    "AND type_id = ANY (CAST(:type_ids AS text[])) ORDER BY joined_at, seq LIMIT :limit"
+)
+_WAITING_AHEAD = text(
+    "SELECT count(*) AS ahead FROM event_waitlist WHERE event_id = :event_id AND status = 'waiting' "
+    "AND type_id = :type_id AND (joined_at, seq) < (:joined_at, :seq)"
+)
+_ENTRIES_OF = text(
+    f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE user_id = :user_id "
+    "ORDER BY joined_at DESC, entry_id DESC LIMIT :limit"
+)
+_EVENT_ENTRIES_FIRST = text(
+    f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE event_id = :event_id "
+    "AND status = ANY (CAST(:statuses AS text[])) ORDER BY joined_at, seq LIMIT :limit"
+)
+_EVENT_ENTRIES_NEXT = text(
+    f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE event_id = :event_id "
+    "AND status = ANY (CAST(:statuses AS text[])) AND (joined_at, seq) > (:joined_at, :seq) "
+    "ORDER BY joined_at, seq LIMIT :limit"
+)
+_LAPSED_OFFERS = text(
+    f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE status = 'offered' AND offer_expires_at <= :now "
+    "ORDER BY offer_expires_at, entry_id LIMIT :limit"
+)
+_EVENTS_WITH_WAITING = text(
+    "SELECT DISTINCT event_id FROM event_waitlist WHERE status = 'waiting' ORDER BY event_id LIMIT :limit"
+)
+
+EVENTS_TABLES = ("event_waitlist", "event_registrations", "event_discount_codes", "event_ticket_types", "events")
 """Every table of events (for TRUNCATE in benchmarks)."""
 
 
@@ -205,6 +290,11 @@ class PgEventStore:
 
     def add_registration(self, registration: Registration) -> bool:
         return self._run(_ADD_REG, _registration_params(registration)).one_or_none() is not None
+
+    def add_registrations(self, registrations: Sequence[Registration]) -> None:
+        if registrations:
+            rows = [_registration_params(each) for each in registrations]
+            self._run(_ADD_REGS, {column: [row[column] for row in rows] for column in rows[0]})
 
     def get_registration(self, registration_id: str) -> Registration | None:
         return self._one_registration(_GET_REG, {"registration_id": registration_id})
@@ -275,6 +365,96 @@ class PgEventStore:
         return None if row is None else Registration.from_row(row)
 
 
+class PgWaitlistStore:
+    """Implements :class:`townsquare.core.events.ports.WaitlistStore` on Postgres (``event_waitlist``)."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    def add_entry(self, entry: WaitlistEntry) -> bool:
+        return self._run(_ADD_ENTRY, _entry_params(entry)).one_or_none() is not None
+
+    def last_seq(self, event_id: str) -> int:
+        return int(self._run(_LAST_SEQ, {"event_id": event_id}).mappings().one()["seq"])
+
+    def active_entry(self, event_id: str, type_id: str, user_id: str) -> WaitlistEntry | None:
+        params = {"event_id": event_id, "type_id": type_id, "user_id": user_id}
+        row = self._run(_ACTIVE_ENTRY, params).mappings().one_or_none()
+        return None if row is None else WaitlistEntry.from_row(row)
+
+    def get_entries(self, entry_ids: Sequence[str]) -> list[WaitlistEntry]:
+        return self._entries(_GET_ENTRIES, {"ids": list(entry_ids)})
+
+    def entry_of_offer(self, registration_id: str) -> WaitlistEntry | None:
+        row = self._run(_ENTRY_OF_OFFER, {"registration_id": registration_id}).mappings().one_or_none()
+        return None if row is None else WaitlistEntry.from_row(row)
+
+    def save_entries(self, entries: Sequence[WaitlistEntry]) -> None:
+        if entries:
+            rows = [_entry_params(each) for each in entries]
+            columns = ("entry_id", "status", "registration_id", "offered_at", "offer_expires_at", "updated_at")
+            self._run(_SAVE_ENTRIES, {column: [row[column] for row in rows] for column in columns})
+
+    def waiting_counts(self, event_id: str) -> dict[str, int]:
+        rows = self._run(_WAITING_COUNTS, {"event_id": event_id}).mappings()
+        return {row["type_id"]: int(row["waiting"]) for row in rows}
+
+    def has_waiting(self, event_id: str) -> bool:
+        return bool(self._run(_HAS_WAITING, {"event_id": event_id}).mappings().one()["waiting"])
+
+    def next_waiting(self, event_id: str, type_ids: Sequence[str], limit: int) -> list[WaitlistEntry]:
+        return self._entries(_NEXT_WAITING, {"event_id": event_id, "type_ids": list(type_ids), "limit": limit})
+
+    def waiting_ahead(self, entry: WaitlistEntry) -> int:
+        params = {"event_id": entry.event_id, "type_id": entry.type_id, "joined_at": entry.joined_at, "seq": entry.seq}
+        return int(self._run(_WAITING_AHEAD, params).mappings().one()["ahead"])
+
+    def entries_of(self, user_id: str, limit: int) -> list[WaitlistEntry]:
+        return self._entries(_ENTRIES_OF, {"user_id": user_id, "limit": limit})
+
+    def event_entries(
+        self,
+        event_id: str,
+        *,
+        statuses: Sequence[WaitlistStatus],
+        after: tuple[datetime, int] | None,
+        limit: int,
+    ) -> list[WaitlistEntry]:
+        params: dict[str, Any] = {"event_id": event_id, "statuses": [each.value for each in statuses], "limit": limit}
+        if after is None:
+            return self._entries(_EVENT_ENTRIES_FIRST, params)
+        return self._entries(_EVENT_ENTRIES_NEXT, {**params, "joined_at": after[0], "seq": after[1]})
+
+    def lapsed_offers(self, now: datetime, limit: int) -> list[WaitlistEntry]:
+        return self._entries(_LAPSED_OFFERS, {"now": now, "limit": limit})
+
+    def events_with_waiting(self, limit: int) -> list[str]:
+        return [row["event_id"] for row in self._run(_EVENTS_WITH_WAITING, {"limit": limit}).mappings()]
+
+    def _run(self, statement: Any, params: dict[str, Any]) -> Any:
+        return self._db.connection().execute(statement, params)
+
+    def _entries(self, statement: Any, params: dict[str, Any]) -> list[WaitlistEntry]:
+        return [WaitlistEntry.from_row(row) for row in self._run(statement, params).mappings()]
+
+
+def _entry_params(entry: WaitlistEntry) -> dict[str, Any]:
+    return {
+        "entry_id": entry.entry_id,
+        "event_id": entry.event_id,
+        "type_id": entry.type_id,
+        "user_id": entry.user_id,
+        "producer_id": entry.producer_id,
+        "seq": entry.seq,
+        "status": entry.status.value,
+        "joined_at": entry.joined_at,
+        "updated_at": entry.updated_at,
+        "registration_id": entry.registration_id,
+        "offered_at": entry.offered_at,
+        "offer_expires_at": entry.offer_expires_at,
+    }
+
+
 def _event_params(event: Event) -> dict[str, Any]:
     details = event.details
     return {
@@ -295,6 +475,8 @@ def _event_params(event: Event) -> dict[str, Any]:
         "publications": event.publications,
         "created_at": event.created_at,
         "updated_at": event.updated_at,
+        "waitlist_mode": details.waitlist_mode.value,
+        "offer_hours": details.offer_hours,
     }
 
 

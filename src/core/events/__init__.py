@@ -1,5 +1,6 @@
 """Events: producers' events with ticket types and quotas, registrations that hold seats and
-become tickets on payment (the earning enters the ledger in the same transaction), refunds."""
+become tickets on payment (the earning enters the ledger in the same transaction), refunds,
+and waitlists whose freed seats become offers."""
 
 from townsquare.core.events.models import (
     MAX_QUANTITY,
@@ -12,10 +13,16 @@ from townsquare.core.events.models import (
     RegistrationPage,
     RegistrationStatus,
     TicketType,
+    WaitlistEntry,
+    WaitlistMode,
+    WaitlistPage,
+    WaitlistPlace,
+    WaitlistStatus,
     check_capacity,
     make_details,
+    seats_left,
 )
-from townsquare.core.events.ports import EventStore
+from townsquare.core.events.ports import EventStore, WaitlistStore
 from townsquare.core.events.service import (
     EXPIRE_HOLDS,
     HOLD_DURATION,
@@ -41,8 +48,15 @@ __all__ = [
     "RegistrationPage",
     "RegistrationStatus",
     "TicketType",
+    "WaitlistEntry",
+    "WaitlistMode",
+    "WaitlistPage",
+    "WaitlistPlace",
+    "WaitlistStatus",
+    "WaitlistStore",
     "check_capacity",
     "make_details",
     "registration_id_for",
+    "seats_left",
     "settle_job_key",
 ]

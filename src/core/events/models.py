@@ -7,7 +7,7 @@ and the producer's reports). Prices are integer minor units in the event's curre
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -30,6 +30,10 @@ MAX_QUANTITY = 100
 """The most tickets one reservation may hold."""
 MAX_DURATION = timedelta(days=31)
 """The longest an event may last."""
+DEFAULT_OFFER_HOURS = 24
+"""How long a waitlist offer holds its seat unless the event says otherwise."""
+MAX_OFFER_HOURS = 168
+"""The longest a waitlist offer may be valid (a week)."""
 
 
 class EventStatus(StrEnum):
@@ -41,6 +45,15 @@ class EventStatus(StrEnum):
     """Public, in the feed; tickets can be reserved inside the sales window."""
     CANCELLED = "cancelled"
     """Called off for good: every paid registration is refunded by a job."""
+
+
+class WaitlistMode(StrEnum):
+    """How an event's waitlist turns freed seats into offers."""
+
+    AUTOMATIC = "automatic"
+    """The next in line gets an offer as soon as a seat frees up."""
+    MANUAL = "manual"
+    """The producer approves (makes an offer to) or rejects each entry."""
 
 
 class RegistrationStatus(StrEnum):
@@ -115,6 +128,9 @@ class EventDetails:
         sales_end: when they close: after they open, and no later than the start.
         capacity: the most seats over every ticket type together.
         currency: the currency of every ticket price.
+        waitlist_mode: automatic (freed seats go to the next in line) or manual (the
+            producer approves entries).
+        offer_hours: how long a waitlist offer holds its seat, 1..168 hours.
     """
 
     title: str
@@ -128,6 +144,8 @@ class EventDetails:
     sales_end: datetime
     capacity: int
     currency: str
+    waitlist_mode: WaitlistMode = WaitlistMode.AUTOMATIC
+    offer_hours: int = DEFAULT_OFFER_HOURS
 
 
 def make_details(
@@ -143,6 +161,8 @@ def make_details(
     online: object = False,
     venue: object = None,
     description: object = "",
+    waitlist_mode: object = WaitlistMode.AUTOMATIC,
+    offer_hours: object = DEFAULT_OFFER_HOURS,
 ) -> EventDetails:
     """Build :class:`EventDetails` from client input.
 
@@ -188,7 +208,17 @@ def make_details(
         sales_end=closes,
         capacity=check_count(capacity, "capacity", low=1, high=MAX_CAPACITY),
         currency=check_currency(currency),
+        waitlist_mode=check_waitlist_mode(waitlist_mode),
+        offer_hours=check_count(offer_hours, "offer_hours", low=1, high=MAX_OFFER_HOURS),
     )
+
+
+def check_waitlist_mode(value: object) -> WaitlistMode:
+    """The waitlist mode named ``value`` (``automatic`` or ``manual``)."""
+    if isinstance(value, str) and value in WaitlistMode.__members__.values():
+        return WaitlistMode(value)
+    modes = ", ".join(mode.value for mode in WaitlistMode)
+    raise InvalidInput(f"waitlist_mode must be one of {modes}", field="waitlist_mode")
 
 
 @frozen(kw_only=True)
@@ -259,6 +289,8 @@ class Event:
                 sales_end=row["sales_end"],
                 capacity=row["capacity"],
                 currency=row["currency"],
+                waitlist_mode=WaitlistMode(row["waitlist_mode"]),
+                offer_hours=row["offer_hours"],
             ),
             status=EventStatus(row["status"]),
             publications=row["publications"],
@@ -418,21 +450,153 @@ class Registration:
         )
 
 
-def check_capacity(event: Event, ticket: TicketType, held: Mapping[str, int], quantity: int) -> None:
+class WaitlistStatus(StrEnum):
+    """Where a waitlist entry is. Only ``waiting`` and ``offered`` entries are active."""
+
+    WAITING = "waiting"
+    """In line for a seat."""
+    OFFERED = "offered"
+    """Holds an offer: a reservation it may confirm until ``offer_expires_at``."""
+    ACCEPTED = "accepted"
+    """The offer was confirmed (the registration is a ticket)."""
+    DECLINED = "declined"
+    """The user declined the offer (or cancelled its hold); the seat passed on."""
+    EXPIRED = "expired"
+    """The offer lapsed unconfirmed; the seat passed on."""
+    REJECTED = "rejected"
+    """The producer turned the entry down (manual mode)."""
+    LEFT = "left"
+    """The user left the line before an offer."""
+
+
+ACTIVE_ENTRY_STATUSES = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
+"""The statuses of entries still in line or holding an offer (one per user and type)."""
+
+
+@frozen(kw_only=True)
+class WaitlistEntry:
+    """A user waiting for one ticket of a sold-out type.
+
+    Attributes:
+        entry_id: derived from the event and ``seq``.
+        event_id: the event.
+        type_id: the ticket type waited for.
+        user_id: who waits.
+        producer_id: whose event it is.
+        seq: the event's join counter at joining: ties of ``joined_at`` go by it.
+        status: see :class:`WaitlistStatus`.
+        joined_at: when the user joined (the line's order, then ``seq``).
+        updated_at: when it last changed.
+        registration_id: the offer's reservation, once offered.
+        offered_at: when the offer was made.
+        offer_expires_at: when the offer lapses unless confirmed.
+    """
+
+    entry_id: str
+    event_id: str
+    type_id: str
+    user_id: str
+    producer_id: str
+    seq: int
+    status: WaitlistStatus
+    joined_at: datetime
+    updated_at: datetime
+    registration_id: str | None = None
+    offered_at: datetime | None = None
+    offer_expires_at: datetime | None = None
+
+    @property
+    def position_key(self) -> tuple[datetime, int]:
+        """Its place in line: join time, then the event's join counter."""
+        return (self.joined_at, self.seq)
+
+    def status_at(self, now: datetime) -> WaitlistStatus:
+        """The status a reader sees: an offer past its expiry is expired, job or no job."""
+        if self.status is WaitlistStatus.OFFERED and self.offer_expires_at is not None and self.offer_expires_at <= now:
+            return WaitlistStatus.EXPIRED
+        return self.status
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> WaitlistEntry:
+        """Build an entry from a stored row (the ``event_waitlist`` table)."""
+        return cls(
+            entry_id=row["entry_id"],
+            event_id=row["event_id"],
+            type_id=row["type_id"],
+            user_id=row["user_id"],
+            producer_id=row["producer_id"],
+            seq=row["seq"],
+            status=WaitlistStatus(row["status"]),
+            joined_at=row["joined_at"],
+            updated_at=row["updated_at"],
+            registration_id=row["registration_id"],
+            offered_at=row["offered_at"],
+            offer_expires_at=row["offer_expires_at"],
+        )
+
+
+@frozen
+class WaitlistPlace:
+    """An entry and, while it waits, its place in its type's line (1: next to get an offer)."""
+
+    entry: WaitlistEntry
+    position: int | None
+
+
+@frozen
+class WaitlistPage:
+    """One page of an event's waitlist in line order, and the next page's cursor."""
+
+    entries: tuple[WaitlistEntry, ...]
+    next_cursor: str | None
+
+
+def seats_left(
+    event: Event,
+    types: Sequence[TicketType],
+    held: Mapping[str, int],
+    waiting: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """Per ticket type, the tickets a reservation may take now, within its quota and the capacity.
+
+    ``held`` maps each type to the seats it holds now (confirmed plus unexpired holds, waitlist
+    offers included). ``waiting`` maps each type to its waitlist entries still waiting: each
+    claims one of its type's free seats (never more than the type has free), and the claims
+    count against the event's capacity too, so a seat freed while people wait goes to them,
+    not to whoever reserves first. Without ``waiting`` this is the free seats themselves, what
+    offers are made from.
+    """
+    claims = {
+        ticket.type_id: min((waiting or {}).get(ticket.type_id, 0), max(ticket.quota - held.get(ticket.type_id, 0), 0))
+        for ticket in types
+    }
+    event_left = max(event.details.capacity - sum(held.values()) - sum(claims.values()), 0)
+    return {
+        ticket.type_id: min(max(ticket.quota - held.get(ticket.type_id, 0) - claims[ticket.type_id], 0), event_left)
+        for ticket in types
+    }
+
+
+def check_capacity(
+    event: Event,
+    ticket: TicketType,
+    held: Mapping[str, int],
+    quantity: int,
+    *,
+    types: Sequence[TicketType] = (),
+    waiting: Mapping[str, int] | None = None,
+) -> None:
     """Raise :class:`Conflict` unless ``quantity`` more tickets of ``ticket`` fit.
 
     ``held`` maps each of the event's ticket types to the seats it holds now (confirmed plus
     unexpired holds). Both limits apply: the type's quota and the event's capacity over all
-    types.
+    types, less what the waitlists claim (see :func:`seats_left`; ``types`` are the event's
+    ticket types, needed when ``waiting`` is given).
 
     Raises:
         Conflict: naming ``quantity``, with how many seats are left.
     """
-    type_held = held.get(ticket.type_id, 0)
-    event_held = sum(held.values())
-    type_left = max(ticket.quota - type_held, 0)
-    event_left = max(event.details.capacity - event_held, 0)
-    left = min(type_left, event_left)
+    left = seats_left(event, types or (ticket,), held, waiting).get(ticket.type_id, 0)
     if quantity > left:
         what = "sold out" if left == 0 else f"only {left} left"
         raise Conflict(f"ticket type {ticket.type_id!r} is {what}; asked for {quantity}", field="quantity")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from townsquare.core.events.discounts import DiscountCode
-from townsquare.core.events.models import Event, Registration, TicketType
+from townsquare.core.events.models import Event, Registration, TicketType, WaitlistEntry, WaitlistStatus
 
 
 class EventStore(Protocol):
@@ -64,6 +64,10 @@ class EventStore(Protocol):
 
     def add_registration(self, registration: Registration) -> bool:
         """Store a new registration; False (storing nothing) when its id is taken."""
+        ...
+
+    def add_registrations(self, registrations: Sequence[Registration]) -> None:
+        """Store many new registrations at once (waitlist offers, whose ids are new by construction)."""
         ...
 
     def get_registration(self, registration_id: str) -> Registration | None:
@@ -131,4 +135,76 @@ class EventStore(Protocol):
 
     def codes_of(self, producer_id: str) -> list[DiscountCode]:
         """The producer's codes, by code."""
+        ...
+
+
+class WaitlistStore(Protocol):
+    """Stores waitlist entries. Every call runs inside ``uow.transaction()``.
+
+    Every change to an event's entries runs under that event's lock
+    (:meth:`EventStore.lock_event`), like every change to its seats: the lock is what keeps
+    offers within the free seats and the line in order.
+    """
+
+    def add_entry(self, entry: WaitlistEntry) -> bool:
+        """Store a new entry; False (storing nothing) when the user has an active one for the type."""
+        ...
+
+    def last_seq(self, event_id: str) -> int:
+        """The highest join counter of the event's entries (0: none yet)."""
+        ...
+
+    def active_entry(self, event_id: str, type_id: str, user_id: str) -> WaitlistEntry | None:
+        """The user's waiting or offered entry for the type, if any."""
+        ...
+
+    def get_entries(self, entry_ids: Sequence[str]) -> list[WaitlistEntry]:
+        """The entries with these ids (those that exist, in no particular order)."""
+        ...
+
+    def entry_of_offer(self, registration_id: str) -> WaitlistEntry | None:
+        """The entry whose offer is this registration."""
+        ...
+
+    def save_entries(self, entries: Sequence[WaitlistEntry]) -> None:
+        """Replace the stored entries (same ids): status, offer and ``updated_at``."""
+        ...
+
+    def waiting_counts(self, event_id: str) -> dict[str, int]:
+        """Per ticket type of the event, how many entries wait (types with none may be absent)."""
+        ...
+
+    def has_waiting(self, event_id: str) -> bool:
+        """Whether any entry of the event waits."""
+        ...
+
+    def next_waiting(self, event_id: str, type_ids: Sequence[str], limit: int) -> list[WaitlistEntry]:
+        """Up to ``limit`` waiting entries of these types of the event, first in line first."""
+        ...
+
+    def waiting_ahead(self, entry: WaitlistEntry) -> int:
+        """How many entries of the entry's type wait ahead of it."""
+        ...
+
+    def entries_of(self, user_id: str, limit: int) -> list[WaitlistEntry]:
+        """The user's entries, newest first (joined_at, then entry_id, descending)."""
+        ...
+
+    def event_entries(
+        self,
+        event_id: str,
+        *,
+        statuses: Sequence[WaitlistStatus],
+        after: tuple[datetime, int] | None,
+        limit: int,
+    ) -> list[WaitlistEntry]:
+        """The event's entries with these statuses in line order, after a position."""
+        ...
+
+    def lapsed_offers(self, now: datetime, limit: int) -> list[WaitlistEntry]:
+        """Up to ``limit`` entries still marked offered whose offer expired at or before ``now``."""
+        ...
+
+    def events_with_waiting(self, limit: int) -> list[str]:
+        """Up to ``limit`` ids of events with waiting entries."""
         ...

@@ -40,14 +40,18 @@ from townsquare.core.events.models import (
     RegistrationPage,
     RegistrationStatus,
     TicketType,
+    WaitlistMode,
+    WaitlistStatus,
     check_capacity,
     check_count,
     check_id,
     check_price,
     check_quantity,
     check_text,
+    seats_left,
 )
-from townsquare.core.events.ports import EventStore
+from townsquare.core.events.ports import EventStore, WaitlistStore
+from townsquare.core.events.waitlist import offer_key, promotion_job
 from townsquare.core.feed import FeedService, make_draft
 from townsquare.core.identity import Actor
 from townsquare.core.ids import IdSource, RandomIds
@@ -89,6 +93,8 @@ class EventService:
 
     Args:
         events: where events, ticket types and registrations live.
+        waitlist: the waitlists' entries (their claims on freed seats; offers confirmed or
+            cancelled through here).
         ledger: the earnings ledger (its writes join the operation's transaction).
         feed: where published events appear (kind ``event``).
         jobs: queues a cancelled event's settlement (transactional enqueue).
@@ -103,6 +109,7 @@ class EventService:
         self,
         *,
         events: EventStore,
+        waitlist: WaitlistStore,
         ledger: EarningsLedger,
         feed: FeedService,
         jobs: JobService,
@@ -113,6 +120,7 @@ class EventService:
         hold_for: timedelta = HOLD_DURATION,
     ) -> None:
         self._events = events
+        self._waitlist = waitlist
         self._ledger = ledger
         self._feed = feed
         self._jobs = jobs
@@ -180,6 +188,8 @@ class EventService:
                 raise Conflict(f"{held} seats are held; the capacity cannot go below that", field="capacity")
             updated = evolve(event, details=details, updated_at=self._clock.now())
             self._events.save_event(updated)
+            if details.capacity > event.details.capacity or details.waitlist_mode != event.details.waitlist_mode:
+                self._seats_freed(updated)
             return updated
 
     def list_mine(self, actor: Actor, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> EventPage:
@@ -337,6 +347,8 @@ class EventService:
                 changed = evolve(changed, quota=new_quota)
             if changed != ticket:
                 self._events.save_ticket_type(changed)
+            if changed.quota > ticket.quota:
+                self._seats_freed(event)
             return changed
 
     def ticket_types(self, actor: Actor, event_id: str) -> list[TicketType]:
@@ -352,6 +364,8 @@ class EventService:
     def availability(self, actor: Actor, event_id: str) -> dict[str, int]:
         """Per ticket type, the tickets that can be reserved now (within quota and capacity).
 
+        Seats free while people wait for them are the waitlist's (see :func:`seats_left`).
+
         Raises:
             NotFound: no such event the actor may see.
         """
@@ -359,8 +373,8 @@ class EventService:
         with self._uow.transaction():
             types = self._events.ticket_types(event_id)
             held = self._events.held_seats(event_id, self._clock.now())
-        event_left = max(event.details.capacity - sum(held.values()), 0)
-        return {ticket.type_id: min(max(ticket.quota - held.get(ticket.type_id, 0), 0), event_left) for ticket in types}
+            waiting = self._waitlist.waiting_counts(event_id)
+        return seats_left(event, types, held, waiting)
 
     # -- registrations -------------------------------------------------------------------
 
@@ -412,8 +426,12 @@ class EventService:
                 return existing
             now = self._clock.now()
             event.check_sales_open(now)
-            ticket = self._ticket(event_id, type_id)
-            check_capacity(event, ticket, self._events.held_seats(event_id, now), checked_quantity)
+            types = self._events.ticket_types(event_id)
+            ticket = _ticket_in(types, event_id, type_id)
+            held = self._events.held_seats(event_id, now)
+            check_capacity(
+                event, ticket, held, checked_quantity, types=types, waiting=self._waitlist.waiting_counts(event_id)
+            )
             discount = 0
             if checked_code is not None:
                 discount = self._apply_code(actor, event, ticket, quantity=checked_quantity, code=checked_code, now=now)
@@ -482,6 +500,7 @@ class EventService:
                 updated_at=now,
             )
             self._events.save_registration(confirmed)
+            self._offer_settled(registration, WaitlistStatus.ACCEPTED, now)
             return confirmed
 
     def cancel(self, actor: Actor, registration_id: str) -> Registration:
@@ -498,8 +517,14 @@ class EventService:
             found = self._events.get_registration(registration_id)
             if found is None or not (found.attendee_id == actor.user_id or _manages(actor, found)):
                 raise NotFound(f"no registration {registration_id!r}", field="registration_id")
-            self._events.lock_event(found.event_id)
-            return self._cancel(self._locked_registration(registration_id), "registration cancelled")
+            event = self._events.lock_event(found.event_id)
+            assert event is not None  # registrations are never without their event
+            registration = self._locked_registration(registration_id)
+            cancelled = self._cancel(registration, "registration cancelled")
+            if cancelled != registration:
+                self._offer_settled(registration, WaitlistStatus.DECLINED, self._clock.now())
+                self._seats_freed(event)
+            return cancelled
 
     def refund(
         self,
@@ -528,7 +553,8 @@ class EventService:
             found = self._events.get_registration(registration_id)
             if found is None or not _manages(actor, found):
                 raise NotFound(f"no registration {registration_id!r} of your events", field="registration_id")
-            self._events.lock_event(found.event_id)
+            event = self._events.lock_event(found.event_id)
+            assert event is not None  # registrations are never without their event
             registration = self._locked_registration(registration_id)
             ledger_id = event_id_for(registration.producer_id, _refund_key(registration_id, key))
             stored = self._ledger.get(ledger_id)
@@ -542,9 +568,12 @@ class EventService:
                 raise Conflict(f"registration {registration_id!r} has no payment to refund", field="registration_id")
             remaining = registration.refundable
             refund = remaining if amount is None else check_count(amount, "amount", low=1, high=remaining)
-            return self._refund(
+            refunded = self._refund(
                 registration, refund, _refund_key(registration_id, key), checked_reason, partial_ok=True
             )
+            if refunded.status is RegistrationStatus.REFUNDED:
+                self._seats_freed(event)
+            return refunded
 
     def get_registration(self, actor: Actor, registration_id: str) -> Registration:
         """A registration, for its attendee, the event's producer or an admin.
@@ -693,7 +722,12 @@ class EventService:
         now = self._clock.now()
         with self._uow.transaction():
             lapsed = self._events.lapsed_holds(now, limit)
-            return self._events.mark_expired([each.registration_id for each in lapsed], now)
+            marked = self._events.mark_expired([each.registration_id for each in lapsed], now)
+            # The seats freed at each lapse; the lines waiting for them are promoted by a job.
+            for event_id in sorted({each.event_id for each in lapsed}):
+                if self._waitlist.has_waiting(event_id):
+                    self._jobs.enqueue_many([promotion_job(event_id)])
+            return marked
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -704,10 +738,22 @@ class EventService:
         return event
 
     def _ticket(self, event_id: str, type_id: str) -> TicketType:
-        for ticket in self._events.ticket_types(event_id):
-            if ticket.type_id == type_id:
-                return ticket
-        raise NotFound(f"no ticket type {type_id!r} for event {event_id!r}", field="type_id")
+        return _ticket_in(self._events.ticket_types(event_id), event_id, type_id)
+
+    def _seats_freed(self, event: Event) -> None:
+        """Seats freed up (or the line may now be served): queue the line's promotion, in this transaction."""
+        if event.details.waitlist_mode is WaitlistMode.AUTOMATIC and self._waitlist.has_waiting(event.event_id):
+            self._jobs.enqueue_many([promotion_job(event.event_id)])
+
+    def _offer_settled(self, registration: Registration, status: WaitlistStatus, now: datetime) -> None:
+        """A waitlist offer's hold was confirmed or cancelled: its entry says so, in this transaction."""
+        if registration.status is not RegistrationStatus.RESERVED or not registration.reserve_key.startswith(
+            offer_key("")
+        ):
+            return
+        entry = self._waitlist.entry_of_offer(registration.registration_id)
+        if entry is not None and entry.status is WaitlistStatus.OFFERED:
+            self._waitlist.save_entries([evolve(entry, status=status, updated_at=now)])
 
     def _locked_registration(self, registration_id: str) -> Registration:
         registration = self._events.lock_registration(registration_id)
@@ -795,6 +841,13 @@ class EventService:
         updated = evolve(registration, refunded=refunded, status=status, updated_at=now)
         self._events.save_registration(updated)
         return updated
+
+
+def _ticket_in(types: Sequence[TicketType], event_id: str, type_id: str) -> TicketType:
+    for ticket in types:
+        if ticket.type_id == type_id:
+            return ticket
+    raise NotFound(f"no ticket type {type_id!r} for event {event_id!r}", field="type_id")
 
 
 def _refund_key(registration_id: str, key: str) -> str:
