@@ -57,6 +57,8 @@ MAX_BULK = 500
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 ANNOUNCE_CHANNELS = ("inapp", "email")
+ANNOUNCER = Actor("system:events.waitlist", roles=["service"])
+"""Who sends the offers' announcements: a service (it may notify others), not an admin."""
 _ENTRY_NAMESPACE = uuid.UUID("5a0c7d4e-9b7a-5f61-8e3c-2d4b6f8a1c07")
 _OFFER_NAMESPACE = uuid.UUID("c3e1a9b2-4d6f-5a8e-b7c0-9f2e4d6a8b13")
 
@@ -398,6 +400,7 @@ class WaitlistService:
         sent = 0
         for channel in ANNOUNCE_CHANNELS:
             result = self._notifications.send(
+                ANNOUNCER,
                 entry.user_id,
                 channel,
                 "waitlist",
