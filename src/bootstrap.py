@@ -23,16 +23,20 @@ from townsquare.core.events import EventService
 from townsquare.core.events.jobs import register_events_jobs
 from townsquare.core.events.waitlist import WaitlistService
 from townsquare.core.feed import FeedService
+from townsquare.core.identity import Actor
 from townsquare.core.ids import IdSource, RandomIds, SeededIds
 from townsquare.core.insights import InsightsService
 from townsquare.core.jobs import JobHandlers, JobService, LeasePolicy, register_builtin_jobs
 from townsquare.core.notifications import NotificationService
 from townsquare.core.notifications.jobs import register_notifications_jobs
+from townsquare.core.reports import ReportService
+from townsquare.core.reports.jobs import register_reports_jobs
 from townsquare.core.uow import UnitOfWork
 from townsquare.settings import Settings
 
 if TYPE_CHECKING:
     from townsquare.adapters.memory.database import MemoryDatabase
+    from townsquare.adapters.memory.earnings import MemoryEarningsLedger
     from townsquare.adapters.memory.feed import MemoryFeedStore
     from townsquare.adapters.postgres.database import PgDatabase
     from townsquare.core.assistant.ports import ChatModel, Embedder
@@ -80,6 +84,7 @@ class Services:
         media: uploads for drafts (images checked by content, stripped of metadata).
         events: producers' events, ticket types, registrations (holds, tickets, refunds).
         waitlist: the lines for sold-out ticket types, their offers and approvals.
+        reports: producers' stats, reconciliation lists, bulk refunds and cancellations, exports.
         readiness: named checks that raise when a dependency is unreachable.
     """
 
@@ -98,6 +103,7 @@ class Services:
     media: MediaService
     events: EventService
     waitlist: WaitlistService
+    reports: ReportService
     readiness: dict[str, ReadinessCheck] = field(factory=dict)
     _reset: Callable[[], None] | None = None
     _closers: list[Callable[[], None]] = field(factory=list)
@@ -161,6 +167,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
     _wire_assistant(settings, services)
     register_composer_jobs(services.job_handlers, services.composer, services.media)
     register_events_jobs(services.job_handlers, services.events, services.waitlist)
+    register_reports_jobs(services.job_handlers, services.reports)
     return services
 
 
@@ -331,7 +338,7 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
     earnings = EarningsService(ledger, db, clock, cursors)
     media = _memory_media(settings, db, clock, jobs)
     notifications = _memory_notifications(settings, db, clock, cursors, jobs, ids=ids)
-    events, waitlist = _memory_events(
+    events, waitlist, reports = _memory_events(
         db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, notifications=notifications, ids=ids
     )
     return Services(
@@ -350,6 +357,7 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
         entity_search=_memory_entity_search(db, feed_store),
         events=events,
         waitlist=waitlist,
+        reports=reports,
         reset=db.reset,
     )
 
@@ -384,7 +392,7 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
     ledger = PgEarningsLedger(db)
     earnings = EarningsService(ledger, db, clock, cursors)
     media = _postgres_media(settings, db, clock, jobs)
-    events, waitlist = _postgres_events(
+    events, waitlist, reports = _postgres_events(
         db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, notifications=notifications
     )
     return Services(
@@ -403,6 +411,7 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         entity_search=_postgres_entity_search(db),
         events=events,
         waitlist=waitlist,
+        reports=reports,
         readiness={"database": db.ping},
         closers=[db.dispose, close_notifications],
     )
@@ -447,13 +456,14 @@ def _memory_events(
     clock: Clock,
     cursors: CursorCodec,
     *,
-    ledger: EarningsLedger,
+    ledger: MemoryEarningsLedger,
     feed: FeedService,
     jobs: JobService,
     notifications: NotificationService,
     ids: SeededIds,
-) -> tuple[EventService, WaitlistService]:
+) -> tuple[EventService, WaitlistService, ReportService]:
     from townsquare.adapters.memory.events import MemoryEventStore, MemoryWaitlistStore
+    from townsquare.adapters.memory.reports import MemoryBulkActionStore, MemoryReportStore
 
     store, waitlist = MemoryEventStore(db), MemoryWaitlistStore(db)
     events = EventService(
@@ -470,7 +480,19 @@ def _memory_events(
     lines = WaitlistService(
         events=store, waitlist=waitlist, jobs=jobs, notifications=notifications, uow=db, clock=clock, cursors=cursors
     )
-    return events, lines
+    reports = ReportService(
+        reports=MemoryReportStore(store, ledger),
+        bulk=MemoryBulkActionStore(db),
+        event_store=store,
+        events=events,
+        jobs=jobs,
+        uow=db,
+        clock=clock,
+        cursors=cursors,
+        preferred_zone=_preferred_zone(notifications),
+        waitlist=waitlist,
+    )
+    return events, lines, reports
 
 
 def _postgres_events(
@@ -482,8 +504,9 @@ def _postgres_events(
     feed: FeedService,
     jobs: JobService,
     notifications: NotificationService,
-) -> tuple[EventService, WaitlistService]:
+) -> tuple[EventService, WaitlistService, ReportService]:
     from townsquare.adapters.postgres.events import PgEventStore, PgWaitlistStore
+    from townsquare.adapters.postgres.reports import PgBulkActionStore, PgReportStore
 
     store, waitlist = PgEventStore(db), PgWaitlistStore(db)
     events = EventService(
@@ -492,7 +515,28 @@ def _postgres_events(
     lines = WaitlistService(
         events=store, waitlist=waitlist, jobs=jobs, notifications=notifications, uow=db, clock=clock, cursors=cursors
     )
-    return events, lines
+    reports = ReportService(
+        reports=PgReportStore(db),
+        bulk=PgBulkActionStore(db),
+        event_store=store,
+        events=events,
+        jobs=jobs,
+        uow=db,
+        clock=clock,
+        cursors=cursors,
+        preferred_zone=_preferred_zone(notifications),
+        waitlist=waitlist,
+    )
+    return events, lines, reports
+
+
+def _preferred_zone(notifications: NotificationService) -> Callable[[str], str]:
+    """A user's time zone as their notification preferences name it (UTC by default)."""
+
+    def preferred(user_id: str) -> str:
+        return notifications.preferences(Actor(user_id)).timezone
+
+    return preferred
 
 
 def _media_store(settings: Settings, db: MemoryDatabase | None) -> MediaStore:

@@ -123,5 +123,12 @@ class MemoryEarningsLedger:
         events.sort(key=lambda event: (event.recorded_at, event.id), reverse=True)
         return events[:limit]
 
+    def events_of_earning(self, earning_id: str) -> list[LedgerEvent]:
+        """The earning and every event about it, in the order they were appended (for the reports adapter)."""
+        earning = self._events.get(earning_id)
+        if earning is None:
+            return []
+        return [earning, *self._by_earning.get(earning_id, ())]
+
     def creators(self) -> Sequence[str]:
         return sorted(creator for creator, events in self._by_creator.items() if events)

@@ -140,6 +140,10 @@ class MemoryEventStore:
             mine = [each for each in mine if (each.created_at, each.registration_id) < after]
         return mine[:limit]
 
+    def all_registrations(self) -> list[Registration]:
+        """Every registration, in no particular order (for the reports adapter)."""
+        return list(self._registrations.values())
+
     def registrations_to_settle(self, event_id: str, limit: int) -> list[Registration]:
         open_ones = (RegistrationStatus.RESERVED, RegistrationStatus.CONFIRMED)
         found = sorted(

@@ -80,6 +80,8 @@ _REG_COLUMNS = (
     "discount, total, status, expires_at, refunded, reserve_key, confirm_key, earning_id, created_at, updated_at, "
     "discount_code"
 )
+REGISTRATION_COLUMNS = _REG_COLUMNS
+"""The columns :meth:`Registration.from_row` reads (the reports adapter selects them too)."""
 _ADD_REG = text(
     f"""
     INSERT INTO event_registrations ({_REG_COLUMNS})

@@ -39,6 +39,7 @@ from townsquare.hosts.http.routes import (
     jobs,
     metrics,
     notifications,
+    reports,
     system,
 )
 from townsquare.hosts.http.routes.testing import testing_router
@@ -61,6 +62,7 @@ def api_routes() -> list[Any]:
         *assistant.ROUTES,
         composer.router(),
         events.router(),
+        reports.router(),
     ]
 
 

@@ -1,0 +1,16 @@
+"""The reports job type: working through a bulk refund or cancellation (one job per action)."""
+
+from __future__ import annotations
+
+from townsquare.core.jobs import JobContext, JobHandlers
+from townsquare.core.reports.service import BULK_ACTION, ReportService
+
+
+def register_reports_jobs(handlers: JobHandlers, service: ReportService) -> None:
+    """Register the bulk action job; it heartbeats its lease between items."""
+
+    def bulk_action(context: JobContext) -> dict[str, object]:
+        progress = service.run_bulk(str(context.payload["action_id"]), heartbeat=context.heartbeat)
+        return {"done": progress.done, "failed": progress.failed}
+
+    handlers.register(BULK_ACTION, bulk_action, description="refund or cancel the registrations of a bulk action")

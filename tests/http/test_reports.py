@@ -1,0 +1,108 @@
+"""Reports over HTTP, on both adapters: stats, the reconciliation list (producer and admin), and bad
+input as problems naming the field, with nothing changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.http.conftest import TokenFactory
+from tests.http.test_events import published
+from tests.http.test_host import assert_problem
+
+Client = TestClient[Any]
+
+
+def bought(client: Client, attendee: dict[str, str], key: str, quantity: int = 1) -> str:
+    held = client.post(
+        "/api/v1/events/jazz/registrations",
+        json={"type_id": "standard", "quantity": quantity, "idempotency_key": key},
+        headers=attendee,
+    )
+    assert held.status_code == 201, held.text
+    rid: str = held.json()["registration_id"]
+    confirmed = client.post(
+        f"/api/v1/registrations/{rid}/confirm", json={"idempotency_key": f"p-{key}"}, headers=attendee
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return rid
+
+
+def test_stats_and_the_list_over_http(client: Client, auth: TokenFactory) -> None:
+    producer = auth("pat")
+    published(client, producer)
+    first = bought(client, auth("alice"), "a1", quantity=2)
+    second = bought(client, auth("bob"), "b1")
+    refunded = client.post(
+        f"/api/v1/registrations/{second}/refund", json={"reason": "sorry", "idempotency_key": "f1"}, headers=producer
+    )
+    assert refunded.status_code == 200, refunded.text
+
+    stats = client.get("/api/v1/reports/events/jazz/stats", headers=producer)
+    assert stats.status_code == 200, stats.text
+    body = stats.json()
+    assert body["registrations"]["confirmed"] == 1 and body["registrations"]["refunded"] == 1
+    assert body["time_zone"] == "Europe/Paris"
+    assert body["money"] == [
+        {
+            "currency": "EUR",
+            "gross": 7_500,
+            "discounts": 0,
+            "captured": 0,
+            "voided": 2_500,
+            "refunded": 0,
+            "pending": 5_000,
+            "net": 0,
+        }
+    ]
+    assert body["capacity"] == [{"type_id": "standard", "name": "Standard", "quota": 5, "held": 2, "left": 3}]
+    assert [(day["day"], day["hours"], day["registrations"]) for day in body["days"]] == [("2026-01-15", 24, 2)]
+
+    over_all = client.get(
+        "/api/v1/reports/stats", params={"from": "2026-01-01", "to": "2026-01-31", "time_zone": "UTC"}, headers=producer
+    )
+    assert over_all.status_code == 200, over_all.text
+    assert len(over_all.json()["days"]) == 31 and over_all.json()["money"] == body["money"]
+
+    listed = client.get("/api/v1/reports/registrations", params={"status": "confirmed", "limit": 1}, headers=producer)
+    assert listed.status_code == 200, listed.text
+    assert [each["registration_id"] for each in listed.json()["registrations"]] == [first]
+    assert listed.json()["next_cursor"] is None
+
+    admin = client.get(
+        "/api/v1/admin/reports/registrations", params={"producer_id": "pat"}, headers=auth("root", admin=True)
+    )
+    assert admin.status_code == 200, admin.text
+    assert {each["registration_id"] for each in admin.json()["registrations"]} == {first, second}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("/api/v1/reports/stats", {"from": "2026-01-10", "to": "2026-01-09"}, 400, "to"),
+        ("/api/v1/reports/stats", {"from": "2025-01-01", "to": "2026-01-09"}, 400, "to"),
+        ("/api/v1/reports/stats", {"time_zone": "Mars/Olympus"}, 400, "time_zone"),
+        ("/api/v1/reports/stats", {"producer_id": "pat"}, 403, "producer_id"),
+        ("/api/v1/reports/events/jazz/stats", {}, 404, "event_id"),
+        ("/api/v1/reports/events/jazz/stats", {"time_zone": "Nowhere"}, 404, "event_id"),
+        ("/api/v1/reports/registrations", {"event_id": "jazz"}, 404, "event_id"),
+        ("/api/v1/reports/registrations", {"status": "paid"}, 400, "status"),
+        ("/api/v1/reports/registrations", {"from": "2026-01-10"}, 400, "to"),
+        ("/api/v1/reports/registrations", {"cursor": "forged"}, 400, "cursor"),
+        ("/api/v1/reports/registrations", {"limit": "0"}, 400, "limit"),
+        ("/api/v1/admin/reports/registrations", {}, 403, None),  # the guard, then the core
+    ],
+)
+def test_bad_input_is_a_problem_naming_the_field(
+    client: Client, auth: TokenFactory, case: tuple[str, dict[str, str], int, str | None]
+) -> None:
+    path, params, status, field = case
+    published(client, auth("pat"))
+    refused = assert_problem(client.get(path, params=params, headers=auth("olga")), status)
+    assert refused.get("field") == field
+
+
+def test_an_unparseable_date_is_a_400(client: Client, auth: TokenFactory) -> None:
+    assert_problem(client.get("/api/v1/reports/stats", params={"from": "yesterday"}, headers=auth("pat")), 400)
