@@ -1,5 +1,6 @@
-"""Demo events data for mock mode: carol's published pottery workshop (two ticket types and a
-producer-wide discount code) with alice's confirmed registration, and bob's draft meetup.
+"""Demo events data for mock mode: carol's published pottery workshop (three ticket types and a
+producer-wide discount code) with alice's confirmed registration, its one-seat masterclass sold
+out to bob with alice on its waitlist, and bob's draft meetup.
 
 Every id is client-chosen and times are relative to the clock's start, so seeding after a
 reset gives the same answers on every run."""
@@ -45,6 +46,9 @@ def seed(services: Services) -> None:
     events = services.events
     events.add_ticket_type(carol, workshop.event_id, type_id="standard", name="Standard", price=4_500, quota=10)
     events.add_ticket_type(carol, workshop.event_id, type_id="pair", name="Two at one wheel", price=8_000, quota=2)
+    events.add_ticket_type(
+        carol, workshop.event_id, type_id="masterclass", name="Masterclass with Carol", price=12_000, quota=1
+    )
     events.create_code(
         carol,
         code="CLAY10",
@@ -58,6 +62,10 @@ def seed(services: Services) -> None:
     events.publish(carol, workshop.event_id)
     held = events.reserve(alice, workshop.event_id, "standard", 2, idempotency_key="demo-alice-1", code="CLAY10")
     events.confirm(alice, held.registration_id, idempotency_key="demo-alice-1-paid")
+    # The masterclass sells out to bob; alice waits for it (a cancellation offers her the seat).
+    master = events.reserve(bob, workshop.event_id, "masterclass", 1, idempotency_key="demo-bob-master")
+    events.confirm(bob, master.registration_id, idempotency_key="demo-bob-master-paid")
+    services.waitlist.join(alice, workshop.event_id, "masterclass")
     meetup_start = (now + timedelta(days=30)).replace(hour=18, minute=30, second=0, microsecond=0)
     events.create_event(
         bob,

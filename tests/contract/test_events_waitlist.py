@@ -344,3 +344,16 @@ def test_the_producers_line_pages_in_order(services: Services, clock: ManualCloc
     assert second.next_cursor is None
     with pytest.raises(NotFound):
         services.waitlist.entries(OTHER, "jazz")
+
+
+def test_the_demo_data_has_a_sold_out_masterclass_with_alice_in_line(services: Services) -> None:
+    from townsquare.demo import events as demo_events
+
+    demo_events.seed(services)
+    demo_events.seed(services)  # seeding again adds nothing
+    alice = Actor("alice")
+    places = services.waitlist.my_entries(alice)
+    assert [(p.entry.event_id, p.entry.type_id, p.position) for p in places] == [
+        ("demo-wheel-workshop", "masterclass", 1)
+    ]
+    assert services.events.availability(alice, "demo-wheel-workshop")["masterclass"] == 0

@@ -1,4 +1,4 @@
-"""Events endpoints under /api/v1: producers' events and ticket types, attendees' registrations.
+"""Events endpoints under /api/v1: producers' events and ticket types, attendees' registrations, waitlists.
 
 One router declares the path and tags once; each handler is a call into the events service
 with the acting user. Producers manage their own events; attendees see their own registrations.
@@ -21,10 +21,18 @@ from townsquare.core.events import (
     Registration,
     RegistrationStatus,
     TicketType,
+    WaitlistEntry,
+    WaitlistMode,
+    WaitlistPlace,
+    WaitlistStatus,
     make_details,
 )
 from townsquare.core.events.discounts import DiscountCode, DiscountKind
+from townsquare.core.events.models import DEFAULT_OFFER_HOURS
 from townsquare.core.events.service import DEFAULT_LIMIT, MAX_LIMIT, EventService
+from townsquare.core.events.waitlist import DEFAULT_LIMIT as WAITLIST_LIMIT
+from townsquare.core.events.waitlist import MAX_LIMIT as WAITLIST_MAX_LIMIT
+from townsquare.core.events.waitlist import WaitlistService
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of
 
@@ -33,6 +41,8 @@ TAGS = ["events"]
 EventId = Annotated[str, PathParameter(description="the event's id")]
 TypeId = Annotated[str, PathParameter(description="the ticket type's id within its event")]
 RegistrationId = Annotated[str, PathParameter(description="the registration's id")]
+EntryId = Annotated[str, PathParameter(description="the waitlist entry's id")]
+WaitlistLimit = Annotated[int, QueryParameter(description=f"page size, 1..{WAITLIST_MAX_LIMIT}")]
 Cursor = Annotated[str | None, QueryParameter(description="the previous page's next_cursor", required=False)]
 Limit = Annotated[int, QueryParameter(description=f"page size, 1..{MAX_LIMIT}")]
 
@@ -53,6 +63,9 @@ class TicketedEventIn:
         online: true for an online event (then no venue).
         venue: where it takes place (required unless online), at most 300 characters.
         description: free text, at most 5,000 characters.
+        waitlist_mode: ``automatic`` (freed seats are offered to the next in line) or ``manual``
+            (you approve waitlist entries).
+        offer_hours: how long a waitlist offer holds its seat, 1..168 hours.
         event_id: your own id for it on create (1..64 of letters, digits, ``_`` and ``-``), or omitted.
     """
 
@@ -67,6 +80,8 @@ class TicketedEventIn:
     online: bool = False
     venue: str | None = None
     description: str = ""
+    waitlist_mode: Annotated[str, one_of(WaitlistMode)] = WaitlistMode.AUTOMATIC.value
+    offer_hours: int = DEFAULT_OFFER_HOURS
     event_id: str | None = None
 
     def details(self) -> EventDetails:
@@ -82,6 +97,8 @@ class TicketedEventIn:
             online=self.online,
             venue=self.venue,
             description=self.description,
+            waitlist_mode=self.waitlist_mode,
+            offer_hours=self.offer_hours,
         )
 
 
@@ -104,6 +121,8 @@ class TicketedEventOut:
         sales_end: when they close.
         capacity: the most seats over every ticket type.
         currency: the currency of its prices.
+        waitlist_mode: automatic or manual.
+        offer_hours: how long a waitlist offer holds its seat.
         created_at: when it was created.
         updated_at: when it last changed.
     """
@@ -122,6 +141,8 @@ class TicketedEventOut:
     sales_end: datetime
     capacity: int
     currency: str
+    waitlist_mode: Annotated[str, one_of(WaitlistMode)]
+    offer_hours: int
     created_at: datetime
     updated_at: datetime
 
@@ -143,6 +164,8 @@ class TicketedEventOut:
             sales_end=details.sales_end,
             capacity=details.capacity,
             currency=details.currency,
+            waitlist_mode=details.waitlist_mode.value,
+            offer_hours=details.offer_hours,
             created_at=event.created_at,
             updated_at=event.updated_at,
         )
@@ -439,6 +462,86 @@ class CodeList:
     codes: list[CodeOut]
 
 
+@frozen
+class JoinIn:
+    """The sold-out ticket type whose waitlist to join.
+
+    Attributes:
+        type_id: the ticket type.
+    """
+
+    type_id: str
+
+
+@frozen
+class EntryIds:
+    """Waitlist entries to approve or reject, all of them or none.
+
+    Attributes:
+        entry_ids: 1..500 distinct entry ids of the event's line.
+    """
+
+    entry_ids: list[str]
+
+
+@frozen
+class WaitlistEntryOut:
+    """A place on a waitlist.
+
+    Attributes:
+        entry_id: its id.
+        event_id: the event.
+        type_id: the ticket type waited for (one ticket).
+        user_id: who waits.
+        status: waiting, offered, accepted, declined, expired, rejected or left (a lapsed offer reads expired).
+        position: while waiting, the place in the type's line (1: next); null otherwise.
+        joined_at: when the user joined.
+        registration_id: the offer's reservation (confirm it like any hold), once offered.
+        offer_expires_at: when the offer lapses unless confirmed.
+    """
+
+    entry_id: str
+    event_id: str
+    type_id: str
+    user_id: str
+    status: Annotated[str, one_of(WaitlistStatus)]
+    position: int | None
+    joined_at: datetime
+    registration_id: str | None
+    offer_expires_at: datetime | None
+
+    @classmethod
+    def of(cls, service: WaitlistService, entry: WaitlistEntry, position: int | None = None) -> WaitlistEntryOut:
+        return cls(
+            entry_id=entry.entry_id,
+            event_id=entry.event_id,
+            type_id=entry.type_id,
+            user_id=entry.user_id,
+            status=service.status_of(entry).value,
+            position=position,
+            joined_at=entry.joined_at,
+            registration_id=entry.registration_id,
+            offer_expires_at=entry.offer_expires_at,
+        )
+
+    @classmethod
+    def at(cls, service: WaitlistService, place: WaitlistPlace) -> WaitlistEntryOut:
+        return cls.of(service, place.entry, place.position)
+
+
+@frozen
+class WaitlistEntryList:
+    """Waitlist entries.
+
+    Attributes:
+        entries: the entries.
+        next_cursor: on a producer's page of the line, the next page's cursor; null on the last.
+    """
+
+    entries: list[WaitlistEntryOut]
+    next_cursor: str | None = None
+
+
 # -- events ------------------------------------------------------------------------------
 
 
@@ -638,6 +741,117 @@ def refund(
     return RegistrationOut.of(services.events, registration)
 
 
+# -- waitlists ---------------------------------------------------------------------------
+
+
+@post(
+    "/events/{event_id:str}/waitlist",
+    summary="Join a sold-out ticket type's waitlist",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    problems=[404, 409],
+)
+def join_waitlist(
+    services: ServicesDep, actor: ActorDep, event_id: EventId, data: JSONBody[JoinIn]
+) -> WaitlistEntryOut:
+    """Join the line for one ticket of a sold-out type (at the back); a type not sold out, or joining twice, is a
+    409 naming type_id.
+    """
+    return WaitlistEntryOut.at(services.waitlist, services.waitlist.join(actor, event_id, data.type_id))
+
+
+@get(
+    "/events/{event_id:str}/waitlist",
+    summary="Your event's waitlist, in line order",
+    sync_to_thread=True,
+    problems=[400, 404],
+)
+def event_waitlist(
+    services: ServicesDep,
+    actor: ActorDep,
+    event_id: EventId,
+    *,
+    all_entries: Annotated[
+        bool, QueryParameter(name="all", description="every entry, not only waiting and offered ones")
+    ] = False,
+    cursor: Cursor = None,
+    limit: WaitlistLimit = WAITLIST_LIMIT,
+) -> WaitlistEntryList:
+    """The line of an event you produce, first in line first, a page at a time."""
+    page = services.waitlist.entries(actor, event_id, active_only=not all_entries, cursor=cursor, limit=limit)
+    return WaitlistEntryList([WaitlistEntryOut.of(services.waitlist, each) for each in page.entries], page.next_cursor)
+
+
+@post(
+    "/events/{event_id:str}/waitlist/approve",
+    summary="Make offers to waitlist entries (manual mode)",
+    status_code=200,
+    sync_to_thread=True,
+    problems=[400, 404, 409],
+)
+def approve_waitlist(
+    services: ServicesDep, actor: ActorDep, event_id: EventId, data: JSONBody[EntryIds]
+) -> WaitlistEntryList:
+    """Offer a seat to each of these waiting entries, all or none, never more than the free seats (409 naming
+    entry_ids); in automatic mode a 409 naming waitlist_mode.
+    """
+    offered = services.waitlist.approve(actor, event_id, data.entry_ids)
+    return WaitlistEntryList([WaitlistEntryOut.of(services.waitlist, each) for each in offered])
+
+
+@post(
+    "/events/{event_id:str}/waitlist/reject",
+    summary="Turn waitlist entries down (manual mode)",
+    status_code=200,
+    sync_to_thread=True,
+    problems=[400, 404, 409],
+)
+def reject_waitlist(
+    services: ServicesDep, actor: ActorDep, event_id: EventId, data: JSONBody[EntryIds]
+) -> WaitlistEntryList:
+    """Reject these waiting entries, all or none; in automatic mode a 409 naming waitlist_mode."""
+    rejected = services.waitlist.reject(actor, event_id, data.entry_ids)
+    return WaitlistEntryList([WaitlistEntryOut.of(services.waitlist, each) for each in rejected])
+
+
+@get("/waitlist", summary="Your waitlist entries, newest first", sync_to_thread=True)
+def my_waitlist(services: ServicesDep, actor: ActorDep) -> WaitlistEntryList:
+    """Your waitlist entries (the newest 50), each waiting one with its place in line."""
+    return WaitlistEntryList(
+        [WaitlistEntryOut.at(services.waitlist, each) for each in services.waitlist.my_entries(actor)]
+    )
+
+
+@get("/waitlist/{entry_id:str}", summary="One waitlist entry", sync_to_thread=True, problems=[404])
+def get_waitlist_entry(services: ServicesDep, actor: ActorDep, entry_id: EntryId) -> WaitlistEntryOut:
+    """An entry of yours (or of your event's line) with its place in line while it waits."""
+    return WaitlistEntryOut.at(services.waitlist, services.waitlist.get_entry(actor, entry_id))
+
+
+@post(
+    "/waitlist/{entry_id:str}/leave",
+    summary="Leave a waitlist",
+    status_code=200,
+    sync_to_thread=True,
+    problems=[404, 409],
+)
+def leave_waitlist(services: ServicesDep, actor: ActorDep, entry_id: EntryId) -> WaitlistEntryOut:
+    """Leave the line; leaving with an offer declines it (the seat passes to the next in line)."""
+    return WaitlistEntryOut.of(services.waitlist, services.waitlist.leave(actor, entry_id))
+
+
+@post(
+    "/waitlist/{entry_id:str}/decline",
+    summary="Decline a waitlist offer",
+    status_code=200,
+    sync_to_thread=True,
+    problems=[404, 409],
+)
+def decline_offer(services: ServicesDep, actor: ActorDep, entry_id: EntryId) -> WaitlistEntryOut:
+    """Decline your offer: its hold is released and the seat passes to the next in line."""
+    return WaitlistEntryOut.of(services.waitlist, services.waitlist.decline(actor, entry_id))
+
+
 # -- discount codes ----------------------------------------------------------------------
 
 
@@ -692,6 +906,14 @@ HANDLERS: list[Any] = [
     confirm,
     cancel,
     refund,
+    join_waitlist,
+    event_waitlist,
+    approve_waitlist,
+    reject_waitlist,
+    my_waitlist,
+    get_waitlist_entry,
+    leave_waitlist,
+    decline_offer,
 ]
 
 
