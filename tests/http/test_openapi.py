@@ -49,6 +49,8 @@ FREE_TEXT = {
     ("RefundEarning", "reason"),  # a refund's reason, written by people
     ("EventOut", "reason"),
     ("RegistrationRefund", "reason"),  # a registration refund's reason, written by people
+    ("BulkActionIn", "reason"),  # a bulk refund's reason, written by people
+    ("BulkActionOut", "reason"),
 }
 
 ANY_JSON_FIELDS = {"payload", "data"}

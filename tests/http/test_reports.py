@@ -106,3 +106,50 @@ def test_bad_input_is_a_problem_naming_the_field(
 
 def test_an_unparseable_date_is_a_400(client: Client, auth: TokenFactory) -> None:
     assert_problem(client.get("/api/v1/reports/stats", params={"from": "yesterday"}, headers=auth("pat")), 400)
+
+
+def test_a_bulk_refund_over_http_dry_run_first(client: Client, auth: TokenFactory, services: Any) -> None:
+    from townsquare.core.jobs import JobRunner
+
+    producer = auth("pat")
+    published(client, producer)
+    first = bought(client, auth("alice"), "a1", quantity=2)
+    second = bought(client, auth("bob"), "b1")
+    body = {"kind": "refund", "filter": {"event_id": "jazz"}}
+    # a dry run: the count and the exact sum, nothing changed
+    dry = client.post("/api/v1/reports/bulk-actions/preview", json=body, headers=producer)
+    assert dry.status_code == 200, dry.text
+    assert dry.json() == {"kind": "refund", "count": 2, "amounts": {"EUR": 7_500}}
+    # no filter, an unknown kind, no reason, another producer's event: problems naming the field
+    refusals = [
+        ("/api/v1/reports/bulk-actions/preview", {"kind": "refund", "filter": {}}, 400, "filter"),
+        ("/api/v1/reports/bulk-actions/preview", {"kind": "erase", "filter": {"event_id": "jazz"}}, 400, "kind"),
+        ("/api/v1/reports/bulk-actions/preview", {**body, "filter": {"status": "paid"}}, 400, "status"),
+        ("/api/v1/reports/bulk-actions", {**body, "reason": "", "idempotency_key": "k"}, 400, "reason"),
+        ("/api/v1/reports/bulk-actions", {**body, "reason": "r", "idempotency_key": ""}, 400, "idempotency_key"),
+        ("/api/v1/reports/bulk-actions", {"kind": "refund", "filter": {"status": "confirmed"}}, 400, None),
+    ]
+    for path, sent, status, field in refusals:
+        refused = assert_problem(client.post(path, json=sent, headers=producer), status)
+        if field is not None:
+            assert refused.get("field") == field
+    olga = assert_problem(
+        client.post(
+            "/api/v1/reports/bulk-actions", json={**body, "reason": "r", "idempotency_key": "k"}, headers=auth("olga")
+        ),
+        404,
+    )
+    assert olga["field"] == "event_id"
+    # the action starts as a job; its progress is visible; the registrations end refunded
+    started = client.post(
+        "/api/v1/reports/bulk-actions", json={**body, "reason": "storm", "idempotency_key": "b1"}, headers=producer
+    )
+    assert started.status_code == 202, started.text
+    action = started.json()
+    assert (action["total"], action["pending"], action["finished"], action["amounts"]) == (2, 2, False, {"EUR": 7_500})
+    JobRunner(services.jobs, services.job_handlers).run_due()
+    polled = client.get(f"/api/v1/reports/bulk-actions/{action['action_id']}", headers=producer).json()
+    assert (polled["done"], polled["failed"], polled["pending"], polled["finished"]) == (2, 0, 0, True)
+    for rid in (first, second):
+        assert client.get(f"/api/v1/registrations/{rid}", headers=producer).json()["status"] == "refunded"
+    assert_problem(client.get(f"/api/v1/reports/bulk-actions/{action['action_id']}", headers=auth("olga")), 404)

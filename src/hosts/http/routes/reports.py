@@ -10,18 +10,28 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import Router, get
-from litestar.params import PathParameter, QueryParameter
+from litestar import Router, get, post
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.status_codes import HTTP_202_ACCEPTED
 
 from townsquare.bootstrap import Services
 from townsquare.core.events import RegistrationStatus
 from townsquare.core.identity import Actor
-from townsquare.core.reports import CapacityUse, DayStats, MoneyTotals, ProducerStats, RegistrationFilter
+from townsquare.core.reports import (
+    BulkKind,
+    BulkPreview,
+    BulkReport,
+    CapacityUse,
+    DayStats,
+    MoneyTotals,
+    ProducerStats,
+    RegistrationFilter,
+)
 from townsquare.core.reports.service import DEFAULT_LIMIT, MAX_LIMIT
 from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
-from townsquare.hosts.http.openapi import values_of
+from townsquare.hosts.http.openapi import one_of, values_of
 from townsquare.hosts.http.routes.events import RegistrationList, RegistrationOut
 
 PATH = "/api/v1"
@@ -306,7 +316,214 @@ def admin_registrations(
     return _page(services, actor, where, cursor, limit)
 
 
-HANDLERS: list[Any] = [event_stats, producer_stats, registrations, admin_registrations]
+# -- bulk actions ------------------------------------------------------------------------
+
+
+@frozen
+class RegistrationFilterIn:
+    """Which of your registrations a bulk action takes: at least one filter besides you.
+
+    Attributes:
+        event_id: one event only.
+        status: the status a reader sees now.
+        type_id: one ticket type only.
+        code: made with this discount code.
+        first_day: made on or after this day (with ``last_day``).
+        last_day: made on or before this day (at most 366 days after ``first_day``).
+        time_zone: the IANA zone of the days (default: your preferred zone).
+        producer_id: whose registrations (admins only; defaults to you).
+    """
+
+    event_id: str | None = None
+    status: Annotated[str | None, one_of(RegistrationStatus, nullable=True)] = None
+    type_id: str | None = None
+    code: str | None = None
+    first_day: date | None = None
+    last_day: date | None = None
+    time_zone: str | None = None
+    producer_id: str | None = None
+
+    def where(self, services: Services, actor: Actor) -> RegistrationFilter:
+        return services.reports.registration_filter(
+            actor,
+            producer_id=self.producer_id,
+            event_id=self.event_id,
+            status=self.status,
+            type_id=self.type_id,
+            code=self.code,
+            first_day=self.first_day,
+            last_day=self.last_day,
+            time_zone=self.time_zone,
+        )
+
+
+@frozen
+class BulkPreviewIn:
+    """A bulk action to dry-run.
+
+    Attributes:
+        kind: refund (what remains of each confirmed registration) or cancel (confirmed ones and live holds).
+        filter: which registrations (at least one filter).
+    """
+
+    kind: Annotated[str, one_of(BulkKind)]
+    filter: RegistrationFilterIn
+
+
+@frozen
+class BulkActionIn:
+    """A bulk action to start.
+
+    Attributes:
+        kind: refund (what remains of each confirmed registration) or cancel (confirmed ones and live holds).
+        filter: which registrations (at least one filter).
+        reason: why (each refund's reason), 1..500 characters.
+        idempotency_key: starting again with it returns the same action.
+    """
+
+    kind: Annotated[str, one_of(BulkKind)]
+    filter: RegistrationFilterIn
+    reason: str
+    idempotency_key: str
+
+
+@frozen
+class BulkPreviewOut:
+    """A dry run: what the bulk action would do now (nothing was changed).
+
+    Attributes:
+        kind: refund or cancel.
+        count: how many registrations it takes.
+        amounts: the exact sum it would refund, per currency (minor units).
+    """
+
+    kind: Annotated[str, one_of(BulkKind)]
+    count: int
+    amounts: dict[str, int]
+
+    @classmethod
+    def of(cls, plan: BulkPreview) -> BulkPreviewOut:
+        return cls(kind=plan.kind.value, count=plan.count, amounts=plan.amounts)
+
+
+@frozen
+class BulkFailureOut:
+    """A registration the action could not refund or cancel.
+
+    Attributes:
+        registration_id: the registration.
+        error: why (the problem's detail).
+    """
+
+    registration_id: str
+    error: str
+
+
+@frozen
+class BulkActionOut:
+    """A bulk action and how far it got.
+
+    Attributes:
+        action_id: its id.
+        producer_id: whose registrations.
+        kind: refund or cancel.
+        reason: the refunds' reason.
+        total: how many registrations it took when it was made.
+        amounts: what they were to refund then, per currency.
+        done: refunded or cancelled so far.
+        failed: could not be (each with its reason in ``failures``).
+        pending: not worked on yet.
+        failures: up to 100 failed registrations with their reasons.
+        finished: no registration is left pending.
+        created_at: when it was made.
+        finished_at: when it finished, or null.
+    """
+
+    action_id: str
+    producer_id: str
+    kind: Annotated[str, one_of(BulkKind)]
+    reason: str
+    total: int
+    amounts: dict[str, int]
+    done: int
+    failed: int
+    pending: int
+    failures: list[BulkFailureOut]
+    finished: bool
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, report: BulkReport) -> BulkActionOut:
+        action, progress = report.action, report.progress
+        return cls(
+            action_id=action.action_id,
+            producer_id=action.producer_id,
+            kind=action.kind.value,
+            reason=action.reason,
+            total=action.total,
+            amounts=action.amounts,
+            done=progress.done,
+            failed=progress.failed,
+            pending=progress.pending,
+            failures=[BulkFailureOut(each.registration_id, each.error) for each in progress.failures],
+            finished=report.finished,
+            created_at=action.created_at,
+            finished_at=action.finished_at,
+        )
+
+
+@post(
+    "/reports/bulk-actions/preview",
+    summary="Dry-run a bulk refund or cancel",
+    status_code=200,
+    sync_to_thread=True,
+    problems=[400, 403, 404],
+)
+def preview_bulk(services: ServicesDep, actor: ActorDep, data: JSONBody[BulkPreviewIn]) -> BulkPreviewOut:
+    """How many registrations the bulk action would take now and the exact sum it would refund; nothing changes.
+    A filter is required (one over every registration of yours is a 400 naming `filter`)."""
+    return BulkPreviewOut.of(services.reports.preview_bulk(actor, data.kind, data.filter.where(services, actor)))
+
+
+@post(
+    "/reports/bulk-actions",
+    summary="Start a bulk refund or cancel (a job)",
+    status_code=HTTP_202_ACCEPTED,
+    sync_to_thread=True,
+    problems=[400, 403, 404, 409],
+)
+def start_bulk(services: ServicesDep, actor: ActorDep, data: JSONBody[BulkActionIn]) -> BulkActionOut:
+    """Takes the registrations the dry run would take now and queues the job that refunds or cancels each once;
+    poll `GET /reports/bulk-actions/{action_id}` for its progress. The same key returns the same action."""
+    report = services.reports.start_bulk(
+        actor, data.kind, data.filter.where(services, actor), reason=data.reason, idempotency_key=data.idempotency_key
+    )
+    return BulkActionOut.of(report)
+
+
+@get(
+    "/reports/bulk-actions/{action_id:str}",
+    summary="A bulk action's progress",
+    sync_to_thread=True,
+    problems=[404],
+)
+def bulk_action(
+    services: ServicesDep, actor: ActorDep, action_id: Annotated[str, PathParameter(description="the action's id")]
+) -> BulkActionOut:
+    """Done, failed (with reasons) and pending counts while it runs; `finished` once none is pending."""
+    return BulkActionOut.of(services.reports.bulk_report(actor, action_id))
+
+
+HANDLERS: list[Any] = [
+    event_stats,
+    producer_stats,
+    registrations,
+    admin_registrations,
+    preview_bulk,
+    start_bulk,
+    bulk_action,
+]
 
 
 def router() -> Router:
