@@ -50,16 +50,16 @@ from townsquare.settings import Settings
 
 
 def api_routes() -> list[Any]:
-    """Every area's route handlers (the ``ROUTES`` list of each module in ``routes``)."""
+    """Every area's router (``router()`` of each module in ``routes``), and the few routes outside /api/v1."""
     return [
         *system.ROUTES,
-        *earnings.ROUTES,
-        *insights.ROUTES,
-        *jobs.ROUTES,
-        *feed.ROUTES,
-        *notifications.ROUTES,
+        earnings.router(),
+        insights.router(),
+        jobs.router(),
+        feed.router(),
+        notifications.router(),
         *metrics.ROUTES,
-        *assistant.ROUTES,
+        assistant.router(),
         composer.router(),
         events.router(),
         reports.router(),

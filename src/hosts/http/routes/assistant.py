@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import Controller, delete, get, patch, post
+from litestar import Router
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -40,6 +40,7 @@ from townsquare.core.assistant.models import (
 )
 from townsquare.core.assistant.tools import plain
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
+from townsquare.hosts.http.routes.declare import delete, get, patch, post
 
 TAGS = ["assistant"]
 STREAM_HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
@@ -495,226 +496,217 @@ class ToolOut:
     writes: bool
 
 
-# -- the controllers -------------------------------------------------------------------------
+# -- the routes ----------------------------------------------------------------------------
 
 
-class MemoryController(Controller):
-    path = "/api/v1/assistant/memories"
-    tags = TAGS
+@post(
+    "/memories", status_code=HTTP_201_CREATED, summary="Remember a fact (a near-duplicate updates the one it repeats)"
+)
+async def remember(services: ServicesDep, actor: ActorDep, data: JSONBody[RememberBody]) -> RememberedOut:
+    done = await asyncio.to_thread(services.assistant.memory.remember, actor, data.text, expires_at=data.expires_at)
+    return RememberedOut(MemoryOut.of(done.memory), done.created, done.similarity)
 
-    @post(status_code=HTTP_201_CREATED, summary="Remember a fact (a near-duplicate updates the one it repeats)")
-    async def remember(self, services: ServicesDep, actor: ActorDep, data: JSONBody[RememberBody]) -> RememberedOut:
-        done = await asyncio.to_thread(services.assistant.memory.remember, actor, data.text, expires_at=data.expires_at)
-        return RememberedOut(MemoryOut.of(done.memory), done.created, done.similarity)
 
-    @get(summary="Your live memories, newest first", sync_to_thread=True)
-    def memories(
-        self,
-        services: ServicesDep,
-        actor: ActorDep,
-        cursor: CursorParam = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-    ) -> MemoryPageOut:
-        page = services.assistant.memory.memories(actor, cursor=cursor, limit=limit)
-        return MemoryPageOut([MemoryOut.of(m) for m in page.memories], page.next_cursor)
+@get("/memories", summary="Your live memories, newest first")
+def memories(
+    services: ServicesDep,
+    actor: ActorDep,
+    cursor: CursorParam = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+) -> MemoryPageOut:
+    page = services.assistant.memory.memories(actor, cursor=cursor, limit=limit)
+    return MemoryPageOut([MemoryOut.of(m) for m in page.memories], page.next_cursor)
 
-    @get("/recall", summary="Your k memories most similar to q (exact cosine ranking)", sync_to_thread=True)
-    def recall(
-        self,
-        services: ServicesDep,
-        actor: ActorDep,
-        q: Annotated[str, QueryParameter(description="what to recall", max_length=2000)],
-        k: Annotated[int, QueryParameter(description="how many, 1..100")] = 10,
-    ) -> RecallOut:
-        hits = services.assistant.memory.recall(actor, q, k)
-        return RecallOut([RecallHitOut(MemoryOut.of(hit.memory), hit.score) for hit in hits])
 
-    @get("/history", summary="What happened to your memories, newest first", sync_to_thread=True, problems=[404])
-    def history(
-        self,
-        services: ServicesDep,
-        actor: ActorDep,
-        memory_id: Annotated[str | None, QueryParameter(required=False)] = None,
-        cursor: CursorParam = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-    ) -> HistoryOut:
-        page = services.assistant.memory.history(actor, memory_id, cursor=cursor, limit=limit)
-        return HistoryOut([HistoryEntryOut.of(e) for e in page.entries], page.next_cursor)
+@get("/memories/recall", summary="Your k memories most similar to q (exact cosine ranking)")
+def recall(
+    services: ServicesDep,
+    actor: ActorDep,
+    q: Annotated[str, QueryParameter(description="what to recall", max_length=2000)],
+    k: Annotated[int, QueryParameter(description="how many, 1..100")] = 10,
+) -> RecallOut:
+    hits = services.assistant.memory.recall(actor, q, k)
+    return RecallOut([RecallHitOut(MemoryOut.of(hit.memory), hit.score) for hit in hits])
 
-    @get("/{memory_id:str}", summary="One of your memories", sync_to_thread=True, problems=[404])
-    def memory(self, services: ServicesDep, actor: ActorDep, memory_id: FromPath[str]) -> MemoryOut:
-        return MemoryOut.of(services.assistant.memory.get(actor, memory_id))
 
-    @patch("/{memory_id:str}", summary="Change a memory's text (and expiry)", problems=[404])
-    async def update(
-        self, services: ServicesDep, actor: ActorDep, memory_id: FromPath[str], data: JSONBody[UpdateMemoryBody]
-    ) -> MemoryOut:
-        memory = services.assistant.memory
-        updated = await asyncio.to_thread(memory.update, actor, memory_id, data.text, expires_at=data.expires_at)
-        return MemoryOut.of(updated)
+@get("/memories/history", summary="What happened to your memories, newest first", problems=[404])
+def history(
+    services: ServicesDep,
+    actor: ActorDep,
+    memory_id: Annotated[str | None, QueryParameter(required=False)] = None,
+    cursor: CursorParam = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+) -> HistoryOut:
+    page = services.assistant.memory.history(actor, memory_id, cursor=cursor, limit=limit)
+    return HistoryOut([HistoryEntryOut.of(e) for e in page.entries], page.next_cursor)
 
-    @delete(
-        "/{memory_id:str}",
-        status_code=HTTP_204_NO_CONTENT,
-        summary="Forget a memory",
-        sync_to_thread=True,
-        problems=[404],
+
+@get("/memories/{memory_id:str}", summary="One of your memories", problems=[404])
+def memory(services: ServicesDep, actor: ActorDep, memory_id: FromPath[str]) -> MemoryOut:
+    return MemoryOut.of(services.assistant.memory.get(actor, memory_id))
+
+
+@patch("/memories/{memory_id:str}", summary="Change a memory's text (and expiry)", problems=[404])
+async def update(
+    services: ServicesDep, actor: ActorDep, memory_id: FromPath[str], data: JSONBody[UpdateMemoryBody]
+) -> MemoryOut:
+    memory = services.assistant.memory
+    updated = await asyncio.to_thread(memory.update, actor, memory_id, data.text, expires_at=data.expires_at)
+    return MemoryOut.of(updated)
+
+
+@delete("/memories/{memory_id:str}", status_code=HTTP_204_NO_CONTENT, summary="Forget a memory", problems=[404])
+def forget(services: ServicesDep, actor: ActorDep, memory_id: FromPath[str]) -> None:
+    services.assistant.memory.forget(actor, memory_id)
+
+
+@get("/context", summary="Your compiled context: the most relevant facts within a size budget")
+def context(
+    services: ServicesDep,
+    actor: ActorDep,
+    budget: Annotated[int, QueryParameter(description="characters, 100..32000")] = 4000,
+) -> ContextOut:
+    compiled = services.assistant.context.compile(actor, budget)
+    return ContextOut(
+        facts=[FactOut(f.source, f.kind, f.text, f.relevance, dict(f.data)) for f in compiled.facts],
+        size=compiled.size,
+        budget=compiled.budget,
+        dropped=compiled.dropped,
+        marks=dict(compiled.marks),
+        compiled_at=compiled.compiled_at,
+        cached=compiled.cached,
     )
-    def forget(self, services: ServicesDep, actor: ActorDep, memory_id: FromPath[str]) -> None:
-        services.assistant.memory.forget(actor, memory_id)
 
 
-class InsightController(Controller):
-    path = "/api/v1/assistant"
-    tags = TAGS
-
-    @get("/context", summary="Your compiled context: the most relevant facts within a size budget", sync_to_thread=True)
-    def context(
-        self,
-        services: ServicesDep,
-        actor: ActorDep,
-        budget: Annotated[int, QueryParameter(description="characters, 100..32000")] = 4000,
-    ) -> ContextOut:
-        compiled = services.assistant.context.compile(actor, budget)
-        return ContextOut(
-            facts=[FactOut(f.source, f.kind, f.text, f.relevance, dict(f.data)) for f in compiled.facts],
-            size=compiled.size,
-            budget=compiled.budget,
-            dropped=compiled.dropped,
-            marks=dict(compiled.marks),
-            compiled_at=compiled.compiled_at,
-            cached=compiled.cached,
-        )
-
-    @get("/actions", summary="Your next-best actions, each with its reason and score", sync_to_thread=True)
-    def actions(
-        self, services: ServicesDep, actor: ActorDep, limit: Annotated[int, QueryParameter(ge=1, le=10)] = 3
-    ) -> ActionsOut:
-        found = services.assistant.actions.suggest(actor, limit)
-        return ActionsOut(
-            [
-                ActionOut(
-                    key=s.candidate.key,
-                    kind=s.candidate.kind,
-                    title=s.candidate.title,
-                    why=s.candidate.reason,
-                    value=s.candidate.value,
-                    currency=s.candidate.currency,
-                    tool=s.candidate.tool,
-                    score=s.score,
-                    propensity=s.propensity,
-                )
-                for s in found
-            ]
-        )
-
-    @post("/actions/feedback", summary="Accept or dismiss a suggested action", sync_to_thread=True, status_code=200)
-    def feedback(self, services: ServicesDep, actor: ActorDep, data: JSONBody[FeedbackBody]) -> FeedbackOut:
-        done = services.assistant.actions.decide(actor, data.key, data.decision)
-        return FeedbackOut(done.action_key, done.decision, done.decided_at)
-
-    @get("/tools", summary="The tools the chat may call (run as you, with your permissions)", sync_to_thread=False)
-    def tools(self, services: ServicesDep) -> list[ToolOut]:
-        registry = services.assistant.chat.tools
-        found = []
-        for name in registry.names:
-            spec, tool = registry.spec(name), registry.get(name)
-            parameters = json.dumps(spec.parameters, sort_keys=True)
-            found.append(ToolOut(spec.name, spec.description, parameters, bool(tool and tool.writes)))
-        return found
-
-
-class ConversationController(Controller):
-    path = "/api/v1/assistant/conversations"
-    tags = TAGS
-
-    @post(status_code=HTTP_201_CREATED, summary="Start a conversation", sync_to_thread=True)
-    def start(self, services: ServicesDep, actor: ActorDep, data: JSONBody[StartBody]) -> ConversationOut:
-        return ConversationOut.of(services.assistant.chat.start(actor, data.title))
-
-    @get(summary="Your conversations, most recent first", sync_to_thread=True)
-    def conversations(
-        self,
-        services: ServicesDep,
-        actor: ActorDep,
-        cursor: CursorParam = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-    ) -> ConversationPageOut:
-        page = services.assistant.chat.conversations(actor, cursor=cursor, limit=limit)
-        return ConversationPageOut([ConversationOut.of(c) for c in page.conversations], page.next_cursor)
-
-    @get("/{conversation_id:str}", summary="One of your conversations", sync_to_thread=True, problems=[404])
-    def conversation(self, services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str]) -> ConversationOut:
-        return ConversationOut.of(services.assistant.chat.conversation(actor, conversation_id))
-
-    @get(
-        "/{conversation_id:str}/messages",
-        summary="A conversation's messages with every tool call and result",
-        sync_to_thread=True,
-        problems=[404],
-    )
-    def messages(
-        self,
-        services: ServicesDep,
-        actor: ActorDep,
-        conversation_id: FromPath[str],
-        cursor: CursorParam = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-    ) -> MessagePageOut:
-        page = services.assistant.chat.messages(actor, conversation_id, cursor=cursor, limit=limit)
-        return MessagePageOut([MessageOut.of(m) for m in page.messages], page.next_cursor)
-
-    @post(
-        "/{conversation_id:str}/messages",
-        summary="Send a message; the reply streams as server-sent events (turn, text, tool, error, done)",
-        status_code=200,
-        # Litestar lets a handler's media type win over a streaming response's own.
-        media_type="text/event-stream",
-        responses={
-            200: ResponseSpec(
-                data_container=StreamEventOut,
-                media_type="text/event-stream",
-                description=(
-                    "Server-sent events, each's data a JSON object (the StreamEventOut schema): `turn` "
-                    "(the stored message and the tools offered), `text` pieces, a `tool` event per call "
-                    "with its result, `error` when the model fails mid-reply, and `done` with the reply's "
-                    "status. Sent with `X-Accel-Buffering: no`. A model that is down before the first "
-                    "piece is a 503 problem instead."
-                ),
-                generate_examples=False,
+@get("/actions", summary="Your next-best actions, each with its reason and score")
+def actions(
+    services: ServicesDep, actor: ActorDep, limit: Annotated[int, QueryParameter(ge=1, le=10)] = 3
+) -> ActionsOut:
+    found = services.assistant.actions.suggest(actor, limit)
+    return ActionsOut(
+        [
+            ActionOut(
+                key=s.candidate.key,
+                kind=s.candidate.kind,
+                title=s.candidate.title,
+                why=s.candidate.reason,
+                value=s.candidate.value,
+                currency=s.candidate.currency,
+                tool=s.candidate.tool,
+                score=s.score,
+                propensity=s.propensity,
             )
-        },
-        problems=[404],
+            for s in found
+        ]
     )
-    async def send(
-        self, services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str], data: JSONBody[SendBody]
-    ) -> ServerSentEvent:
-        """Store your message and an incomplete reply, then stream the reply as the model writes it.
 
-        The reply is marked complete only when the model finished; a disconnect or a model
-        failure leaves it incomplete with what was said. Every tool call runs as you.
-        """
-        turn = await asyncio.to_thread(services.assistant.chat.turn, actor, conversation_id, data.content)
-        # The first piece is fetched before the stream starts: a model that is down is a problem.
-        first = await asyncio.to_thread(next, turn, _END)
-        return ServerSentEvent(_stream(services, turn, first), headers=STREAM_HEADERS)
 
-    @post(
-        "/{conversation_id:str}/replies",
-        summary="Send a message and get the whole reply as JSON (no stream)",
-        status_code=200,
-        problems=[404],
-    )
-    async def reply(
-        self, services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str], data: JSONBody[SendBody]
-    ) -> ReplyOut:
-        """As the streamed send, for clients that cannot read server-sent events."""
-        turn = await asyncio.to_thread(services.assistant.chat.turn, actor, conversation_id, data.content)
-        events = await asyncio.to_thread(turn.collect)
-        done = next(e for e in reversed(events) if isinstance(e, DoneEvent))
-        text = "".join(e.text for e in events if isinstance(e, TextEvent))
-        calls = [_call_out(e.call) for e in events if isinstance(e, ToolEvent)]
-        return ReplyOut(done.message_id, done.status, text, calls)
+@post("/actions/feedback", summary="Accept or dismiss a suggested action", status_code=200)
+def feedback(services: ServicesDep, actor: ActorDep, data: JSONBody[FeedbackBody]) -> FeedbackOut:
+    done = services.assistant.actions.decide(actor, data.key, data.decision)
+    return FeedbackOut(done.action_key, done.decision, done.decided_at)
+
+
+@get("/tools", summary="The tools the chat may call (run as you, with your permissions)", sync_to_thread=False)
+def tools(services: ServicesDep) -> list[ToolOut]:
+    registry = services.assistant.chat.tools
+    found = []
+    for name in registry.names:
+        spec, tool = registry.spec(name), registry.get(name)
+        parameters = json.dumps(spec.parameters, sort_keys=True)
+        found.append(ToolOut(spec.name, spec.description, parameters, bool(tool and tool.writes)))
+    return found
+
+
+@post("/conversations", status_code=HTTP_201_CREATED, summary="Start a conversation")
+def start(services: ServicesDep, actor: ActorDep, data: JSONBody[StartBody]) -> ConversationOut:
+    return ConversationOut.of(services.assistant.chat.start(actor, data.title))
+
+
+@get("/conversations", summary="Your conversations, most recent first")
+def conversations(
+    services: ServicesDep,
+    actor: ActorDep,
+    cursor: CursorParam = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+) -> ConversationPageOut:
+    page = services.assistant.chat.conversations(actor, cursor=cursor, limit=limit)
+    return ConversationPageOut([ConversationOut.of(c) for c in page.conversations], page.next_cursor)
+
+
+@get("/conversations/{conversation_id:str}", summary="One of your conversations", problems=[404])
+def conversation(services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str]) -> ConversationOut:
+    return ConversationOut.of(services.assistant.chat.conversation(actor, conversation_id))
+
+
+@get(
+    "/conversations/{conversation_id:str}/messages",
+    summary="A conversation's messages with every tool call and result",
+    problems=[404],
+)
+def messages(
+    services: ServicesDep,
+    actor: ActorDep,
+    conversation_id: FromPath[str],
+    cursor: CursorParam = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+) -> MessagePageOut:
+    page = services.assistant.chat.messages(actor, conversation_id, cursor=cursor, limit=limit)
+    return MessagePageOut([MessageOut.of(m) for m in page.messages], page.next_cursor)
+
+
+@post(
+    "/conversations/{conversation_id:str}/messages",
+    summary="Send a message; the reply streams as server-sent events (turn, text, tool, error, done)",
+    status_code=200,
+    # Litestar lets a handler's media type win over a streaming response's own.
+    media_type="text/event-stream",
+    responses={
+        200: ResponseSpec(
+            data_container=StreamEventOut,
+            media_type="text/event-stream",
+            description=(
+                "Server-sent events, each's data a JSON object (the StreamEventOut schema): `turn` "
+                "(the stored message and the tools offered), `text` pieces, a `tool` event per call "
+                "with its result, `error` when the model fails mid-reply, and `done` with the reply's "
+                "status. Sent with `X-Accel-Buffering: no`. A model that is down before the first "
+                "piece is a 503 problem instead."
+            ),
+            generate_examples=False,
+        )
+    },
+    problems=[404],
+)
+async def send(
+    services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str], data: JSONBody[SendBody]
+) -> ServerSentEvent:
+    """Store your message and an incomplete reply, then stream the reply as the model writes it.
+
+    The reply is marked complete only when the model finished; a disconnect or a model
+    failure leaves it incomplete with what was said. Every tool call runs as you.
+    """
+    turn = await asyncio.to_thread(services.assistant.chat.turn, actor, conversation_id, data.content)
+    # The first piece is fetched before the stream starts: a model that is down is a problem.
+    first = await asyncio.to_thread(next, turn, _END)
+    return ServerSentEvent(_stream(services, turn, first), headers=STREAM_HEADERS)
+
+
+@post(
+    "/conversations/{conversation_id:str}/replies",
+    summary="Send a message and get the whole reply as JSON (no stream)",
+    status_code=200,
+    problems=[404],
+)
+async def reply(
+    services: ServicesDep, actor: ActorDep, conversation_id: FromPath[str], data: JSONBody[SendBody]
+) -> ReplyOut:
+    """As the streamed send, for clients that cannot read server-sent events."""
+    turn = await asyncio.to_thread(services.assistant.chat.turn, actor, conversation_id, data.content)
+    events = await asyncio.to_thread(turn.collect)
+    done = next(e for e in reversed(events) if isinstance(e, DoneEvent))
+    text = "".join(e.text for e in events if isinstance(e, TextEvent))
+    calls = [_call_out(e.call) for e in events if isinstance(e, ToolEvent)]
+    return ReplyOut(done.message_id, done.status, text, calls)
 
 
 async def _stream(services: Services, turn: Turn, first: object) -> AsyncIterator[ServerSentEventMessage]:
@@ -756,4 +748,27 @@ def _event_body(event: TurnEvent) -> tuple[str, dict[str, Any]]:
     return "done", {"message_id": event.message_id, "status": event.status.value}
 
 
-ROUTES: list[Any] = [MemoryController, InsightController, ConversationController]
+HANDLERS: list[Any] = [
+    remember,
+    memories,
+    recall,
+    history,
+    memory,
+    update,
+    forget,
+    context,
+    actions,
+    feedback,
+    tools,
+    start,
+    conversations,
+    conversation,
+    messages,
+    send,
+    reply,
+]
+
+
+def router() -> Router:
+    """The assistant's routes under /api/v1/assistant: memory, context, actions, tools and chat."""
+    return Router(path="/api/v1/assistant", route_handlers=HANDLERS, tags=TAGS)

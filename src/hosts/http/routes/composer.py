@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from attrs import field, frozen
-from litestar import Request, Response, Router, delete, get, post, put
+from litestar import Request, Response, Router
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -33,6 +33,7 @@ from townsquare.core.composer.timing import parse_local_time
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import list_of, one_of, values_of
 from townsquare.hosts.http.problems import PROBLEM_JSON, ProblemDocument, problem
+from townsquare.hosts.http.routes.declare import delete, get, post, put
 from townsquare.hosts.http.routes.feed import ItemOut
 
 PATH = "/api/v1/composer"
@@ -238,14 +239,14 @@ def stale_version_handler(request: Request[Any, Any, Any], exc: Exception) -> Re
     return problem(request, 409, exc.code, exc.detail, field=exc.field, current=current)
 
 
-@post("/drafts", summary="Start a draft", status_code=HTTP_201_CREATED, sync_to_thread=True, problems=[400, 409])
+@post("/drafts", summary="Start a draft", status_code=HTTP_201_CREATED, problems=[400, 409])
 def create_draft(services: ServicesDep, actor: ActorDep, data: JSONBody[NewDraft]) -> DraftOut:
     """Start a draft at version 1; with a draft_id of your own, creating again returns the same draft."""
     content = make_content(data.title, data.body, data.attachments, data.mentions)
     return DraftOut.from_draft(services.composer.create(actor, content, draft_id=data.draft_id))
 
 
-@get("/drafts", summary="Your drafts, newest first", sync_to_thread=True, problems=[400])
+@get("/drafts", summary="Your drafts, newest first", problems=[400])
 def list_drafts(
     services: ServicesDep,
     actor: ActorDep,
@@ -258,7 +259,7 @@ def list_drafts(
     return DraftList([DraftOut.from_draft(draft) for draft in page.drafts], page.next_cursor)
 
 
-@get("/drafts/{draft_id:str}", summary="One of your drafts", sync_to_thread=True, problems=[404])
+@get("/drafts/{draft_id:str}", summary="One of your drafts", problems=[404])
 def get_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId) -> DraftOut:
     """One of your drafts; another author's draft is a 404."""
     return DraftOut.from_draft(services.composer.get(actor, draft_id))
@@ -267,7 +268,6 @@ def get_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId) -> Draf
 @put(
     "/drafts/{draft_id:str}",
     summary="Autosave: the new content, based on a version",
-    sync_to_thread=True,
     responses=_STALE,
     problems=[400, 404, 409],
 )
@@ -283,7 +283,6 @@ def save_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, data: 
     "/drafts/{draft_id:str}",
     summary="Delete a draft at a version",
     status_code=HTTP_204_NO_CONTENT,
-    sync_to_thread=True,
     responses=_STALE,
     problems=[404, 409],
 )
@@ -297,18 +296,13 @@ def delete_draft(
     services.composer.delete(actor, draft_id, version)
 
 
-@get(
-    "/drafts/{draft_id:str}/preview",
-    summary="The sanitized HTML of a draft's body",
-    sync_to_thread=True,
-    problems=[404],
-)
+@get("/drafts/{draft_id:str}/preview", summary="The sanitized HTML of a draft's body", problems=[404])
 def preview_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId) -> Preview:
     """The draft's body as sanitized HTML (no script, no event handlers, links nofollow)."""
     return Preview(services.composer.preview(actor, draft_id))
 
 
-@post("/preview", summary="Render Markdown as sanitized HTML", status_code=200, sync_to_thread=True, problems=[400])
+@post("/preview", summary="Render Markdown as sanitized HTML", status_code=200, problems=[400])
 def preview_markdown(actor: ActorDep, data: JSONBody[MarkdownIn]) -> Preview:
     """Any Markdown body as sanitized HTML."""
     del actor  # signed-in callers only, like every composer route
@@ -319,7 +313,6 @@ def preview_markdown(actor: ActorDep, data: JSONBody[MarkdownIn]) -> Preview:
     "/drafts/{draft_id:str}/publish",
     summary="Publish a draft now: its post enters the feed, the draft is gone",
     status_code=HTTP_201_CREATED,
-    sync_to_thread=True,
     responses=_STALE,
     problems=[400, 404, 409],
 )
@@ -331,7 +324,6 @@ def publish_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, dat
 @put(
     "/drafts/{draft_id:str}/schedule",
     summary="Schedule (or reschedule) a draft at a local time in a time zone",
-    sync_to_thread=True,
     responses=_STALE,
     problems=[400, 404, 409],
 )
@@ -349,7 +341,6 @@ def schedule_draft(services: ServicesDep, actor: ActorDep, draft_id: DraftId, da
     "/drafts/{draft_id:str}/unschedule",
     summary="Cancel a draft's schedule",
     status_code=200,
-    sync_to_thread=True,
     responses=_STALE,
     problems=[404, 409],
 )
@@ -413,7 +404,7 @@ class EntityIn:
     visibility: Annotated[str, one_of(Visibility)] = "public"
 
 
-@get("/search", summary="Find creators, products and events to mention or link", sync_to_thread=True, problems=[400])
+@get("/search", summary="Find creators, products and events to mention or link", problems=[400])
 def search_entities(
     services: ServicesDep,
     actor: ActorDep,
@@ -431,12 +422,7 @@ def search_entities(
     return SearchResults([EntityOut.from_entity(entity) for entity in hits])
 
 
-@put(
-    "/entities",
-    summary="Index (or re-index) your creator profile, product or event",
-    sync_to_thread=True,
-    problems=[400, 403],
-)
+@put("/entities", summary="Index (or re-index) your creator profile, product or event", problems=[400, 403])
 def put_entity(services: ServicesDep, actor: ActorDep, data: JSONBody[EntityIn]) -> EntityOut:
     """Index (or re-index) your creator profile, product or event for the picker."""
     owner = actor.user_id if data.owner_id is None else data.owner_id
@@ -448,7 +434,6 @@ def put_entity(services: ServicesDep, actor: ActorDep, data: JSONBody[EntityIn])
     "/entities/{kind:str}/{entity_id:str}",
     summary="Take your entity out of the picker",
     status_code=HTTP_204_NO_CONTENT,
-    sync_to_thread=True,
     problems=[400, 403, 404],
 )
 def delete_entity(
@@ -513,7 +498,7 @@ async def upload_media(request: Request[Any, Any, Any], services: ServicesDep, a
     return MediaOut.from_media(media)
 
 
-@get("/media/{media_key:str}", summary="One of your uploads", sync_to_thread=True, problems=[404])
+@get("/media/{media_key:str}", summary="One of your uploads", problems=[404])
 def get_media(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> MediaOut:
     """One of your uploads."""
     return MediaOut.from_media(services.media.get(actor, media_key))
@@ -522,7 +507,6 @@ def get_media(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -> Me
 @get(
     "/media/{media_key:str}/content",
     summary="The stored (metadata-free) file, served with the image type read from its content",
-    sync_to_thread=True,
     media_type="application/octet-stream",
     problems=[404],
 )
@@ -535,7 +519,6 @@ def media_content(services: ServicesDep, actor: ActorDep, media_key: MediaKey) -
 @get(
     "/media/{media_key:str}/thumbnail",
     summary="The upload's WebP thumbnail (404 until the job made it); served as image/webp",
-    sync_to_thread=True,
     media_type="application/octet-stream",
     problems=[404],
 )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import Request, get, post
+from litestar import Request, Router
 from litestar.exceptions import ClientException, SerializationException
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
@@ -30,6 +30,7 @@ from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import list_of, one_of
+from townsquare.hosts.http.routes.declare import get, post
 
 TAGS = ["earnings"]
 
@@ -46,9 +47,6 @@ async def integer_amounts_only(request: Request[Any, Any, Any]) -> None:
         raise ClientException(f"the request body is not valid JSON: {exc}") from exc
     if isinstance(body, dict) and body.get("amount") is not None:
         check_amount(body["amount"])
-
-
-WRITE: dict[str, Any] = {"tags": TAGS, "sync_to_thread": True, "before_request": integer_amounts_only}
 
 
 # -- request bodies (amounts are JSON integers of minor units: 12.5 or "12" is a 400) -----
@@ -409,13 +407,7 @@ EarningId = Annotated[str, PathParameter(description="the earning's id (its own 
 CreatorId = Annotated[str, PathParameter(description="the creator's user id")]
 
 
-@get(
-    "/api/v1/earnings/summary",
-    summary="Earnings summary per currency",
-    tags=TAGS,
-    sync_to_thread=True,
-    problems=[400, 403],
-)
+@get("/earnings/summary", summary="Earnings summary per currency", problems=[400, 403])
 def summary(
     services: ServicesDep,
     actor: ActorDep,
@@ -438,13 +430,7 @@ def summary(
     return SummaryOut(creator_id=creator, currencies=[CurrencySummary.of(each) for each in summaries])
 
 
-@get(
-    "/api/v1/earnings/timeline",
-    summary="Ledger events, newest first, cursor paged",
-    tags=TAGS,
-    sync_to_thread=True,
-    problems=[403],
-)
+@get("/earnings/timeline", summary="Ledger events, newest first, cursor paged", problems=[403])
 def timeline(
     services: ServicesDep,
     actor: ActorDep,
@@ -478,13 +464,7 @@ def timeline(
     return TimelineOut(events=[EventOut.of(event) for event in page.events], next_cursor=page.next_cursor)
 
 
-@get(
-    "/api/v1/earnings/tier",
-    summary="Tier, progress to the next and what it unlocks",
-    tags=TAGS,
-    sync_to_thread=True,
-    problems=[403],
-)
+@get("/earnings/tier", summary="Tier, progress to the next and what it unlocks", problems=[403])
 def tier(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None) -> TierStatusOut:
     """The creator's tier by net captured earnings, the next tier, how much remains and the progress in basis
     points (integers). Yours, or any creator's for admins.
@@ -493,10 +473,8 @@ def tier(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None
 
 
 @get(
-    "/api/v1/earnings/tier/outlook",
+    "/earnings/tier/outlook",
     summary="Every tier's milestone, progress, and the countdown to the next at the 30-day pace",
-    tags=TAGS,
-    sync_to_thread=True,
     problems=[403],
 )
 def tier_outlook(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None) -> TierOutlookOut:
@@ -507,13 +485,7 @@ def tier_outlook(services: ServicesDep, actor: ActorDep, creator_id: CreatorPara
     return TierOutlookOut.of(services.earnings.tier_outlook(actor, creator_id or actor.user_id))
 
 
-@get(
-    "/api/v1/earnings/events/{earning_id:str}",
-    summary="An earning and its balance",
-    tags=TAGS,
-    sync_to_thread=True,
-    problems=[403, 404],
-)
+@get("/earnings/events/{earning_id:str}", summary="An earning and its balance", problems=[403, 404])
 def earning(services: ServicesDep, actor: ActorDep, earning_id: EarningId) -> EarningOut:
     """One earning with its balance (captured, uncaptured, refunded, refundable). The creator sees their own;
     admins and the service role any; others get a 403.
@@ -525,9 +497,9 @@ def earning(services: ServicesDep, actor: ActorDep, earning_id: EarningId) -> Ea
 
 
 @post(
-    "/api/v1/earnings/events",
+    "/earnings/events",
     summary="Record a pending earning (admin or service role; idempotent by key)",
-    **WRITE,
+    before_request=integer_amounts_only,
     problems=[403, 409],
 )
 def record(services: ServicesDep, actor: ActorDep, data: JSONBody[RecordEarning]) -> EventOut:
@@ -547,9 +519,9 @@ def record(services: ServicesDep, actor: ActorDep, data: JSONBody[RecordEarning]
 
 
 @post(
-    "/api/v1/earnings/events/{earning_id:str}/capture",
+    "/earnings/events/{earning_id:str}/capture",
     summary="Capture an earning, fully or partly (admin or service role)",
-    **WRITE,
+    before_request=integer_amounts_only,
     problems=[403, 404, 409],
 )
 def capture(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data: JSONBody[CaptureEarning]) -> EventOut:
@@ -563,10 +535,8 @@ def capture(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data:
 
 
 @post(
-    "/api/v1/earnings/events/{earning_id:str}/void",
+    "/earnings/events/{earning_id:str}/void",
     summary="Void an uncaptured earning (admin or service role)",
-    tags=TAGS,
-    sync_to_thread=True,
     problems=[403, 404, 409],
 )
 def void(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data: JSONBody[VoidEarning]) -> EventOut:
@@ -577,9 +547,9 @@ def void(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data: JS
 
 
 @post(
-    "/api/v1/earnings/events/{earning_id:str}/refunds",
+    "/earnings/events/{earning_id:str}/refunds",
     summary="Refund captured money, fully or partly, with a reason (the creator, admin or service role)",
-    **WRITE,
+    before_request=integer_amounts_only,
     problems=[403, 404, 409],
 )
 def refund(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data: JSONBody[RefundEarning]) -> EventOut:
@@ -597,12 +567,7 @@ def refund(services: ServicesDep, actor: ActorDep, earning_id: EarningId, data: 
     return EventOut.of(event)
 
 
-@post(
-    "/api/v1/earnings/recompute",
-    summary="Rebuild the caller's stored totals from the events",
-    tags=TAGS,
-    sync_to_thread=True,
-)
+@post("/earnings/recompute", summary="Rebuild the caller's stored totals from the events")
 def recompute_own(services: ServicesDep, actor: ActorDep) -> RecomputeOut:
     """Sum the caller's events again and correct their stored totals where they differ; reports what was
     corrected.
@@ -611,11 +576,10 @@ def recompute_own(services: ServicesDep, actor: ActorDep) -> RecomputeOut:
 
 
 @post(
-    "/api/v1/admin/earnings/{creator_id:str}/recompute",
+    "/admin/earnings/{creator_id:str}/recompute",
     summary="Rebuild any creator's stored totals from the events (admin)",
     tags=[*TAGS, "admin"],
     guards=[admin_guard],
-    sync_to_thread=True,
 )
 def recompute(services: ServicesDep, actor: ActorDep, creator_id: CreatorId) -> RecomputeOut:
     """Sum the creator's events again and overwrite their stored totals where they differ; reports what was
@@ -636,11 +600,10 @@ class QueuedJob:
 
 
 @post(
-    "/api/v1/admin/earnings/{creator_id:str}/recompute/jobs",
+    "/admin/earnings/{creator_id:str}/recompute/jobs",
     summary="Queue a recompute of a creator's totals for the worker (admin)",
     tags=[*TAGS, "admin"],
     guards=[admin_guard],
-    sync_to_thread=True,
 )
 def queue_recompute(services: ServicesDep, creator_id: CreatorId) -> QueuedJob:
     """Queue an `earnings.recompute` job for the creator; the worker runs it (in mock mode: when the clock moves
@@ -649,7 +612,7 @@ def queue_recompute(services: ServicesDep, creator_id: CreatorId) -> QueuedJob:
     return QueuedJob(job_id=enqueue_recompute(services.jobs, creator_id))
 
 
-ROUTES: list[Any] = [
+HANDLERS: list[Any] = [
     summary,
     timeline,
     tier,
@@ -663,3 +626,8 @@ ROUTES: list[Any] = [
     recompute,
     queue_recompute,
 ]
+
+
+def router() -> Router:
+    """The earnings ledger's routes under /api/v1 (the admin ones guarded each)."""
+    return Router(path="/api/v1", route_handlers=HANDLERS, tags=TAGS)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import Request, delete, get, post, put
+from litestar import Request, Router
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -15,6 +15,7 @@ from townsquare.core.errors import InvalidInput
 from townsquare.core.feed import DEFAULT_LIMIT, MAX_LIMIT, CartEntry, FeedItem, FeedMode, ItemKind, make_draft
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of, values_of
+from townsquare.hosts.http.routes.declare import delete, get, post, put
 
 TAGS = ["feed"]
 
@@ -161,7 +162,7 @@ ItemId = Annotated[str, PathParameter(description="the item's id")]
 CreatorId = Annotated[str, PathParameter(description="the creator's user id")]
 
 
-@get("/api/v1/feed/home", summary="The viewer's home feed, one page", tags=TAGS, sync_to_thread=True)
+@get("/home", summary="The viewer's home feed, one page")
 def home(
     request: Request[Any, Any, Any],
     services: ServicesDep,
@@ -185,17 +186,15 @@ def home(
     return HomePage(items=[views.of(item) for item in page.items], next_cursor=page.next_cursor)
 
 
-@get("/api/v1/feed/items/{item_id:str}", summary="A live feed item", tags=TAGS, sync_to_thread=True, problems=[404])
+@get("/items/{item_id:str}", summary="A live feed item", problems=[404])
 def item(services: ServicesDep, item_id: ItemId) -> ItemOut:
     """One live item by id; an unknown or removed item is a 404."""
     return ItemOut.from_item(services.feed.item(item_id))
 
 
 @post(
-    "/api/v1/feed/items",
+    "/items",
     summary="Publish an item as its creator (idempotent by item_id)",
-    tags=TAGS,
-    sync_to_thread=True,
     status_code=HTTP_201_CREATED,
     before_request=integer_price_only,
     problems=[403, 409],
@@ -213,10 +212,8 @@ def publish(services: ServicesDep, actor: ActorDep, data: JSONBody[NewItem]) -> 
 
 
 @delete(
-    "/api/v1/feed/items/{item_id:str}",
+    "/items/{item_id:str}",
     summary="Remove an item (its creator, or an admin)",
-    tags=TAGS,
-    sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
     problems=[403, 404],
 )
@@ -225,56 +222,31 @@ def remove(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
     services.feed.remove(actor, item_id)
 
 
-@put(
-    "/api/v1/feed/following/{creator_id:str}",
-    summary="Follow a creator",
-    tags=TAGS,
-    sync_to_thread=True,
-    status_code=HTTP_204_NO_CONTENT,
-)
+@put("/following/{creator_id:str}", summary="Follow a creator", status_code=HTTP_204_NO_CONTENT)
 def follow(services: ServicesDep, actor: ActorDep, creator_id: CreatorId) -> None:
     """Follow a creator (idempotent); their items make up the `following` feed. Following yourself is a 400."""
     services.feed.follow(actor, creator_id)
 
 
-@delete(
-    "/api/v1/feed/following/{creator_id:str}",
-    summary="Stop following a creator",
-    tags=TAGS,
-    sync_to_thread=True,
-    status_code=HTTP_204_NO_CONTENT,
-)
+@delete("/following/{creator_id:str}", summary="Stop following a creator", status_code=HTTP_204_NO_CONTENT)
 def unfollow(services: ServicesDep, actor: ActorDep, creator_id: CreatorId) -> None:
     """Stop following a creator (idempotent)."""
     services.feed.unfollow(actor, creator_id)
 
 
-@put(
-    "/api/v1/feed/hidden/{item_id:str}",
-    summary="Hide an item from your feeds",
-    tags=TAGS,
-    sync_to_thread=True,
-    status_code=HTTP_204_NO_CONTENT,
-    problems=[404],
-)
+@put("/hidden/{item_id:str}", summary="Hide an item from your feeds", status_code=HTTP_204_NO_CONTENT, problems=[404])
 def hide(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
     """Hide a live item from the caller's feeds (idempotent); an unknown item is a 404."""
     services.feed.hide(actor, item_id)
 
 
-@delete(
-    "/api/v1/feed/hidden/{item_id:str}",
-    summary="Show a hidden item again",
-    tags=TAGS,
-    sync_to_thread=True,
-    status_code=HTTP_204_NO_CONTENT,
-)
+@delete("/hidden/{item_id:str}", summary="Show a hidden item again", status_code=HTTP_204_NO_CONTENT)
 def unhide(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
     """Show a hidden item again (idempotent)."""
     services.feed.unhide(actor, item_id)
 
 
-@get("/api/v1/feed/cart", summary="The products in your cart", tags=TAGS, sync_to_thread=True)
+@get("/cart", summary="The products in your cart")
 def cart(services: ServicesDep, actor: ActorDep) -> Cart:
     """The products in the caller's cart, most recently added first; products in the cart never appear in the
     caller's feeds.
@@ -283,10 +255,8 @@ def cart(services: ServicesDep, actor: ActorDep) -> Cart:
 
 
 @put(
-    "/api/v1/feed/cart/{item_id:str}",
+    "/cart/{item_id:str}",
     summary="Put a product in your cart (it leaves your feeds)",
-    tags=TAGS,
-    sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
     problems=[404],
 )
@@ -297,19 +267,13 @@ def add_to_cart(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None
     services.feed.add_to_cart(actor, item_id)
 
 
-@delete(
-    "/api/v1/feed/cart/{item_id:str}",
-    summary="Take a product out of your cart",
-    tags=TAGS,
-    sync_to_thread=True,
-    status_code=HTTP_204_NO_CONTENT,
-)
+@delete("/cart/{item_id:str}", summary="Take a product out of your cart", status_code=HTTP_204_NO_CONTENT)
 def remove_from_cart(services: ServicesDep, actor: ActorDep, item_id: ItemId) -> None:
     """Take an item out of the caller's cart (idempotent: an item not in it changes nothing)."""
     services.feed.remove_from_cart(actor, item_id)
 
 
-ROUTES: list[Any] = [
+HANDLERS: list[Any] = [
     home,
     item,
     publish,
@@ -322,3 +286,8 @@ ROUTES: list[Any] = [
     add_to_cart,
     remove_from_cart,
 ]
+
+
+def router() -> Router:
+    """The feed's routes under /api/v1/feed."""
+    return Router(path="/api/v1/feed", route_handlers=HANDLERS, tags=TAGS)

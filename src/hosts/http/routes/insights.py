@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import attrs
 from attrs import frozen
-from litestar import get
+from litestar import Router
 from litestar.params import QueryParameter
 
 from townsquare.core.insights import Assumptions, Opportunity, OpportunityKind, Projection
@@ -14,6 +14,7 @@ from townsquare.core.insights.opportunities import ACTIONS, BASIS_POINTS, MAX_PR
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of
+from townsquare.hosts.http.routes.declare import get
 from townsquare.hosts.http.routes.earnings import CreatorParam, CurrencySummary
 
 TAGS = ["earnings"]
@@ -104,10 +105,8 @@ def _share(description: str) -> Any:
 
 
 @get(
-    "/api/v1/earnings/opportunities",
+    "/opportunities",
     summary="Missed opportunities: pending, voided, refunded and cart money, ranked, each with an action",
-    tags=TAGS,
-    sync_to_thread=True,
     problems=[400, 403],
 )
 def opportunities(services: ServicesDep, actor: ActorDep, creator_id: CreatorParam = None) -> OpportunitiesOut:
@@ -122,10 +121,8 @@ def opportunities(services: ServicesDep, actor: ActorDep, creator_id: CreatorPar
 
 
 @get(
-    "/api/v1/earnings/what-if",
+    "/what-if",
     summary="The summary recomputed under changed assumptions (capture rate, win-backs, refunds, carts, price)",
-    tags=TAGS,
-    sync_to_thread=True,
     problems=[400, 403],
 )
 def what_if(
@@ -166,4 +163,9 @@ def what_if(
     )
 
 
-ROUTES: list[Any] = [opportunities, what_if]
+HANDLERS: list[Any] = [opportunities, what_if]
+
+
+def router() -> Router:
+    """Missed opportunities and what-if under /api/v1/earnings."""
+    return Router(path="/api/v1/earnings", route_handlers=HANDLERS, tags=TAGS)

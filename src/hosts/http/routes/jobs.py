@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import get, post
+from litestar import Router
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
@@ -26,10 +26,9 @@ from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of
+from townsquare.hosts.http.routes.declare import get, post
 
 TAGS = ["jobs", "admin"]
-# Every endpoint here is admin-only and synchronous (store calls block).
-ADMIN: dict[str, Any] = {"guards": [admin_guard], "tags": TAGS, "sync_to_thread": True}
 
 
 # -- bodies ------------------------------------------------------------------------------
@@ -291,15 +290,13 @@ JobId = Annotated[int, PathParameter(description="the job's id")]
 JobType = Annotated[str, PathParameter(description="a registered job type")]
 
 
-@get(
-    "/api/v1/admin/jobs/stats", summary="Queue stats: counts by status and type, oldest due age, dead letters", **ADMIN
-)
+@get("/stats", summary="Queue stats: counts by status and type, oldest due age, dead letters")
 def job_stats(services: ServicesDep, actor: ActorDep) -> JobStatsOut:
     """Counts of jobs by status and by type, how long the oldest due job has waited, and the dead-letter count."""
     return JobStatsOut.from_stats(services.jobs.stats(actor))
 
 
-@get("/api/v1/admin/jobs/types", summary="Registered job types and their schedules", **ADMIN)
+@get("/types", summary="Registered job types and their schedules")
 def job_types(services: ServicesDep) -> list[JobTypeOut]:
     """Every registered job type with what it does, and the period of the periodic ones."""
     every = {schedule.job_type: schedule.every.total_seconds() for schedule in services.job_handlers.schedules}
@@ -309,7 +306,7 @@ def job_types(services: ServicesDep) -> list[JobTypeOut]:
     ]
 
 
-@get("/api/v1/admin/jobs", summary="Jobs in one status, newest first (cursor paged)", **ADMIN)
+@get("/", summary="Jobs in one status, newest first (cursor paged)")
 def list_jobs(
     services: ServicesDep,
     actor: ActorDep,
@@ -325,13 +322,13 @@ def list_jobs(
     return JobPageOut.from_page(services.jobs.list_jobs(actor, status, limit=limit, cursor=cursor, job_type=job_type))
 
 
-@get("/api/v1/admin/jobs/{job_id:int}", summary="One job with its error history", **ADMIN, problems=[404])
+@get("/{job_id:int}", summary="One job with its error history", problems=[404])
 def get_job(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
     """One job by id with its status, attempts, lease and error history; an unknown (or pruned) id is a 404."""
     return JobOut.from_job(services.jobs.get(actor, job_id))
 
 
-@get("/api/v1/admin/jobs/dead-letters", summary="The dead-letter queue, newest first (cursor paged)", **ADMIN)
+@get("/dead-letters", summary="The dead-letter queue, newest first (cursor paged)")
 def dead_letters(
     services: ServicesDep, actor: ActorDep, job_type: JobTypeFilter = None, limit: Limit = 50, cursor: Cursor = None
 ) -> JobPageOut:
@@ -341,22 +338,16 @@ def dead_letters(
     return JobPageOut.from_page(services.jobs.dead_letters(actor, limit=limit, cursor=cursor, job_type=job_type))
 
 
-@get(
-    "/api/v1/admin/jobs/dead-letters/{job_id:int}",
-    summary="Inspect one dead job and its errors",
-    **ADMIN,
-    problems=[404],
-)
+@get("/dead-letters/{job_id:int}", summary="Inspect one dead job and its errors", problems=[404])
 def dead_letter(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
     """One job of the dead-letter queue with every failed attempt; a job that is not dead is a 404."""
     return JobOut.from_job(services.jobs.dead_letter(actor, job_id))
 
 
 @post(
-    "/api/v1/admin/jobs/dead-letters/{job_id:int}/replay",
+    "/dead-letters/{job_id:int}/replay",
     summary="Replay a dead job: a fresh set of attempts, due now",
     status_code=HTTP_200_OK,
-    **ADMIN,
     problems=[404, 409],
 )
 def replay_dead_letter(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
@@ -366,7 +357,7 @@ def replay_dead_letter(services: ServicesDep, actor: ActorDep, job_id: JobId) ->
     return JobOut.from_job(services.jobs.replay(actor, job_id))
 
 
-@post("/api/v1/admin/jobs/test", summary='Enqueue a "poison_test" job (fail=true goes 60 s, 120 s, then dead)', **ADMIN)
+@post("/test", summary='Enqueue a "poison_test" job (fail=true goes 60 s, 120 s, then dead)')
 def enqueue_test_job(services: ServicesDep, data: JSONBody[TestJobRequest]) -> EnqueuedOut:
     """Queue the seeds' `poison_test` job: `fail: true` fails every attempt (retried after 60 s, then 120 s, then
     dead with max_attempts 3), `fail: false` completes. An idempotency key queues it once.
@@ -381,10 +372,9 @@ def enqueue_test_job(services: ServicesDep, data: JSONBody[TestJobRequest]) -> E
 
 
 @post(
-    "/api/v1/admin/jobs/run-due",
+    "/run-due",
     summary="Memory mode: run every due job now, in this process (Postgres mode: the worker runs them)",
     status_code=HTTP_200_OK,
-    **ADMIN,
     problems=[409],
 )
 def run_due_jobs(services: ServicesDep) -> RunReportOut:
@@ -396,13 +386,7 @@ def run_due_jobs(services: ServicesDep) -> RunReportOut:
     return RunReportOut.from_report(JobRunner(services.jobs, services.job_handlers).run_due())
 
 
-@post(
-    "/api/v1/admin/jobs/{job_id:int}/cancel",
-    summary="Cancel a pending or running job",
-    status_code=HTTP_200_OK,
-    **ADMIN,
-    problems=[404, 409],
-)
+@post("/{job_id:int}/cancel", summary="Cancel a pending or running job", status_code=HTTP_200_OK, problems=[404, 409])
 def cancel_job(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
     """Cancel a job. A pending job never runs; a running one loses its lease at once, its worker stops at the
     handler's next heartbeat and its late report changes nothing. A completed, dead or cancelled job is a 409
@@ -411,17 +395,16 @@ def cancel_job(services: ServicesDep, actor: ActorDep, job_id: JobId) -> JobOut:
     return JobOut.from_job(services.jobs.cancel(actor, job_id))
 
 
-@get("/api/v1/admin/jobs/controls", summary="Pause state and concurrency limit of every job type", **ADMIN)
+@get("/controls", summary="Pause state and concurrency limit of every job type")
 def type_controls(services: ServicesDep, actor: ActorDep) -> list[TypeControlOut]:
     """Every registered job type with whether it is paused and its concurrency limit, by type name."""
     return [TypeControlOut.from_control(control) for control in services.jobs.type_controls(actor)]
 
 
 @post(
-    "/api/v1/admin/jobs/types/{job_type:str}/pause",
+    "/types/{job_type:str}/pause",
     summary="Pause a job type: no worker claims it until resumed",
     status_code=HTTP_200_OK,
-    **ADMIN,
     problems=[404],
 )
 def pause_type(services: ServicesDep, actor: ActorDep, job_type: JobType) -> TypeControlOut:
@@ -431,23 +414,16 @@ def pause_type(services: ServicesDep, actor: ActorDep, job_type: JobType) -> Typ
     return TypeControlOut.from_control(services.jobs.pause(actor, job_type))
 
 
-@post(
-    "/api/v1/admin/jobs/types/{job_type:str}/resume",
-    summary="Resume a paused job type",
-    status_code=HTTP_200_OK,
-    **ADMIN,
-    problems=[404],
-)
+@post("/types/{job_type:str}/resume", summary="Resume a paused job type", status_code=HTTP_200_OK, problems=[404])
 def resume_type(services: ServicesDep, actor: ActorDep, job_type: JobType) -> TypeControlOut:
     """Let workers claim the type again. Idempotent. An unregistered type is a 404, a malformed name a 400."""
     return TypeControlOut.from_control(services.jobs.resume(actor, job_type))
 
 
 @post(
-    "/api/v1/admin/jobs/types/{job_type:str}/limit",
+    "/types/{job_type:str}/limit",
     summary="Set or remove a job type's concurrency limit",
     status_code=HTTP_200_OK,
-    **ADMIN,
     problems=[404],
 )
 def limit_type(services: ServicesDep, actor: ActorDep, job_type: JobType, data: JSONBody[LimitIn]) -> TypeControlOut:
@@ -467,12 +443,7 @@ def _filter(services: ServicesDep, data: DeadLetterFilterIn) -> Any:
     )
 
 
-@post(
-    "/api/v1/admin/jobs/dead-letters/replay",
-    summary="Replay every dead letter matching a filter",
-    status_code=HTTP_200_OK,
-    **ADMIN,
-)
+@post("/dead-letters/replay", summary="Replay every dead letter matching a filter", status_code=HTTP_200_OK)
 def replay_dead_letters(services: ServicesDep, actor: ActorDep, data: JSONBody[DeadLetterFilterIn]) -> BulkOut:
     """Replay, in one transaction, every dead letter matching the filter (type, error text ignoring ASCII case,
     died since/until; an empty filter takes all): fresh attempts, due now, history kept. Answers the count.
@@ -480,12 +451,7 @@ def replay_dead_letters(services: ServicesDep, actor: ActorDep, data: JSONBody[D
     return BulkOut(count=services.jobs.replay_dead_letters(actor, _filter(services, data)))
 
 
-@post(
-    "/api/v1/admin/jobs/dead-letters/discard",
-    summary="Discard (delete) every dead letter matching a filter",
-    status_code=HTTP_200_OK,
-    **ADMIN,
-)
+@post("/dead-letters/discard", summary="Discard (delete) every dead letter matching a filter", status_code=HTTP_200_OK)
 def discard_dead_letters(services: ServicesDep, actor: ActorDep, data: JSONBody[DeadLetterFilterIn]) -> BulkOut:
     """Delete, in one transaction, every dead letter matching the filter (as for replay); their idempotency keys
     are freed. Answers the count.
@@ -493,7 +459,7 @@ def discard_dead_letters(services: ServicesDep, actor: ActorDep, data: JSONBody[
     return BulkOut(count=services.jobs.discard_dead_letters(actor, _filter(services, data)))
 
 
-ROUTES: list[Any] = [
+HANDLERS: list[Any] = [
     job_stats,
     job_types,
     list_jobs,
@@ -511,3 +477,8 @@ ROUTES: list[Any] = [
     replay_dead_letters,
     discard_dead_letters,
 ]
+
+
+def router() -> Router:
+    """The job queue's admin routes under /api/v1/admin/jobs: every one needs the admin role."""
+    return Router(path="/api/v1/admin/jobs", route_handlers=HANDLERS, tags=TAGS, guards=[admin_guard])

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import get, patch, post
+from litestar import Router
 from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIType, Reference, Schema
@@ -41,6 +41,7 @@ from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, MetricsDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of, values_of
+from townsquare.hosts.http.routes.declare import get, patch, post
 
 TAGS = ["notifications"]
 KEEPALIVE_SECONDS = 15.0
@@ -452,12 +453,7 @@ class DigestMarked:
 # -- the inbox -------------------------------------------------------------------------------
 
 
-@get(
-    "/api/v1/notifications",
-    summary="Your in-app notifications, newest first (one lane or all)",
-    tags=TAGS,
-    sync_to_thread=True,
-)
+@get("/notifications", summary="Your in-app notifications, newest first (one lane or all)")
 def list_notifications(
     services: ServicesDep,
     actor: ActorDep,
@@ -475,20 +471,13 @@ def list_notifications(
     return NotificationPage(items=[NotificationBody.of(item) for item in page.items], next_cursor=page.next_cursor)
 
 
-@get("/api/v1/notifications/counts", summary="Your unread counts per lane and in total", tags=TAGS, sync_to_thread=True)
+@get("/notifications/counts", summary="Your unread counts per lane and in total")
 def counts(services: ServicesDep, actor: ActorDep) -> Counts:
     """The caller's unread in-app notifications per lane (every lane listed) and in total."""
     return Counts.of(services.notifications.counts(actor))
 
 
-@post(
-    "/api/v1/notifications/read",
-    summary="Mark notifications read",
-    tags=TAGS,
-    sync_to_thread=True,
-    status_code=200,
-    problems=[404],
-)
+@post("/notifications/read", summary="Mark notifications read", status_code=200, problems=[404])
 def mark_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkRead]) -> Marked:
     """Mark the caller's notifications read by id (1-500 ids); any id that is not theirs is a 404 and nothing
     changes. Answers how many were unread and the counts after.
@@ -497,13 +486,7 @@ def mark_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkRead]) 
     return Marked(marked=marked, counts=Counts.of(services.notifications.counts(actor)))
 
 
-@post(
-    "/api/v1/notifications/read-all",
-    summary="Mark all notifications read (or one lane's)",
-    tags=TAGS,
-    sync_to_thread=True,
-    status_code=200,
-)
+@post("/notifications/read-all", summary="Mark all notifications read (or one lane's)", status_code=200)
 def mark_all_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkAllRead]) -> Marked:
     """Mark every notification of the caller read, or only one lane's, as of now; answers how many were unread
     and the counts after.
@@ -513,9 +496,8 @@ def mark_all_read(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkAll
 
 
 @get(
-    "/api/v1/notifications/stream",
+    "/notifications/stream",
     summary="Server-sent events: a 'counts' event now and whenever your unread counts change",
-    tags=TAGS,
     responses={
         200: ResponseSpec(
             data_container=Counts,
@@ -555,10 +537,8 @@ async def _count_events(
 
 
 @post(
-    "/api/v1/notifications/test",
+    "/notifications/test",
     summary="Send yourself a test in-app notification (through quiet hours and caps)",
-    tags=TAGS,
-    sync_to_thread=True,
     status_code=200,
 )
 def send_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNotification]) -> SendOutcome:
@@ -569,11 +549,9 @@ def send_test(services: ServicesDep, actor: ActorDep, data: JSONBody[TestNotific
 
 
 @post(
-    "/api/v1/notifications/send",
+    "/notifications/send",
     summary="Send a notification to a user (admin): a soft 'not sent' result names the reason",
-    tags=TAGS,
     guards=[admin_guard],
-    sync_to_thread=True,
     status_code=200,
 )
 def send_notification(
@@ -604,12 +582,7 @@ def send_notification(
 # -- preferences -----------------------------------------------------------------------------
 
 
-@get(
-    "/api/v1/notification-prefs",
-    summary="Your notification preferences (defaults merged)",
-    tags=TAGS,
-    sync_to_thread=True,
-)
+@get("/notification-prefs", summary="Your notification preferences (defaults merged)")
 def get_preferences(services: ServicesDep, actor: ActorDep) -> PreferencesBody:
     """The caller's effective preferences (the defaults merged with what they stored), and when the next digest
     goes out.
@@ -617,12 +590,7 @@ def get_preferences(services: ServicesDep, actor: ActorDep) -> PreferencesBody:
     return PreferencesBody.of(services.notifications.preferences(actor), services)
 
 
-@patch(
-    "/api/v1/notification-prefs",
-    summary="Deep-merge a partial preferences document (null resets a value to its default)",
-    tags=TAGS,
-    sync_to_thread=True,
-)
+@patch("/notification-prefs", summary="Deep-merge a partial preferences document (null resets a value to its default)")
 def update_preferences(services: ServicesDep, actor: ActorDep, data: PreferencesPatch) -> PreferencesBody:
     """Deep-merge a partial document into the caller's preferences (RFC 7396): objects merge key by key, siblings
     are kept, `null` resets a value to its default. An unknown key or a bad value is a 400 naming it
@@ -632,10 +600,8 @@ def update_preferences(services: ServicesDep, actor: ActorDep, data: Preferences
 
 
 @post(
-    "/api/v1/notification-prefs/email/verify",
+    "/notification-prefs/email/verify",
     summary="Confirm your email address with the code mailed to it (setting email_address sends one)",
-    tags=TAGS,
-    sync_to_thread=True,
     status_code=200,
 )
 def verify_email(services: ServicesDep, actor: ActorDep, data: JSONBody[EmailCode]) -> PreferencesBody:
@@ -646,9 +612,7 @@ def verify_email(services: ServicesDep, actor: ActorDep, data: JSONBody[EmailCod
 # -- digests ---------------------------------------------------------------------------------
 
 
-@get(
-    "/api/v1/notification-digest/preview", summary="What your next digest would contain", tags=TAGS, sync_to_thread=True
-)
+@get("/notification-digest/preview", summary="What your next digest would contain")
 def digest_preview(services: ServicesDep, actor: ActorDep) -> DigestPreview:
     """What the caller's next digest would contain if it went out now: the unread notifications of the period and
     their counts.
@@ -657,10 +621,8 @@ def digest_preview(services: ServicesDep, actor: ActorDep) -> DigestPreview:
 
 
 @post(
-    "/api/v1/notification-digest/send-test",
+    "/notification-digest/send-test",
     summary="Email yourself your digest now (through the outbox)",
-    tags=TAGS,
-    sync_to_thread=True,
     status_code=202,
     problems=[400],
 )
@@ -672,29 +634,22 @@ def digest_send_test(services: ServicesDep, actor: ActorDep) -> QueuedMail:
     return QueuedMail(outbox_id=queued.id, to=queued.message.to, subject=queued.message.subject)
 
 
-@get(
-    "/api/v1/notifications/mail",
-    summary="Your notification mail: pending, dispatched to the worker, or delivered",
-    tags=TAGS,
-    sync_to_thread=True,
-)
+@get("/notifications/mail", summary="Your notification mail: pending, dispatched to the worker, or delivered")
 def my_mail(services: ServicesDep, actor: ActorDep) -> list[MailBody]:
     """The caller's notification mail, oldest first: pending, dispatched to the worker, or delivered."""
     return [MailBody.of(mail) for mail in services.notifications.outbox(actor)]
 
 
-@get("/api/v1/notification-digest/runs", summary="Your digests, newest first", tags=TAGS, sync_to_thread=True)
+@get("/notification-digest/runs", summary="Your digests, newest first")
 def digest_runs(services: ServicesDep, actor: ActorDep) -> list[DigestRunBody]:
     """The caller's digest runs, newest first: one per period, with its status."""
     return [DigestRunBody.of(run) for run in services.notifications.digest_runs(actor)]
 
 
 @post(
-    "/api/v1/notification-digest/enqueue-due",
+    "/notification-digest/enqueue-due",
     summary="Queue every due digest now (admin; the worker does this every five minutes)",
-    tags=TAGS,
     guards=[admin_guard],
-    sync_to_thread=True,
     status_code=200,
 )
 def digest_enqueue_due(services: ServicesDep, actor: ActorDep) -> Queued:
@@ -706,11 +661,9 @@ def digest_enqueue_due(services: ServicesDep, actor: ActorDep) -> Queued:
 
 
 @post(
-    "/api/v1/notification-digest/mark-sent",
+    "/notification-digest/mark-sent",
     summary="Record that a user's digest for a period went out (admin)",
-    tags=TAGS,
     guards=[admin_guard],
-    sync_to_thread=True,
     status_code=200,
 )
 def digest_mark_sent(services: ServicesDep, actor: ActorDep, data: JSONBody[MarkDigestSent]) -> DigestMarked:
@@ -720,7 +673,7 @@ def digest_mark_sent(services: ServicesDep, actor: ActorDep, data: JSONBody[Mark
     return DigestMarked(marked=services.notifications.mark_digest_sent(actor, data.user_id, data.period_key))
 
 
-ROUTES: list[Any] = [
+HANDLERS: list[Any] = [
     list_notifications,
     counts,
     mark_read,
@@ -738,3 +691,8 @@ ROUTES: list[Any] = [
     digest_enqueue_due,
     digest_mark_sent,
 ]
+
+
+def router() -> Router:
+    """The notifications, preferences and digest routes under /api/v1."""
+    return Router(path="/api/v1", route_handlers=HANDLERS, tags=TAGS)

@@ -1,0 +1,37 @@
+"""How every area declares its routes: these verbs, inside one ``Router`` per area.
+
+The area's router carries the path prefix, tags and guards once. A handler is a plain
+function calling the services, which block (database round trips, locks), so a plain
+function runs in a worker thread, off the event loop; an ``async def`` handler runs on the
+loop. The verbs decide that from the function itself, so no handler spells it out.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import litestar
+from litestar.handlers import HTTPRouteHandler
+
+Decorator = Callable[[Callable[..., Any]], HTTPRouteHandler]
+
+
+def _verb(handler: type[HTTPRouteHandler]) -> Callable[..., Decorator]:
+    def declare(path: str | Sequence[str] | None = None, **options: Any) -> Decorator:
+        def decorate(function: Callable[..., Any]) -> HTTPRouteHandler:
+            if not (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)):
+                options.setdefault("sync_to_thread", True)
+            return handler(path, **options)(function)
+
+        return decorate
+
+    return declare
+
+
+get = _verb(litestar.get)
+post = _verb(litestar.post)
+put = _verb(litestar.put)
+patch = _verb(litestar.patch)
+delete = _verb(litestar.delete)
