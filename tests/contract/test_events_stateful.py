@@ -1,7 +1,12 @@
-"""A stateful comparison: random reservations (with and without a code), confirmations, cancellations,
-refunds, quota changes and clock moves give the same outcomes on memory and Postgres, and the
-invariants hold on both: seats held never above a quota or the capacity, a code's uses never
-above its maximum."""
+"""Stateful comparisons of memory and Postgres.
+
+Random reservations (with and without a code), confirmations, cancellations, refunds, quota
+changes and clock moves give the same outcomes on both, and the invariants hold on both: seats
+held never above a quota or the capacity, a code's uses never above its maximum. A second
+machine drives the waitlist (joins, leaves, declines, offers confirmed, seats freed, quota
+raises, promotions, offer expiry, queued jobs) with its invariants: offers in join order (no
+entry still waiting ahead of one of its type that got an offer), one offer per entry, and
+seats held (offers included) within quota and capacity."""
 
 from __future__ import annotations
 
@@ -23,8 +28,10 @@ from townsquare.adapters.postgres.feed import FEED_TABLES
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import DomainError
-from townsquare.core.events import HOLD_DURATION, Registration, registration_id_for
+from townsquare.core.events import HOLD_DURATION, Registration, WaitlistStatus, registration_id_for
+from townsquare.core.events.waitlist import offer_registration_id
 from townsquare.core.identity import Actor
+from townsquare.core.jobs import JobRunner
 
 pytestmark = pytest.mark.postgres
 
@@ -168,6 +175,155 @@ def test_memory_and_postgres_agree_step_by_step(pg_url: str) -> None:
         settings=settings(
             max_examples=10,
             stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+FANS = [Actor(name) for name in ("ann", "ben", "cat", "dan")]
+LINE_TYPES = {"standard": 2, "vip": 1}
+LINE_CAPACITY = 3
+
+
+def _setup_line(services: Services, producer: Actor) -> None:
+    """A sold-out event: ann and ben hold the standard tickets, cat the VIP one (all confirmed)."""
+    events = services.events
+    events.create_event(producer, details(capacity=LINE_CAPACITY), event_id="jazz")  # type: ignore[arg-type]
+    for type_id, quota in LINE_TYPES.items():
+        events.add_ticket_type(producer, "jazz", type_id=type_id, name=type_id.title(), price=1_000, quota=quota)
+    events.publish(producer, "jazz")
+    for who, type_id in ((FANS[0], "standard"), (FANS[1], "standard"), (FANS[2], "vip")):
+        held = events.reserve(who, "jazz", type_id, 1, idempotency_key="seed")
+        events.confirm(who, held.registration_id, idempotency_key="seed-paid")
+
+
+def test_the_waitlist_agrees_and_keeps_its_order(pg_url: str) -> None:
+    class WaitlistMachine(RuleBasedStateMachine):
+        @initialize()
+        def fresh(self) -> None:
+            self.clocks = {"memory": ManualClock(EPOCH), "postgres": ManualClock(EPOCH)}
+            self.adapters = {
+                "memory": bootstrap(memory_settings(), clock=self.clocks["memory"]),
+                "postgres": _emptied(pg_url, self.clocks["postgres"]),
+            }
+            self.producer = Actor(f"pat-line-{next(EXAMPLES)}")
+            for services in self.adapters.values():
+                _setup_line(services, self.producer)
+
+        def both(self, call: Callable[[Services], Any]) -> Any:
+            outcomes = {name: _outcome(call, services) for name, services in self.adapters.items()}
+            assert outcomes["memory"] == outcomes["postgres"], outcomes
+            return outcomes["memory"]
+
+        def line(self) -> list[Any]:
+            return list(
+                self.adapters["memory"].waitlist.entries(self.producer, "jazz", active_only=False, limit=500).entries
+            )
+
+        def registrations(self, services: Services) -> list[Registration]:
+            found = [each for who in FANS for each in services.events.my_registrations(who, limit=100).registrations]
+            return sorted(found, key=lambda each: each.registration_id)
+
+        @rule(whos=st.lists(st.sampled_from(FANS), min_size=1, max_size=3), type_id=st.sampled_from(list(LINE_TYPES)))
+        def join(self, whos: list[Actor], type_id: str) -> None:
+            for who in whos:
+                self.both(lambda s, who=who: s.waitlist.join(who, "jazz", type_id))
+
+        @rule(who=st.sampled_from(FANS), type_id=st.sampled_from(list(LINE_TYPES)), key=st.sampled_from(["a", "b"]))
+        def reserve(self, who: Actor, type_id: str, key: str) -> None:
+            self.both(lambda s: s.events.reserve(who, "jazz", type_id, 1, idempotency_key=key))
+
+        @rule(index=st.integers(0, 7))
+        def cancel_one_holding(self, index: int) -> None:
+            """Its attendee cancels a registration holding seats (offers included): a seat frees."""
+            memory = self.adapters["memory"]
+            now = memory.clock.now()
+            holding = [each for each in self.registrations(memory) if each.holds_seats(now)]
+            if holding:
+                chosen = holding[index % len(holding)]
+                self.both(lambda s: s.events.cancel(Actor(chosen.attendee_id), chosen.registration_id))
+
+        @rule(index=st.integers(0, 7), how=st.sampled_from(["leave", "decline", "confirm"]))
+        def answer(self, index: int, how: str) -> None:
+            """One entry's user leaves, declines, or confirms the offer's hold."""
+            line = self.line()
+            if not line:
+                return
+            entry = line[index % len(line)]
+            who = Actor(entry.user_id)
+            if how == "confirm":
+                rid = offer_registration_id(entry.entry_id)
+                self.both(lambda s: s.events.confirm(who, rid, idempotency_key=f"pay-{entry.entry_id}"))
+            else:
+                self.both(lambda s: getattr(s.waitlist, how)(who, entry.entry_id))
+
+        @rule(type_id=st.sampled_from(list(LINE_TYPES)), quota=st.integers(1, 3))
+        def change_quota(self, type_id: str, quota: int) -> None:
+            self.both(lambda s: s.events.update_ticket_type(self.producer, "jazz", type_id, quota=quota))
+
+        @rule(capacity=st.integers(2, 5))
+        def change_capacity(self, capacity: int) -> None:
+            self.both(
+                lambda s: s.events.update_event(self.producer, "jazz", details(capacity=capacity))  # type: ignore[arg-type]
+            )
+
+        @rule(step=st.sampled_from([timedelta(minutes=15), timedelta(hours=12), timedelta(hours=24)]))
+        def time_passes(self, step: timedelta) -> None:
+            for clock in self.clocks.values():
+                clock.advance(step)
+
+        @rule()
+        def promote(self) -> None:
+            self.both(lambda s: s.waitlist.promote("jazz"))
+
+        @rule()
+        def expire(self) -> None:
+            self.both(lambda s: (s.waitlist.expire_offers(), s.events.expire_holds()))
+
+        @rule()
+        def run_jobs(self) -> None:
+            def run(s: Services) -> tuple[int, int]:
+                report = JobRunner(s.jobs, s.job_handlers).run_due(schedules=[])
+                return report.completed, report.failed
+
+            self.both(run)
+
+        @invariant()
+        def offers_in_join_order_within_capacity(self) -> None:
+            if not hasattr(self, "adapters"):
+                return
+            line = self.both(lambda s: s.waitlist.entries(self.producer, "jazz", active_only=False, limit=500).entries)
+            waiting_ahead: set[str] = set()
+            for entry in line:  # first in line first
+                if entry.registration_id is not None:
+                    assert entry.type_id not in waiting_ahead, f"{entry.entry_id} got an offer with others ahead"
+                if entry.status is WaitlistStatus.WAITING:
+                    waiting_ahead.add(entry.type_id)
+            offers = sorted(entry.registration_id for entry in line if entry.registration_id is not None)
+            assert len(offers) == len(set(offers))
+            types = self.both(lambda s: {t.type_id: t.quota for t in s.events.ticket_types(self.producer, "jazz")})
+            capacity = self.both(lambda s: s.events.get_event(self.producer, "jazz").details.capacity)
+            for services in self.adapters.values():
+                registrations = self.registrations(services)
+                now = services.clock.now()
+                assert offers == [
+                    each.registration_id for each in registrations if each.reserve_key.startswith("waitlist:")
+                ]
+                held = [each for each in registrations if each.holds_seats(now)]
+                assert sum(each.quantity for each in held) <= capacity
+                for type_id, quota in types.items():
+                    assert sum(each.quantity for each in held if each.type_id == type_id) <= quota
+
+        def teardown(self) -> None:
+            if hasattr(self, "adapters"):
+                self.adapters["postgres"].close()
+
+    run_state_machine_as_test(
+        WaitlistMachine,
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
