@@ -1,5 +1,6 @@
-"""Real races on Postgres: concurrent reservations never hold more seats than the quota, and
-racing retries of one reservation key make one registration."""
+"""Real races on Postgres: concurrent reservations never hold more seats than the quota, racing
+retries of one reservation key make one registration, concurrent waitlist approvals never exceed
+the free seats, and racing promotion runs make each offer once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import postgres_settings
-from tests.contract.test_events import PRODUCER, published_event
+from tests.contract.test_events import PRODUCER, details, published_event
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import Conflict
@@ -183,5 +184,86 @@ def test_a_hundred_concurrent_checkouts_with_a_code_of_five_uses_use_it_exactly_
         # Then exactly 5 got it
         assert (len(used), len(refused)) == (5, 95)
         assert services.events.code_uses(PRODUCER, "FIVE") == 5
+    finally:
+        services.close()
+
+
+def _sold_out_with_a_line(services: Services, *, mode: str, sold: int, fans: int) -> list[str]:
+    """An event whose one type's ``sold`` tickets are confirmed, with ``fans`` in line; their entry ids."""
+    events = services.events
+    events.create_event(PRODUCER, details(capacity=1_000, waitlist_mode=mode), event_id="jazz")  # type: ignore[arg-type]
+    events.add_ticket_type(PRODUCER, "jazz", type_id="standard", name="Standard", price=1_000, quota=sold)
+    events.publish(PRODUCER, "jazz")
+    for number in range(sold):
+        buyer = Actor(f"buyer-{number}")
+        held = events.reserve(buyer, "jazz", "standard", 1, idempotency_key="b")
+        events.confirm(buyer, held.registration_id, idempotency_key="p")
+    return [services.waitlist.join(Actor(f"fan-{n}"), "jazz", "standard").entry.entry_id for n in range(fans)]
+
+
+def _offers_in_store(pg_url: str) -> tuple[int, int, int]:
+    """Offered entries, offer holds and announcement jobs, as the database has them."""
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        entries = conn.execute(text("SELECT count(*) FROM event_waitlist WHERE status = 'offered'")).scalar_one()
+        holds = conn.execute(
+            text("SELECT count(*) FROM event_registrations WHERE reserve_key LIKE 'waitlist:%' AND status = 'reserved'")
+        ).scalar_one()
+        jobs = conn.execute(text("SELECT count(*) FROM jobs WHERE job_type = 'events.announce_offer'")).scalar_one()
+    engine.dispose()
+    return entries, holds, jobs
+
+
+def test_concurrent_approvals_never_exceed_the_free_seats(pg_url: str, clock: ManualClock) -> None:
+    # Given a manual-mode event sold out at 5 with 30 people in line, and 5 seats freed by a quota raise
+    services = race_services(pg_url, clock)
+    try:
+        entries = _sold_out_with_a_line(services, mode="manual", sold=5, fans=30)
+        services.events.update_ticket_type(PRODUCER, "jazz", "standard", quota=10)
+        approved: list[str] = []
+        refused: list[str] = []
+
+        def approve(number: int) -> None:
+            try:
+                services.waitlist.approve(PRODUCER, "jazz", [entries[number]])
+                approved.append(entries[number])
+            except Conflict as error:
+                assert error.field == "entry_ids"
+                refused.append(entries[number])
+
+        # When the producer approves all 30 at once (30 requests)
+        run_together(30, approve)
+        # Then exactly 5 were offered a seat: the seats held are the quota, never more
+        assert (len(approved), len(refused)) == (5, 25)
+        assert services.events.availability(PRODUCER, "jazz") == {"standard": 0}
+        assert _offers_in_store(pg_url) == (5, 5, 5)
+    finally:
+        services.close()
+
+
+def test_concurrent_promotion_runs_make_each_offer_once(pg_url: str, clock: ManualClock) -> None:
+    # Given an event sold out at 5 with 50 people in line, and 20 seats freed by a quota raise
+    services = race_services(pg_url, clock)
+    try:
+        entries = _sold_out_with_a_line(services, mode="automatic", sold=5, fans=50)
+        services.events.update_ticket_type(PRODUCER, "jazz", "standard", quota=25)
+        made: list[int] = []
+        errors: list[Exception] = []
+
+        def promote(_number: int) -> None:
+            try:
+                made.append(services.waitlist.promote("jazz"))
+            except Exception as error:  # a duplicate offer would surface here as a unique violation
+                errors.append(error)
+
+        # When eight promotion runs race (the queued job, the sweep, retries)
+        run_together(8, promote)
+        # Then 20 offers were made between them, once each, to the first 20 in line, and no run failed
+        assert errors == []
+        assert sum(made) == 20
+        assert _offers_in_store(pg_url) == (20, 20, 20)
+        line = services.waitlist.entries(PRODUCER, "jazz", limit=500).entries
+        offered = [entry.entry_id for entry in line if entry.registration_id is not None]
+        assert offered == entries[:20]
     finally:
         services.close()
