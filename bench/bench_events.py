@@ -1,5 +1,6 @@
 """Events benchmark: reserve + confirm with a discount code (the ledger write included), 8 callers
-on distinct events and 8 callers all on one hot event; each beside its bare-driver floor.
+on distinct events and 8 callers all on one hot event; the waitlist's promotion of 10,000 entries
+after a quota raise; each beside its bare-driver floor.
 
 Run: ``.venv/bin/python bench/bench_events.py`` (``BENCH_SCALE=0.1`` for a quick run). It drops
 and recreates the database ``bench_events`` on ``BENCH_PG`` (default
@@ -8,7 +9,8 @@ and recreates the database ``bench_events`` on ``BENCH_PG`` (default
 Floor: the same work's statements sent by psycopg alone on 8 connections, one transaction per
 checkout (lock the event, count seats, lock the code, count its uses, insert the hold; then
 lock the event and the hold, append the earning, update the hold): no unit of work, no
-models, no rules.
+models, no rules. The promotion's floor: the bare INSERTs of as many holds, by psycopg in one
+transaction (``executemany``, pipelined), and the same rows as one ``unnest`` statement.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.events import make_details
 from townsquare.core.identity import Actor
+from townsquare.core.jobs import JobRunner
 from townsquare.settings import PortsMode, Settings
 
 DATABASE = "bench_events"
@@ -165,6 +168,90 @@ def bench_floor(url: str, per_caller: int, *, hot: bool) -> dict[str, Any]:
     return {"checkouts": total, "per_second": round(total / seconds, 1), **percentiles(latencies)}
 
 
+def bench_promotion(services: Services, url: str, entries: int) -> dict[str, Any]:
+    """Raise a sold-out type's quota by ``entries`` with as many people in line; time the promotion.
+
+    The line is inserted directly (setup, not measured). Measured: the quota raise (which
+    queues the promotion job) and the promotion itself, as the job runs it: every offer a hold
+    plus its entry's update plus its announcement job, 1,000 per transaction.
+    """
+    producer = Actor("producer")
+    make_event(services, "line", 1 + entries)
+    services.events.update_ticket_type(producer, "line", "standard", quota=1)  # sold out at one ticket
+    held = services.events.reserve(Actor("first"), "line", "standard", 1, idempotency_key="k")
+    services.events.confirm(Actor("first"), held.registration_id, idempotency_key="pay")
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO event_waitlist (entry_id, event_id, type_id, user_id, producer_id, seq, status, joined_at, "
+            "updated_at) SELECT 'line-' || n, 'line', 'standard', 'fan-' || n, 'producer', n, 'waiting', "
+            "%(now)s + n * interval '1 millisecond', %(now)s FROM generate_series(1, %(count)s) AS n",
+            {"now": NOW - timedelta(hours=1), "count": entries},
+        )
+        conn.execute("ANALYZE event_waitlist")
+    started = time.perf_counter()
+    services.events.update_ticket_type(producer, "line", "standard", quota=1 + entries)
+    raised = time.perf_counter()
+    offers = services.waitlist.promote("line")
+    finished = time.perf_counter()
+    assert offers == entries, (offers, entries)
+    # The announcements go out after, one job per offer (in-app and email): a sample of them.
+    sample = min(entries, scaled(500))
+    runner = JobRunner(services.jobs, services.job_handlers)
+    sent_from = time.perf_counter()
+    report = runner.run_due(max_jobs=sample, schedules=[])
+    sent_seconds = time.perf_counter() - sent_from
+    return {
+        "entries": entries,
+        "offers": offers,
+        "seconds": round(finished - started, 3),
+        "quota_raise_ms": round((raised - started) * 1000, 3),
+        "offers_per_second": round(offers / (finished - raised), 1),
+        "announcement_jobs_sampled": report.completed,
+        "announcement_jobs_per_second": round(report.completed / sent_seconds, 1),
+    }
+
+
+_FLOOR_HOLD = (
+    "INSERT INTO event_registrations (registration_id, event_id, type_id, attendee_id, producer_id, quantity, "
+    "currency, unit_price, subtotal, discount, total, status, expires_at, reserve_key, created_at, updated_at) "
+    "VALUES (%(r)s, 'line-floor', 'standard', %(a)s, 'producer', 1, 'EUR', 2500, 2500, 0, 2500, 'reserved', "
+    "%(exp)s, %(k)s, %(now)s, %(now)s)"
+)
+_FLOOR_HOLDS = (
+    "INSERT INTO event_registrations (registration_id, event_id, type_id, attendee_id, producer_id, quantity, "
+    "currency, unit_price, subtotal, discount, total, status, expires_at, reserve_key, created_at, updated_at) "
+    "SELECT 'unnest-' || n, 'line-floor', 'standard', 'unnest-fan-' || n, 'producer', 1, 'EUR', 2500, 2500, 0, "
+    "2500, 'reserved', %(exp)s, 'waitlist:' || n, %(now)s, %(now)s FROM generate_series(1, %(count)s) AS n"
+)
+
+
+def bench_promotion_floor(services: Services, url: str, entries: int) -> dict[str, Any]:
+    """The bare INSERTs of ``entries`` holds: psycopg alone, one transaction, no entries, no jobs."""
+    make_event(services, "line-floor", 2 * entries)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    params = [
+        {
+            "r": str(uuid.uuid4()),
+            "a": f"floor-fan-{n}",
+            "k": f"waitlist:{n}",
+            "now": NOW,
+            "exp": NOW + timedelta(days=1),
+        }
+        for n in range(entries)
+    ]
+    with psycopg.connect(dsn) as conn:
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(_FLOOR_HOLD, params)
+        many = time.perf_counter() - started
+        started = time.perf_counter()
+        with conn.transaction():
+            conn.execute(_FLOOR_HOLDS, {"now": NOW, "exp": NOW + timedelta(days=1), "count": entries})
+        one = time.perf_counter() - started
+    return {"holds": entries, "executemany_seconds": round(many, 3), "one_statement_seconds": round(one, 3)}
+
+
 def main() -> None:
     url = fresh_database(DATABASE)
     settings = Settings(ports_mode=PortsMode.POSTGRES, database_url=url, seed_demo_data=False, database_pool_size=10)
@@ -184,6 +271,9 @@ def main() -> None:
     figures["distinct_events_floor"] = bench_floor(url, per_caller, hot=False)
     figures["hot_event"] = bench_checkouts(services, per_caller, hot=True)
     figures["hot_event_floor"] = bench_floor(url, per_caller, hot=True)
+    line = scaled(10_000)
+    figures["waitlist_promotion"] = bench_promotion(services, url, line)
+    figures["waitlist_promotion_floor"] = bench_promotion_floor(services, url, line)
     services.close()
     print(json.dumps(figures, indent=2))
 
