@@ -209,8 +209,9 @@ def test_openapi_schema_is_served(client: Client) -> None:
 def test_test_only_routes_exist_in_memory_mode_only(client: Client, adapter: str) -> None:
     response = client.post("/api/v1/testing/clock", json={"advance_seconds": 90})
     if adapter == "memory":
-        # (the clock passed 12:01, the outbox sweep's due time: it ran)
-        jobs = {"completed": 1, "failed": 0, "stale": 0, "rescued": 0, "scheduled": 1}
+        # (the clock passed 12:01, the due time of the two every-minute jobs, the outbox sweep
+        # and the waitlist's offer expiry: they ran)
+        jobs = {"completed": 2, "failed": 0, "stale": 0, "rescued": 0, "scheduled": 2}
         assert response.json() == {"now": "2026-01-15T12:01:30Z", "jobs": jobs}
         assert client.post("/api/v1/testing/reset").json() == {"status": "reset"}
     else:

@@ -129,7 +129,6 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
         route_handlers=[Router(path="/", route_handlers=handlers), console_router()],
         state=State(
             {
-                "item_views": feed.ItemViews(),
                 "console_session": ConsoleSession(verifier, settings.jwt_secret.encode()),
                 "queue_snapshot": snapshot,
                 "rate_limiter": limiter,

@@ -8,12 +8,12 @@ hosted-Postgres platform the product started on keep working.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+from cachetools import TLRUCache
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -59,9 +59,12 @@ class TokenVerifier:
         self._wall_clock = wall_clock
         self._roles_path = [part for part in roles_claim.split(".") if part]
         self._audience = audience
-        self._cache_size = cache_size
-        # raw token -> (actor, the wall-clock second after which the token is refused)
-        self._verified: OrderedDict[str, tuple[Actor, float]] = OrderedDict()
+        # raw token -> (actor, the wall-clock second after which the token is refused); an entry
+        # lives until that second (cachetools' time-aware LRU drops it then, and the token is
+        # decoded afresh, which refuses it as expired).
+        self._verified: TLRUCache[str, tuple[Actor, float]] = TLRUCache(
+            maxsize=cache_size, ttu=_refused_after, timer=wall_clock
+        )
 
     def verify(self, token: str) -> Actor:
         """Return the actor a valid token names.
@@ -81,18 +84,11 @@ class TokenVerifier:
             raise NotAuthorizedException(f"the token is longer than {MAX_TOKEN_CHARS} characters")
         cached = self._verified.get(token)
         if cached is not None:
-            actor, refused_after = cached
-            if self._wall_clock() <= refused_after:
-                self._verified.move_to_end(token)
-                return actor
-            del self._verified[token]
-            raise NotAuthorizedException("the token has expired")
+            return cached[0]
         actor, expires_at = self._decode(token)
         if self._wall_clock() > expires_at + LEEWAY_S:  # PyJWT reads the real clock itself
             raise NotAuthorizedException("the token has expired")
         self._verified[token] = (actor, expires_at + LEEWAY_S)
-        if len(self._verified) > self._cache_size:
-            self._verified.popitem(last=False)
         return actor
 
     def _decode(self, token: str) -> tuple[Actor, float]:
@@ -159,6 +155,10 @@ def mint_token(
     if audience:
         claims["aud"] = audience
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def _refused_after(_token: str, verified: tuple[Actor, float], _now: float) -> float:
+    return verified[1]
 
 
 class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from attrs import frozen
 from litestar import Request, Router
+from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from townsquare.core.bounded import BoundedCache
 from townsquare.core.errors import InvalidInput
 from townsquare.core.feed import DEFAULT_LIMIT, MAX_LIMIT, CartEntry, FeedItem, FeedMode, ItemKind, make_draft
+from townsquare.core.identity import Actor
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of, values_of
 from townsquare.hosts.http.routes.declare import delete, get, post, put
@@ -164,9 +166,9 @@ CreatorId = Annotated[str, PathParameter(description="the creator's user id")]
 
 @get("/home", summary="The viewer's home feed, one page")
 def home(
-    request: Request[Any, Any, Any],
     services: ServicesDep,
     actor: ActorDep,
+    views: ItemViewsDep,
     *,
     mode: Annotated[
         str,
@@ -182,7 +184,6 @@ def home(
     `limit` 1-100.
     """
     page = services.feed.home(actor, mode, cursor, limit)
-    views: ItemViews = request.app.state.item_views
     return HomePage(items=[views.of(item) for item in page.items], next_cursor=page.next_cursor)
 
 
@@ -288,6 +289,22 @@ HANDLERS: list[Any] = [
 ]
 
 
+ItemViewsDep: TypeAlias = NamedDependency[ItemViews]
+
+
 def router() -> Router:
-    """The feed's routes under /api/v1/feed."""
-    return Router(path="/api/v1/feed", route_handlers=HANDLERS, tags=TAGS)
+    """The feed's routes under /api/v1/feed, with this app's item bodies remembered across pages."""
+    views = ItemViews()
+
+    def provide_views(actor: Actor) -> ItemViews:
+        # Depending on ``actor`` keeps Litestar resolving one dependency after another (see
+        # deps.provide_actor): independent ones cost a task group per request.
+        del actor
+        return views
+
+    return Router(
+        path="/api/v1/feed",
+        route_handlers=HANDLERS,
+        tags=TAGS,
+        dependencies={"views": Provide(provide_views, sync_to_thread=False)},
+    )
