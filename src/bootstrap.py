@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from townsquare.core.composer.ports import MediaStore
     from townsquare.core.earnings.ports import EarningsLedger
     from townsquare.core.notifications.ports import MailSender
+    from townsquare.core.reports.ports import ReportRenderer
 
 ReadinessCheck = Callable[[], None]
 
@@ -491,6 +492,7 @@ def _memory_events(
         cursors=cursors,
         preferred_zone=_preferred_zone(notifications),
         waitlist=waitlist,
+        renderer=_report_renderer(),
     )
     return events, lines, reports
 
@@ -526,8 +528,15 @@ def _postgres_events(
         cursors=cursors,
         preferred_zone=_preferred_zone(notifications),
         waitlist=waitlist,
+        renderer=_report_renderer(),
     )
     return events, lines, reports
+
+
+def _report_renderer() -> ReportRenderer:
+    from townsquare.adapters.pdf import FpdfReportRenderer
+
+    return FpdfReportRenderer()
 
 
 def _preferred_zone(notifications: NotificationService) -> Callable[[str], str]:

@@ -153,3 +153,38 @@ def test_a_bulk_refund_over_http_dry_run_first(client: Client, auth: TokenFactor
     for rid in (first, second):
         assert client.get(f"/api/v1/registrations/{rid}", headers=producer).json()["status"] == "refunded"
     assert_problem(client.get(f"/api/v1/reports/bulk-actions/{action['action_id']}", headers=auth("olga")), 404)
+
+
+def test_exports_over_http(client: Client, auth: TokenFactory) -> None:
+    import csv
+    import io
+
+    producer = auth("pat")
+    published(client, producer)
+    rid = bought(client, auth("=alice"), "a1", quantity=2)
+    exported = client.get("/api/v1/reports/registrations.csv", params={"event_id": "jazz"}, headers=producer)
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert "charset=utf-8" in exported.headers["content-type"]
+    assert "attachment" in exported.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8"), newline="")))
+    assert rows[0][:4] == ["registration_id", "event_id", "type_id", "attendee_id"]
+    assert [(row[0], row[3]) for row in rows[1:]] == [(rid, "'=alice")]
+    financials = client.get("/api/v1/reports/financials.csv", headers=producer)
+    assert financials.status_code == 200, financials.text
+    lines = list(csv.reader(io.StringIO(financials.text, newline="")))
+    assert [(line[1], line[5], line[6]) for line in lines[1:]] == [(rid, "earning", "5000")]
+    document = client.get("/api/v1/reports/financials.pdf", headers=producer)
+    assert document.status_code == 200, document.text
+    assert document.headers["content-type"] == "application/pdf"
+    assert document.content.startswith(b"%PDF")
+    assert client.get("/api/v1/reports/financials.pdf", headers=producer).content == document.content
+    # bad input is a problem before anything is streamed
+    for path, params, status, field in [
+        ("/api/v1/reports/registrations.csv", {"status": "paid"}, 400, "status"),
+        ("/api/v1/reports/financials.csv", {"from": "2026-01-02", "to": "2026-01-01"}, 400, "to"),
+        ("/api/v1/reports/financials.pdf", {"time_zone": "Mars/Base"}, 400, "time_zone"),
+        ("/api/v1/reports/financials.pdf", {"event_id": "jazz"}, 404, "event_id"),
+    ]:
+        headers = auth("olga") if status == 404 else producer
+        assert assert_problem(client.get(path, params=params, headers=headers), status)["field"] == field

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from townsquare.core.events.models import Registration
 from townsquare.core.reports.bulk import BulkAction, BulkCandidate, BulkProgress
-from townsquare.core.reports.models import FigureRow, LedgerLine, RegistrationFilter
+from townsquare.core.reports.models import FigureRow, LedgerLine, ProducerStats, RegistrationFilter
 
 
 class ReportStore(Protocol):
@@ -89,4 +89,15 @@ class WaitlistDemand(Protocol):
 
     def waiting_counts(self, event_id: str) -> dict[str, int]:
         """Per ticket type of the event, how many people wait on its waitlist now."""
+        ...
+
+
+class ReportRenderer(Protocol):
+    """Renders a financial report as a document (a PDF library's adapter)."""
+
+    def financial_report(self, stats: ProducerStats, *, title: str) -> bytes:
+        """The stats as a document with their totals and a revenue-by-day chart.
+
+        The same stats and title give the same bytes (no clock, no random ids inside).
+        """
         ...

@@ -8,7 +8,7 @@ system after the check, through the events service's own refund and cancel.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -18,12 +18,19 @@ from townsquare.core.cursor import CursorCodec
 from townsquare.core.earnings.models import check_idempotency_key, check_reason
 from townsquare.core.errors import Conflict, DomainError, Forbidden, InvalidCursor, InvalidInput, NotFound
 from townsquare.core.events.discounts import normalize_code
-from townsquare.core.events.models import Event, RegistrationPage, RegistrationStatus, check_id
+from townsquare.core.events.models import Event, Registration, RegistrationPage, RegistrationStatus, check_id
 from townsquare.core.events.ports import EventStore
 from townsquare.core.events.service import EventService
 from townsquare.core.identity import Actor, check_user_id
 from townsquare.core.jobs import JobService
 from townsquare.core.reports.bulk import MAX_ITEMS, BulkAction, BulkKind, BulkPreview, BulkProgress, BulkReport, preview
+from townsquare.core.reports.export import (
+    FINANCIAL_HEADER,
+    REGISTRATION_HEADER,
+    csv_text,
+    financial_row,
+    registration_row,
+)
 from townsquare.core.reports.models import (
     MAX_DAYS,
     CapacityUse,
@@ -34,7 +41,7 @@ from townsquare.core.reports.models import (
     local_day,
     make_range,
 )
-from townsquare.core.reports.ports import BulkActionStore, ReportStore, WaitlistDemand
+from townsquare.core.reports.ports import BulkActionStore, ReportRenderer, ReportStore, WaitlistDemand
 from townsquare.core.uow import UnitOfWork
 
 DEFAULT_LIMIT = 50
@@ -44,6 +51,8 @@ DEFAULT_DAYS = 30
 BULK_ACTION = "reports.bulk_action"
 """The job that works through a bulk action's items (one per action)."""
 FAILURES_SHOWN = 100
+EXPORT_PAGE = 1_000
+"""Registrations read per page (one transaction each) by an export."""
 _ACTION_NAMESPACE = uuid.UUID("5d0c2f9a-7b1e-5e43-8a6d-2f4c9b1e7a30")
 
 
@@ -72,6 +81,7 @@ class ReportService:
         cursors: signs list cursors.
         preferred_zone: a user's time zone (their preferences), when a request names none.
         waitlist: people waiting per ticket type, once the waitlist exists.
+        renderer: renders the financial report as a PDF.
     """
 
     def __init__(
@@ -87,6 +97,7 @@ class ReportService:
         cursors: CursorCodec,
         preferred_zone: Callable[[str], str] | None = None,
         waitlist: WaitlistDemand | None = None,
+        renderer: ReportRenderer | None = None,
     ) -> None:
         self._reports = reports
         self._bulk = bulk
@@ -98,6 +109,7 @@ class ReportService:
         self._cursors = cursors
         self._preferred_zone = preferred_zone
         self._waitlist = waitlist
+        self._renderer = renderer
 
     # -- stats ---------------------------------------------------------------------------
 
@@ -261,6 +273,128 @@ class ReportService:
         last = rows[limit - 1]
         next_cursor = self._cursors.encode(scope, {"c": last.created_at.isoformat(), "i": last.registration_id})
         return RegistrationPage(tuple(rows[:limit]), next_cursor)
+
+    # -- exports -------------------------------------------------------------------------
+
+    def export_registrations(self, actor: Actor, where: RegistrationFilter) -> Iterator[str]:
+        """The registrations passing ``where`` as CSV text, a page at a time (constant memory).
+
+        Checked before the first chunk; each page of :data:`EXPORT_PAGE` registrations is read
+        in a transaction of its own by keyset (newest first), so registrations made after the
+        export began are not in it and none appears twice. Statuses are as seen when it began.
+
+        Raises:
+            Forbidden: ``where`` covers registrations the actor may not see.
+        """
+        self._check_may_see(actor, where)
+        now = self._clock.now()
+
+        def chunks() -> Iterator[str]:
+            yield csv_text([REGISTRATION_HEADER])
+            for page in self._pages(actor, where, now):
+                yield csv_text(registration_row(each, now) for each in page)
+
+        return chunks()
+
+    def export_financials(
+        self,
+        actor: Actor,
+        *,
+        first_day: date | None = None,
+        last_day: date | None = None,
+        time_zone: str | None = None,
+        event_id: str | None = None,
+        producer_id: str | None = None,
+    ) -> Iterator[str]:
+        """Every ledger line of the registrations a report covers, as CSV text a page at a time.
+
+        The same scope as :meth:`financial_report` (and the stats): the registrations made in
+        the range of days; ``day`` is each registration's day in the zone, so the lines of a day
+        add up to that day of the report, and all of them to its totals.
+
+        Raises:
+            NotFound, Forbidden, InvalidInput: as for the stats.
+        """
+        stats = self._report(
+            actor,
+            first_day=first_day,
+            last_day=last_day,
+            time_zone=time_zone,
+            event_id=event_id,
+            producer_id=producer_id,
+        )
+        where = RegistrationFilter(
+            producer_id=stats.producer_id, event_id=event_id, since=stats.range.start, until=stats.range.end
+        )
+        now = self._clock.now()
+        zone_name = stats.range.time_zone
+
+        def chunks() -> Iterator[str]:
+            yield csv_text([FINANCIAL_HEADER])
+            for page in self._pages(actor, where, now):
+                with self._uow.transaction(actor=actor.acting_as()):
+                    lines = self._reports.ledger_lines(page)
+                yield csv_text(financial_row(line, zone_name) for line in lines)
+
+        return chunks()
+
+    def financial_report(
+        self,
+        actor: Actor,
+        *,
+        first_day: date | None = None,
+        last_day: date | None = None,
+        time_zone: str | None = None,
+        event_id: str | None = None,
+        producer_id: str | None = None,
+    ) -> bytes:
+        """The financial report as a PDF: the stats' totals and a revenue-by-day chart.
+
+        Its totals are the sums of :meth:`export_financials`' lines of the same arguments; the
+        same figures give the same bytes.
+
+        Raises:
+            NotFound, Forbidden, InvalidInput: as for the stats.
+        """
+        if self._renderer is None:
+            raise RuntimeError("no report renderer is wired")
+        stats = self._report(
+            actor,
+            first_day=first_day,
+            last_day=last_day,
+            time_zone=time_zone,
+            event_id=event_id,
+            producer_id=producer_id,
+        )
+        what = f"event {stats.event_id}" if stats.event_id is not None else "all events"
+        return self._renderer.financial_report(stats, title=f"Financial report: {stats.producer_id}, {what}")
+
+    def _report(
+        self,
+        actor: Actor,
+        *,
+        first_day: date | None,
+        last_day: date | None,
+        time_zone: str | None,
+        event_id: str | None,
+        producer_id: str | None,
+    ) -> ProducerStats:
+        if event_id is not None:
+            return self.event_stats(actor, event_id, first_day=first_day, last_day=last_day, time_zone=time_zone)
+        return self.producer_stats(
+            actor, first_day=first_day, last_day=last_day, time_zone=time_zone, producer_id=producer_id
+        )
+
+    def _pages(self, actor: Actor, where: RegistrationFilter, now: datetime) -> Iterator[list[Registration]]:
+        after: tuple[datetime, str] | None = None
+        while True:
+            with self._uow.transaction(actor=actor.acting_as()):
+                page = self._reports.registrations(where, now, after=after, limit=EXPORT_PAGE)
+            if page:
+                yield page
+            if len(page) < EXPORT_PAGE:
+                return
+            after = (page[-1].created_at, page[-1].registration_id)
 
     # -- bulk actions --------------------------------------------------------------------
 

@@ -6,12 +6,15 @@ with the acting user. Producers see their own events' figures; the admin variant
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import Router, get, post
+from litestar import Response, Router, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from townsquare.bootstrap import Services
@@ -515,6 +518,121 @@ def bulk_action(
     return BulkActionOut.of(services.reports.bulk_report(actor, action_id))
 
 
+# -- exports -----------------------------------------------------------------------------
+
+CSV = "text/csv; charset=utf-8"
+
+
+def _csv_response(what: str) -> dict[int, ResponseSpec]:
+    return {
+        200: ResponseSpec(
+            data_container=str,
+            media_type=CSV,
+            description=f"CSV text (RFC 4180, UTF-8, a header row first): {what}",
+            generate_examples=False,
+        )
+    }
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+def _encoded(chunks: Iterator[str]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield chunk.encode("utf-8")
+
+
+@get(
+    "/reports/registrations.csv",
+    summary="Your events' registrations as CSV (streamed)",
+    media_type=CSV,
+    responses=_csv_response("one row per registration, the columns of the registration body"),
+    sync_to_thread=True,
+    problems=[400, 403, 404],
+)
+def export_registrations(
+    services: ServicesDep,
+    actor: ActorDep,
+    *,
+    event_id: EventParam = None,
+    status: Status = None,
+    type_id: TypeIdParam = None,
+    code: CodeParam = None,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
+    time_zone: TimeZone = None,
+) -> Stream:
+    """The registrations the list would show (same filters), every one, newest first, streamed a page at a time
+    in UTF-8; cells that start like a formula (= + - @, tab, CR) get a leading `'`."""
+    where = services.reports.registration_filter(
+        actor,
+        event_id=event_id,
+        status=status,
+        type_id=type_id,
+        code=code,
+        first_day=first_day,
+        last_day=last_day,
+        time_zone=time_zone,
+    )
+    chunks = services.reports.export_registrations(actor, where)
+    return Stream(_encoded(chunks), media_type=CSV, headers=_attachment("registrations.csv"))
+
+
+@get(
+    "/reports/financials.csv",
+    summary="The ledger lines of your registrations as CSV (streamed)",
+    media_type=CSV,
+    responses=_csv_response(
+        "one row per ledger event: day, registration_id, event_id, ledger_id, recorded_at, "
+        "type, amount, currency, reason"
+    ),
+    sync_to_thread=True,
+    problems=[400, 403, 404],
+)
+def export_financials(
+    services: ServicesDep,
+    actor: ActorDep,
+    *,
+    event_id: EventParam = None,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
+    time_zone: TimeZone = None,
+    producer_id: ProducerParam = None,
+) -> Stream:
+    """Every ledger event (earning, capture, void, refund) of the registrations the stats of the same
+    parameters cover, with the registration's day in the zone: they add up to the financial report's totals."""
+    chunks = services.reports.export_financials(
+        actor, first_day=first_day, last_day=last_day, time_zone=time_zone, event_id=event_id, producer_id=producer_id
+    )
+    return Stream(_encoded(chunks), media_type=CSV, headers=_attachment("financials.csv"))
+
+
+@get(
+    "/reports/financials.pdf",
+    summary="The financial report as PDF",
+    media_type="application/pdf",
+    sync_to_thread=True,
+    problems=[400, 403, 404],
+)
+def financial_report(
+    services: ServicesDep,
+    actor: ActorDep,
+    *,
+    event_id: EventParam = None,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
+    time_zone: TimeZone = None,
+    producer_id: ProducerParam = None,
+) -> Response[bytes]:
+    """The stats' totals per currency (the sums of `financials.csv` of the same parameters), registrations by
+    status and a revenue-by-day chart; the same figures give the same bytes."""
+    document = services.reports.financial_report(
+        actor, first_day=first_day, last_day=last_day, time_zone=time_zone, event_id=event_id, producer_id=producer_id
+    )
+    return Response(document, media_type="application/pdf", headers=_attachment("financials.pdf"))
+
+
 HANDLERS: list[Any] = [
     event_stats,
     producer_stats,
@@ -523,6 +641,9 @@ HANDLERS: list[Any] = [
     preview_bulk,
     start_bulk,
     bulk_action,
+    export_registrations,
+    export_financials,
+    financial_report,
 ]
 
 
