@@ -357,3 +357,15 @@ def test_the_demo_data_has_a_sold_out_masterclass_with_alice_in_line(services: S
         ("demo-wheel-workshop", "masterclass", 1)
     ]
     assert services.events.availability(alice, "demo-wheel-workshop")["masterclass"] == 0
+
+
+def test_publishing_again_serves_a_line_that_formed_before(services: Services) -> None:
+    sold_out_event(services)
+    entries = join_all(services, FANS[:1])
+    services.events.unpublish(PRODUCER, "jazz")
+    free_a_seat(services)
+    run_jobs(services)
+    assert statuses(services, entries) == ["waiting"]  # no offers while unpublished
+    services.events.publish(PRODUCER, "jazz")
+    run_jobs(services)
+    assert statuses(services, entries) == ["offered"]

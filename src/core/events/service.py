@@ -231,6 +231,7 @@ class EventService:
             details = published.details
             item = make_draft(published.feed_item_id, "event", details.title, body=details.description)
             self._feed.publish(Actor(published.producer_id), item)
+            self._seats_freed(published)  # published again: a line that formed before is served
             return published
 
     def unpublish(self, actor: Actor, event_id: str) -> Event:

@@ -483,9 +483,8 @@ class WaitlistService:
                 self._waitlist.save_entries([left])
                 return left
             if status is not WaitlistStatus.OFFERED:
-                raise Conflict(
-                    f"waitlist entry {entry_id!r} has no offer to decline ({status.value})", field="entry_id"
-                )
+                what = "has no offer to decline" if decline_only else "is no longer in line"
+                raise Conflict(f"waitlist entry {entry_id!r} {what} ({status.value})", field="entry_id")
             assert entry.registration_id is not None
             hold = self._events.lock_registration(entry.registration_id)
             if hold is not None and hold.status is RegistrationStatus.RESERVED:
