@@ -162,16 +162,18 @@ def test_on_the_mock_clock_jobs_run_only_when_the_clock_moves_or_on_run_due() ->
         moved = client.post("/api/v1/testing/clock", json={"advance_seconds": 1}).json()
         assert moved["jobs"] == {"completed": 2, "failed": 1, "stale": 0, "rescued": 0, "scheduled": 0}
         assert client.get(f"{BASE}/{job_id}", headers=admin).json()["status"] == "completed"
-        # When it passes the one-minute outbox sweep's due time: that one periodic job runs
-        # (and the delivery it queues for alice's demo mail)
+        # When it passes the one-minute periodic jobs' due time (the outbox sweep and the
+        # waitlist offers' expiry): those two run (and the delivery the sweep queues for
+        # alice's demo mail)
         moved = client.post("/api/v1/testing/clock", json={"advance_seconds": 59}).json()
-        assert (moved["jobs"]["scheduled"], moved["jobs"]["completed"]) == (1, 2)
+        assert (moved["jobs"]["scheduled"], moved["jobs"]["completed"]) == (2, 3)
         # And run-due runs every other schedule's current period at once, once per period
-        # (the digest check also queues a build: bob's weekly digest is due since Monday)
+        # (the two one-minute jobs ran this period already; the digest check also queues a
+        # build: bob's weekly digest is due since Monday)
         types = client.get(f"{BASE}/types", headers=admin).json()
         periodic = sum(entry["every_seconds"] is not None for entry in types)
         first = client.post("/api/v1/testing/run-due").json()
-        assert (first["scheduled"], first["completed"]) == (periodic, periodic - 1 + 1)
+        assert (first["scheduled"], first["completed"]) == (periodic, periodic - 2 + 1)
         again = client.post("/api/v1/testing/run-due").json()
         assert (again["scheduled"], again["completed"]) == (periodic, 0)
 
