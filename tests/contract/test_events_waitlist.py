@@ -369,3 +369,29 @@ def test_publishing_again_serves_a_line_that_formed_before(services: Services) -
     services.events.publish(PRODUCER, "jazz")
     run_jobs(services)
     assert statuses(services, entries) == ["offered"]
+
+
+def test_a_full_refund_frees_the_seat_for_the_line(services: Services) -> None:
+    sold_out_event(services)
+    entries = join_all(services, FANS[:2])
+    paid = services.events.my_registrations(BUYERS[0]).registrations[-1]
+    # A refund of the whole (a void before capture) makes it refunded and frees its seat
+    refunded = services.events.refund(PRODUCER, paid.registration_id, reason="late", idempotency_key="all")
+    assert refunded.status is RegistrationStatus.REFUNDED
+    run_jobs(services)
+    assert statuses(services, entries) == ["offered", "waiting"]
+
+
+def test_a_capacity_raise_serves_the_line_when_the_capacity_was_full(services: Services) -> None:
+    # Given an event full at its capacity (2), its type's quota higher (5)
+    services.events.create_event(PRODUCER, details(capacity=2), event_id="jazz")  # type: ignore[arg-type]
+    services.events.add_ticket_type(PRODUCER, "jazz", type_id="standard", name="Standard", price=2_000, quota=5)
+    services.events.publish(PRODUCER, "jazz")
+    for number, buyer in enumerate(BUYERS):
+        held = services.events.reserve(buyer, "jazz", "standard", 1, idempotency_key=f"b{number}")
+        services.events.confirm(buyer, held.registration_id, idempotency_key=f"p{number}")
+    entries = join_all(services, FANS[:3])
+    # When the capacity goes to 4, the first two in line get offers
+    services.events.update_event(PRODUCER, "jazz", details(capacity=4))  # type: ignore[arg-type]
+    run_jobs(services)
+    assert statuses(services, entries) == ["offered", "offered", "waiting"]
