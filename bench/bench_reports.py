@@ -1,0 +1,344 @@
+"""Reports benchmark (issue 18): stats over an event with 100,000 registrations (p99), the CSV export
+of 100,000 registrations (rows/s, peak RSS), a bulk refund of 1,000 registrations through a real
+worker process, and the point-in-time earnings summary over 1,000,000 ledger events (p99); each
+beside its bare-driver floor.
+
+Run: ``.venv/bin/python bench/bench_reports.py`` (``BENCH_SCALE=0.1`` for a quick run). It drops
+and recreates the database ``bench_reports`` on ``BENCH_PG`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``), starts ``townsquare worker`` for the bulk
+refund, and prints one JSON document.
+
+Data is inserted with SQL (setup, not measured): registrations spread over the last 30 days,
+each with its ledger earning, half of them captured, a tenth partly refunded.
+
+Floors: the same reads by psycopg alone as the superuser (no unit of work, no role switch, no
+row-level security, no models): the figures' aggregate statement; a server-side cursor over the
+same columns written with ``csv.writer``; the refunds' statements (lock the event, the
+registration and the earning, sum its follow-ups, insert the refund, update the registration and
+the item), one transaction per registration on one connection; the as-of sums statement.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import resource
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from common import SCALE, database_dsn, fresh_database, machine, percentiles, scaled
+from running import Worker, base_env, wait_until
+from townsquare.bootstrap import Services, bootstrap
+from townsquare.core.clock import SystemClock
+from townsquare.core.events import make_details
+from townsquare.core.identity import Actor
+from townsquare.settings import PortsMode, Settings
+
+DATABASE = "bench_reports"
+PRODUCER = Actor("producer")
+WHALE = "whale"
+SAMPLES = 50
+
+
+def make_event(services: Services, event_id: str, seats: int, now: datetime) -> None:
+    services.events.create_event(
+        PRODUCER,
+        make_details(
+            title=f"Show {event_id}",
+            starts_at=now + timedelta(days=30),
+            ends_at=now + timedelta(days=30, hours=2),
+            time_zone="Europe/Paris",
+            venue="Hall",
+            sales_start=now - timedelta(days=40),
+            sales_end=now + timedelta(days=29),
+            capacity=seats,
+            currency="EUR",
+        ),
+        event_id=event_id,
+    )
+    services.events.add_ticket_type(PRODUCER, event_id, type_id="standard", name="Standard", price=2_500, quota=seats)
+    services.events.publish(PRODUCER, event_id)
+
+
+_REGISTRATIONS = """
+INSERT INTO event_registrations (registration_id, event_id, type_id, attendee_id, producer_id, quantity, currency,
+    unit_price, subtotal, discount, total, status, expires_at, refunded, reserve_key, confirm_key, earning_id,
+    created_at, updated_at)
+SELECT %(event)s || '-' || n, %(event)s, 'standard', 'fan-' || n, 'producer', 1, 'EUR', 2500, 2500, 0, 2500,
+    'confirmed', NULL, CASE WHEN %(refunds)s AND n %% 10 = 0 THEN 1000 ELSE 0 END, 'k', 'pay-' || %(event)s,
+    md5(%(event)s || '-' || n)::uuid::text, %(now)s - (n %% 43200) * interval '1 minute', %(now)s
+FROM generate_series(1, %(count)s) AS n
+"""
+_EARNINGS = """
+INSERT INTO earning_events (id, creator_id, type, kind, amount, currency, idempotency_key, recorded_at)
+SELECT md5(%(event)s || '-' || n)::uuid, 'producer', 'earning', 'ticket', 2500, 'EUR',
+    'events.registration:' || %(event)s || '-' || n, %(now)s - (n %% 43200) * interval '1 minute'
+FROM generate_series(1, %(count)s) AS n
+"""
+_FOLLOW_UPS = """
+INSERT INTO earning_events (id, creator_id, type, kind, earning_id, amount, currency, idempotency_key, reason,
+    recorded_at)
+SELECT gen_random_uuid(), 'producer', %(type)s, 'ticket', md5(%(event)s || '-' || n)::uuid, %(amount)s, 'EUR',
+    %(type)s || ':' || %(event)s || '-' || n, %(reason)s, %(now)s
+FROM generate_series(1, %(count)s) AS n WHERE n %% %(every)s = 0
+"""
+
+
+def insert_registrations(dsn: str, event: str, count: int, now: datetime, *, refunds: bool = True) -> None:
+    params = {"event": event, "count": count, "now": now, "refunds": refunds}
+    with psycopg.connect(dsn) as conn:
+        conn.execute(_REGISTRATIONS, params)
+        conn.execute(_EARNINGS, params)
+        conn.execute(
+            _FOLLOW_UPS, {**params, "type": "capture", "amount": 2500, "reason": None, "every": 2 if refunds else 1}
+        )
+        if refunds:
+            conn.execute(_FOLLOW_UPS, {**params, "type": "refund", "amount": 1000, "reason": "r", "every": 10})
+    vacuum(dsn)
+
+
+def vacuum(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE event_registrations")
+        conn.execute("VACUUM ANALYZE earning_events")
+
+
+# -- stats -------------------------------------------------------------------------------
+
+_FLOOR_FIGURES = """
+SELECT width_bucket(r.created_at, %(bounds)s::timestamptz[]) - 1 AS day, r.status, r.currency, count(*),
+       sum(r.quantity), sum(r.discount), sum(e.amount), sum(f.captured), sum(f.voided), sum(f.refunded)
+FROM event_registrations r
+LEFT JOIN earning_events e ON e.id = r.earning_id::uuid AND e.type = 'earning'
+LEFT JOIN LATERAL (
+    SELECT sum(x.amount) FILTER (WHERE x.type = 'capture') AS captured,
+           sum(x.amount) FILTER (WHERE x.type = 'void') AS voided,
+           sum(x.amount) FILTER (WHERE x.type = 'refund') AS refunded
+    FROM earning_events x WHERE x.earning_id = e.id AND x.type <> 'earning') f ON e.id IS NOT NULL
+WHERE r.producer_id = 'producer' AND r.event_id = 'big' AND r.created_at >= %(start)s AND r.created_at < %(end)s
+GROUP BY 1, 2, 3
+"""
+
+
+def bench_stats(services: Services, dsn: str, today: date) -> dict[str, Any]:
+    first = today - timedelta(days=31)
+    services.reports.event_stats(PRODUCER, "big", first_day=first, last_day=today)  # warm
+    latencies = []
+    for _ in range(SAMPLES):
+        started = time.perf_counter()
+        stats = services.reports.event_stats(PRODUCER, "big", first_day=first, last_day=today)
+        latencies.append(time.perf_counter() - started)
+    counted = sum(stats.registrations.values())
+    bounds = list(stats.range.boundaries)
+    floor = []
+    with psycopg.connect(dsn) as conn:
+        for _ in range(len(latencies)):
+            started = time.perf_counter()
+            conn.execute(_FLOOR_FIGURES, {"bounds": bounds, "start": bounds[0], "end": bounds[-1]}).fetchall()
+            floor.append(time.perf_counter() - started)
+            conn.rollback()
+    return {
+        "registrations": counted,
+        "days": len(stats.days),
+        "target_p99_ms": 50,
+        **percentiles(latencies),
+        "floor": percentiles(floor),
+    }
+
+
+# -- CSV export --------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bench_export(services: Services, dsn: str) -> dict[str, Any]:
+    where = services.reports.registration_filter(PRODUCER, event_id="big")
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    rows = size = 0
+    for chunk in services.reports.export_registrations(PRODUCER, where):
+        data = chunk.encode("utf-8")
+        size += len(data)
+        rows += chunk.count("\r\n")
+    seconds = time.perf_counter() - started
+    rss_after = peak_rss_mb()
+    rows -= 1  # the header
+    with psycopg.connect(dsn) as conn:
+        started = time.perf_counter()
+        floor_rows = 0
+        with conn.cursor(name="export") as cursor:
+            cursor.itersize = 1_000
+            cursor.execute(
+                "SELECT registration_id, event_id, type_id, attendee_id, status, quantity, currency, unit_price, "
+                "subtotal, discount, total, refunded, discount_code, created_at FROM event_registrations "
+                "WHERE producer_id = 'producer' AND event_id = 'big' ORDER BY created_at DESC, registration_id DESC"
+            )
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            for row in cursor:
+                writer.writerow(row)
+                floor_rows += 1
+                if floor_rows % 1_000 == 0:
+                    buffer.seek(0)
+                    buffer.truncate()
+        floor_seconds = time.perf_counter() - started
+    return {
+        "rows": rows,
+        "megabytes": round(size / 1e6, 2),
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(rows / seconds),
+        "target_rows_per_second": 50_000,
+        "peak_rss_mb_before": rss_before,
+        "peak_rss_mb_after": rss_after,
+        "floor": {
+            "rows": floor_rows,
+            "seconds": round(floor_seconds, 3),
+            "rows_per_second": round(floor_rows / floor_seconds),
+        },
+    }
+
+
+# -- bulk refund through the worker ------------------------------------------------------
+
+_FLOOR_REFUND = [
+    "SELECT 1 FROM events WHERE event_id = 'floor' FOR UPDATE",
+    "SELECT refunded, total FROM event_registrations WHERE registration_id = %(r)s FOR UPDATE",
+    "SELECT 1 FROM earning_events WHERE id = %(e)s::uuid AND type = 'earning' FOR UPDATE",
+    "SELECT sum(amount) FROM earning_events WHERE earning_id = %(e)s::uuid AND type <> 'earning'",
+    "INSERT INTO earning_events (id, creator_id, type, kind, earning_id, amount, currency, idempotency_key, reason, "
+    "recorded_at) VALUES (%(id)s, 'producer', 'refund', 'ticket', %(e)s::uuid, 2500, 'EUR', %(k)s, 'r', now())",
+    "UPDATE event_registrations SET refunded = 2500, status = 'refunded', updated_at = now() "
+    "WHERE registration_id = %(r)s",
+]
+
+
+def bench_bulk(services: Services, url: str, dsn: str, count: int, now: datetime) -> dict[str, Any]:
+    make_event(services, "bulk", count * 2, now)
+    make_event(services, "floor", count * 2, now)
+    insert_registrations(dsn, "bulk", count, now, refunds=False)
+    insert_registrations(dsn, "floor", count, now, refunds=False)
+    env = base_env(PORTS_MODE="postgres", DATABASE_URL=url, DATABASE_POOL_SIZE="5", LOG_LEVEL="WARNING")
+    worker = Worker(env, threads=4)
+    try:
+        time.sleep(3)  # the worker connects and registers
+        where = services.reports.registration_filter(PRODUCER, event_id="bulk")
+        started = time.perf_counter()
+        action = services.reports.start_bulk(PRODUCER, "refund", where, reason="bench", idempotency_key="bench")
+        action_id = action.action.action_id
+
+        def finished() -> bool:
+            if not worker.alive():
+                raise RuntimeError(f"the worker exited:\n{worker.tail()}")
+            return services.reports.bulk_report(PRODUCER, action_id).finished
+
+        wait_until(finished, 600, "the bulk refund", interval=0.1)
+        seconds = time.perf_counter() - started
+    finally:
+        worker.stop()
+    progress = services.reports.bulk_report(PRODUCER, action_id).progress
+    with psycopg.connect(dsn) as conn:
+        refunds = conn.execute(
+            "SELECT count(*), count(DISTINCT e.earning_id) FROM earning_events e JOIN event_registrations r "
+            "ON e.earning_id = r.earning_id::uuid WHERE r.event_id = 'bulk' AND e.type = 'refund'"
+        ).fetchone()
+        floor_started = time.perf_counter()
+        for n in range(1, count + 1):
+            registration = f"floor-{n}"
+            # The registration's earning id as the insert made it (md5 of the id, as a uuid).
+            earning = str(uuid.UUID(hashlib.md5(registration.encode()).hexdigest()))
+            params = {"r": registration, "e": earning, "id": str(uuid.uuid4()), "k": f"floor:{registration}"}
+            for statement in _FLOOR_REFUND:
+                conn.execute(statement, params)
+            conn.commit()
+        floor_seconds = time.perf_counter() - floor_started
+    assert refunds is not None
+    return {
+        "registrations": count,
+        "done": progress.done,
+        "failed": progress.failed,
+        "ledger_refunds": refunds[0],
+        "refunded_earnings": refunds[1],
+        "seconds": round(seconds, 3),
+        "per_second": round(count / seconds, 1),
+        "target_seconds": 10,
+        "worker_threads": 4,
+        "floor": {"seconds": round(floor_seconds, 3), "per_second": round(count / floor_seconds, 1)},
+    }
+
+
+# -- point-in-time summary ---------------------------------------------------------------
+
+_LEDGER = """
+INSERT INTO earning_events (id, creator_id, type, kind, amount, currency, idempotency_key, recorded_at)
+SELECT gen_random_uuid(), 'whale', 'earning', 'sale', 100 + n %% 900, CASE WHEN n %% 5 = 0 THEN 'USD' ELSE 'EUR' END,
+    'whale-' || n, %(now)s - (n %% 525600) * interval '1 minute'
+FROM generate_series(1, %(count)s) AS n
+"""
+_FLOOR_AS_OF = """
+SELECT currency, sum(amount) FILTER (WHERE type = 'earning'), sum(amount) FILTER (WHERE type = 'capture'),
+       sum(amount) FILTER (WHERE type = 'void'), sum(amount) FILTER (WHERE type = 'refund'), count(*)
+FROM earning_events WHERE creator_id = 'whale' AND recorded_at <= %(as_of)s GROUP BY currency
+"""
+
+
+def bench_as_of(services: Services, dsn: str, count: int, now: datetime) -> dict[str, Any]:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(_LEDGER, {"count": count, "now": now})
+    vacuum(dsn)
+    whale = Actor(WHALE)
+    instants = [now - timedelta(days=365 * i / SAMPLES) for i in range(SAMPLES)]
+    services.earnings.summary(whale, WHALE, as_of=instants[0])  # warm
+    latencies = []
+    for as_of in instants:
+        started = time.perf_counter()
+        services.earnings.summary(whale, WHALE, as_of=as_of)
+        latencies.append(time.perf_counter() - started)
+    floor = []
+    with psycopg.connect(dsn) as conn:
+        for as_of in instants:
+            started = time.perf_counter()
+            conn.execute(_FLOOR_AS_OF, {"as_of": as_of}).fetchall()
+            floor.append(time.perf_counter() - started)
+            conn.rollback()
+    latest = percentiles(latencies[:5])
+    return {
+        "ledger_events": count,
+        "as_of_spread": "now back to a year ago, evenly",
+        "target_p99_ms": 20,
+        **percentiles(latencies),
+        "as_of_near_now": latest,
+        "floor": percentiles(floor),
+    }
+
+
+def main() -> None:
+    url = fresh_database(DATABASE)
+    dsn = database_dsn(DATABASE)
+    settings = Settings(ports_mode=PortsMode.POSTGRES, database_url=url, seed_demo_data=False, database_pool_size=5)
+    services = bootstrap(settings, clock=SystemClock())
+    now = datetime.now(UTC)
+    figures: dict[str, Any] = {"scale": SCALE, "database": dsn, "machine_before": machine()}
+    try:
+        registrations = scaled(100_000)
+        make_event(services, "big", 1_000_000, now)
+        insert_registrations(dsn, "big", registrations, now)
+        figures["event_stats"] = bench_stats(services, dsn, now.date())
+        figures["csv_export"] = bench_export(services, dsn)
+        figures["bulk_refund_worker"] = bench_bulk(services, url, dsn, scaled(1_000), now)
+        figures["summary_as_of"] = bench_as_of(services, dsn, scaled(1_000_000), now)
+    finally:
+        services.close()
+    figures["machine_after"] = machine()
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
