@@ -12,7 +12,10 @@ from townsquare.adapters.postgres.engine import create_database_engine
 from townsquare.adapters.postgres.jobs import PgJobStore
 from townsquare.core.clock import ManualClock
 from townsquare.core.cursor import CursorCodec
+from townsquare.core.identity import system_actor
 from townsquare.core.jobs import JobHandlers, JobService, JobStatus
+
+OPERATOR = system_actor("tests")
 
 pytestmark = pytest.mark.postgres
 
@@ -47,8 +50,8 @@ def test_a_large_table_counts_active_jobs_exactly_and_estimates_completed(
     estimating_jobs.enqueue("digest")
     estimating_jobs.claim(2)
     # When
-    stats = estimating_jobs.stats_estimate()
-    exact = estimating_jobs.stats()
+    stats = estimating_jobs.stats_estimate(OPERATOR)
+    exact = estimating_jobs.stats(OPERATOR)
     # Then pending, running and dead are exact, completed close to the truth
     assert stats.estimated and not exact.estimated
     for status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DEAD):
