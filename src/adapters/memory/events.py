@@ -312,6 +312,13 @@ class MemoryWaitlistStore:
         waiting = {each.event_id for each in self._entries.values() if each.status is WaitlistStatus.WAITING}
         return sorted(waiting)[:limit]
 
+    def waiting_of_producer(self, producer_id: str, limit: int) -> list[tuple[str, str, int]]:
+        counts: dict[tuple[str, str], int] = {}
+        for each in self._entries.values():
+            if each.producer_id == producer_id and each.status is WaitlistStatus.WAITING:
+                counts[(each.event_id, each.type_id)] = counts.get((each.event_id, each.type_id), 0) + 1
+        return [(event_id, type_id, n) for (event_id, type_id), n in sorted(counts.items())][:limit]
+
     def _waiting(self, event_id: str) -> Iterator[WaitlistEntry]:
         return (
             each

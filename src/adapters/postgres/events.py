@@ -239,6 +239,12 @@ _EVENTS_WITH_WAITING = text(
     "SELECT DISTINCT event_id FROM event_waitlist WHERE status = 'waiting' ORDER BY event_id LIMIT :limit"
 )
 
+_WAITING_OF_PRODUCER = text(
+    "SELECT event_id, type_id, count(*) AS waiting FROM event_waitlist "
+    "WHERE producer_id = :producer_id AND status = 'waiting' "
+    "GROUP BY event_id, type_id ORDER BY event_id, type_id LIMIT :limit"
+)
+
 EVENTS_TABLES = ("event_waitlist", "event_registrations", "event_discount_codes", "event_ticket_types", "events")
 """Every table of events (for TRUNCATE in benchmarks)."""
 
@@ -432,6 +438,10 @@ class PgWaitlistStore:
 
     def events_with_waiting(self, limit: int) -> list[str]:
         return [row["event_id"] for row in self._run(_EVENTS_WITH_WAITING, {"limit": limit}).mappings()]
+
+    def waiting_of_producer(self, producer_id: str, limit: int) -> list[tuple[str, str, int]]:
+        rows = self._run(_WAITING_OF_PRODUCER, {"producer_id": producer_id, "limit": limit}).mappings()
+        return [(row["event_id"], row["type_id"], int(row["waiting"])) for row in rows]
 
     def _run(self, statement: Any, params: dict[str, Any]) -> Any:
         return self._db.connection().execute(statement, params)

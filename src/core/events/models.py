@@ -543,6 +543,56 @@ class WaitlistPlace:
     position: int | None
 
 
+@frozen(kw_only=True)
+class UnmetDemand:
+    """A ticket type of a producer's event with people waiting for it, and what serving them takes.
+
+    Attributes:
+        event_id: the event.
+        title: the event's title.
+        status: the event's status.
+        capacity: the event's capacity.
+        sales_end: when the event's sales close.
+        event_held: seats held now over every type of the event.
+        type_id: the ticket type.
+        name: its name.
+        price: its price in minor units.
+        currency: the event's currency.
+        quota: its quota.
+        held: seats of this type held now (confirmed plus unexpired holds and offers).
+        waiting: entries waiting in its line.
+    """
+
+    event_id: str
+    title: str
+    status: EventStatus
+    capacity: int
+    sales_end: datetime
+    event_held: int
+    type_id: str
+    name: str
+    price: int
+    currency: str
+    quota: int
+    held: int
+    waiting: int
+
+    @property
+    def sold_out(self) -> bool:
+        """Whether no seat is free for this type: its quota, or the event's capacity, is taken."""
+        return self.held >= self.quota or self.event_held >= self.capacity
+
+    @property
+    def capacity_short(self) -> int:
+        """Seats the event's capacity lacks to seat everyone waiting here once the quota allows."""
+        return max(self.event_held + self.waiting - self.capacity, 0)
+
+    @property
+    def value(self) -> int:
+        """What the line would pay at today's price (minor units)."""
+        return self.waiting * self.price
+
+
 @frozen
 class WaitlistPage:
     """One page of an event's waitlist in line order, and the next page's cursor."""

@@ -208,3 +208,10 @@ class WaitlistStore(Protocol):
     def events_with_waiting(self, limit: int) -> list[str]:
         """Up to ``limit`` ids of events with waiting entries."""
         ...
+
+    def waiting_of_producer(self, producer_id: str, limit: int) -> list[tuple[str, str, int]]:
+        """``(event_id, type_id, waiting)`` of the producer's ticket types with entries waiting.
+
+        At most ``limit`` of them, by event id then type id.
+        """
+        ...

@@ -29,6 +29,7 @@ from townsquare.core.events.models import (
     Registration,
     RegistrationStatus,
     TicketType,
+    UnmetDemand,
     WaitlistEntry,
     WaitlistMode,
     WaitlistPage,
@@ -56,6 +57,8 @@ MAX_BULK = 500
 """The most entry ids one approval or rejection names."""
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+DEMAND_LIMIT = 50
+"""Ticket types with people waiting that :meth:`WaitlistService.demand` returns by default."""
 ANNOUNCE_CHANNELS = ("inapp", "email")
 ANNOUNCER = Actor("system:events.waitlist", roles=["service"])
 """Who sends the offers' announcements: a service (it may notify others), not an admin."""
@@ -270,6 +273,53 @@ class WaitlistService:
         last = rows[limit - 1]
         next_cursor = self._cursors.encode(scope, {"j": last.joined_at.isoformat(), "s": last.seq})
         return WaitlistPage(tuple(rows[:limit]), next_cursor)
+
+    def demand(self, actor: Actor, limit: int = DEMAND_LIMIT) -> list[UnmetDemand]:
+        """The actor's own ticket types with people waiting, with the seats held and the price.
+
+        The producer's view of unmet demand (what a quota or capacity raise would serve):
+        only the actor's events, admins included (another producer's line is theirs to act
+        on). At most ``limit`` types, by event id then type id. One transaction, as the
+        actor: row-level security shows a producer only their own events' lines.
+
+        Raises:
+            InvalidInput: a limit out of 1..500.
+        """
+        _check_limit(limit)
+        now = self._clock.now()
+        found: list[UnmetDemand] = []
+        with self._uow.transaction(actor=actor.user_id):
+            waiting = self._waitlist.waiting_of_producer(actor.user_id, limit)
+            by_event: dict[str, dict[str, int]] = defaultdict(dict)
+            for event_id, type_id, count in waiting:
+                by_event[event_id][type_id] = count
+            for event_id, counts in by_event.items():
+                event = self._events.get_event(event_id)
+                if event is None or event.producer_id != actor.user_id:
+                    continue
+                held = self._events.held_seats(event_id, now)
+                event_held = sum(held.values())
+                for ticket in self._events.ticket_types(event_id):
+                    if ticket.type_id not in counts:
+                        continue
+                    found.append(
+                        UnmetDemand(
+                            event_id=event_id,
+                            title=event.details.title,
+                            status=event.status,
+                            capacity=event.details.capacity,
+                            sales_end=event.details.sales_end,
+                            event_held=event_held,
+                            type_id=ticket.type_id,
+                            name=ticket.name,
+                            price=ticket.price,
+                            currency=event.details.currency,
+                            quota=ticket.quota,
+                            held=held.get(ticket.type_id, 0),
+                            waiting=counts[ticket.type_id],
+                        )
+                    )
+        return found
 
     def approve(self, actor: Actor, event_id: str, entry_ids: Sequence[object]) -> list[WaitlistEntry]:
         """Make offers to these waiting entries (manual mode), in the order given: all of them or none.
