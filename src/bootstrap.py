@@ -185,6 +185,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         DraftCandidates,
         EarningsCandidates,
         NotificationCandidates,
+        WaitlistCandidates,
     )
     from townsquare.core.assistant.catalog import project_tools
     from townsquare.core.assistant.context import (
@@ -193,6 +194,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         EarningsSource,
         MemorySource,
         NotificationsSource,
+        RegistrationsSource,
     )
     from townsquare.core.assistant.jobs import register_assistant_jobs
     from townsquare.core.assistant.ports import ActionFeedbackStore, ContextCache, ConversationStore, MemoryStore
@@ -250,6 +252,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
             NotificationsSource(services.notifications),
             CartSource(services.feed),
             DraftsSource(services.composer),
+            RegistrationsSource(services.events),
             MemorySource(memory),
         ],
         cache,
@@ -262,6 +265,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
             CartCandidates(services.feed),
             DraftCandidates(services.composer),
             NotificationCandidates(services.notifications),
+            WaitlistCandidates(services.waitlist),
         ],
         feedback,
         uow,
@@ -275,6 +279,8 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         insights=services.insights,
         composer=services.composer,
         events=services.events,
+        waitlist=services.waitlist,
+        reports=services.reports,
         memory=memory,
         actions=actions,
         now=services.clock.now,

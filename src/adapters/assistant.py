@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import cattrs
@@ -23,8 +23,16 @@ CONTEXT_TTL_SECONDS = 3600
 def _converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(datetime, lambda value, _type: datetime.fromisoformat(value))
+    converter.register_structure_hook(date, lambda value, _type: _day(value))
     converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
     return converter
+
+
+def _day(value: object) -> date:
+    """A day from its ISO form (YYYY-MM-DD) only: a time or another shape is refused."""
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValueError(f"a day is written YYYY-MM-DD, got {value!r}")
+    return date.fromisoformat(value)
 
 
 class CattrsArgumentParser:

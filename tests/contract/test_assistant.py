@@ -478,3 +478,209 @@ def test_event_tools_answer_as_the_user(services: Services) -> None:
         ALICE, conversation.id, ToolCall(id="m", name="events_mine", arguments={}), chat.tools.names
     )
     assert produced.ok and json.loads(produced.content)["result"] == []
+
+
+# -- events, waitlists and reports in the assistant ------------------------------------------
+
+
+def test_registrations_are_in_the_context_and_each_change_invalidates_it(
+    services: Services, clock: ManualClock
+) -> None:
+    from tests.contract.test_events import PRODUCER, published_event, reserve
+
+    context = services.assistant.context
+    published_event(services)
+    # Given alice's hold, in her compiled context
+    held = reserve(services, ALICE, quantity=2)
+    first = context.compile(ALICE)
+    (fact,) = [f for f in first.facts if f.kind == "registration"]
+    assert (fact.data["registration_id"], fact.data["status"]) == (held.registration_id, "reserved")
+    assert "held until" in fact.text and context.compile(ALICE).cached
+    # When she pays, the mark moves: a miss that shows the confirmation
+    services.events.confirm(ALICE, held.registration_id, idempotency_key="pay")
+    paid = context.compile(ALICE)
+    assert not paid.cached
+    assert [f.data["status"] for f in paid.facts if f.kind == "registration"] == ["confirmed"]
+    assert context.compile(ALICE).cached
+    # When the producer refunds it, another miss shows the refund
+    services.events.refund(PRODUCER, held.registration_id, reason="rain", idempotency_key="refund")
+    refunded = context.compile(ALICE)
+    assert not refunded.cached
+    ((status, amount),) = [(f.data["status"], f.data["refunded"]) for f in refunded.facts if f.kind == "registration"]
+    assert (status, amount) == ("refunded", 5_000)
+    # A new registration is a miss too, and a hold that lapses is one without any write
+    reserve(services, ALICE, quantity=1, key="r2")
+    assert not context.compile(ALICE).cached
+    clock.advance(timedelta(hours=2))
+    lapsed = context.compile(ALICE)
+    assert not lapsed.cached
+    assert sorted(f.data["status"] for f in lapsed.facts if f.kind == "registration") == ["expired", "refunded"]
+    # and bob's context holds none of alice's registrations
+    assert not [f for f in context.compile(BOB).facts if f.kind == "registration"]
+
+
+def _raise_quota_actions(services: Services, actor: Actor) -> list[object]:
+    return [s for s in services.assistant.actions.suggest(actor, 10) if s.candidate.kind == "raise_quota"]
+
+
+def test_a_sold_out_type_with_people_waiting_suggests_raising_its_quota(services: Services) -> None:
+    from tests.contract.test_events import PRODUCER
+    from tests.contract.test_events_waitlist import FANS, join_all, sold_out_event
+
+    # Given the producer's type sold out at 2 (price 2,000) and three fans in line
+    sold_out_event(services, quota=2)
+    assert _raise_quota_actions(services, PRODUCER) == []  # nobody waits yet
+    join_all(services, FANS[:3])
+    # When the producer asks for next-best actions
+    (suggested,) = _raise_quota_actions(services, PRODUCER)
+    candidate = suggested.candidate  # type: ignore[attr-defined]
+    # Then raising the quota is suggested, with the value at stake (waiting x price) in its reason
+    assert candidate.key == "raise_quota:jazz:standard" and candidate.tool == "events_raise_quota"
+    assert (candidate.value, candidate.currency) == (6_000, "EUR")
+    assert "3 x 2000 = 6000 minor units of EUR" in candidate.reason and "to 5" in candidate.title
+    # A fan in line is shown no such action (not their event)
+    assert _raise_quota_actions(services, FANS[0]) == []
+    # Dismissed, it stays away; accepted and done through the tool, it is gone for good
+    services.assistant.actions.decide(PRODUCER, candidate.key, "dismissed")
+    assert _raise_quota_actions(services, PRODUCER) == []
+
+
+def test_raising_the_quota_through_its_tool_serves_the_line_and_ends_the_suggestion(
+    services: Services, clock: ManualClock
+) -> None:
+    from tests.contract.test_events import PRODUCER
+    from tests.contract.test_events_waitlist import FANS, join_all, run_jobs, sold_out_event
+
+    sold_out_event(services, quota=2)
+    join_all(services, FANS[:3])
+    chat = services.assistant.chat
+    # A fan cannot raise it: refused as their own PATCH of the ticket type is (404), nothing changes
+    fans = chat.start(FANS[0])
+    call = ToolCall(
+        id="q", name="events_raise_quota", arguments={"event_id": "jazz", "type_id": "standard", "quota": 9}
+    )
+    refused = chat.run_tool(FANS[0], fans.id, call, chat.tools.names)
+    assert not refused.ok and json.loads(refused.content)["error"] == "not_found"
+    assert [t.quota for t in services.events.ticket_types(PRODUCER, "jazz")] == [2]
+    # The producer raises it by the scripted conversation
+    conversation = chat.start(PRODUCER)
+    said = chat.turn(PRODUCER, conversation.id, "Raise the quota of standard for event jazz to 5").collect()
+    (raised,) = [e for e in said if isinstance(e, ToolEvent)]
+    assert raised.call.name == "events_raise_quota" and raised.ok, raised.content
+    assert json.loads(raised.content)["result"]["quota"] == 5
+    # The line is served (offers are holds), and the suggestion is gone: nothing is sold out with people waiting
+    run_jobs(services)
+    assert [services.waitlist.status_of(p.entry) for p in services.waitlist.my_entries(FANS[0])] == ["offered"]
+    assert _raise_quota_actions(services, PRODUCER) == []
+
+
+def test_a_full_capacity_or_a_free_type_is_suggested_differently_or_not_at_all(services: Services) -> None:
+    from tests.contract.test_events import PRODUCER, details
+    from tests.contract.test_events_waitlist import BUYERS, FANS
+
+    # An event full at its capacity of 2 although its type's quota has room
+    services.events.create_event(PRODUCER, details(capacity=2), event_id="tight")  # type: ignore[arg-type]
+    services.events.add_ticket_type(PRODUCER, "tight", type_id="standard", name="Standard", price=1_000, quota=10)
+    services.events.add_ticket_type(PRODUCER, "tight", type_id="free", name="Free", price=0, quota=1)
+    services.events.publish(PRODUCER, "tight")
+    for number, type_id in enumerate(("standard", "free")):
+        held = services.events.reserve(BUYERS[number], "tight", type_id, 1, idempotency_key=f"b{number}")
+        services.events.confirm(BUYERS[number], held.registration_id, idempotency_key=f"p{number}")
+    for fan in FANS[:2]:
+        services.waitlist.join(fan, "tight", "standard")
+        services.waitlist.join(fan, "tight", "free")
+    # The paid type's line asks for capacity (no quota tool: the quota has room); the free one moves no money
+    (only,) = _raise_quota_actions(services, PRODUCER)
+    candidate = only.candidate  # type: ignore[attr-defined]
+    assert candidate.key == "raise_quota:tight:standard" and candidate.tool is None
+    assert "capacity" in candidate.title and "2 x 1000 = 2000" in candidate.reason
+    demand = {d.type_id: (d.waiting, d.sold_out, d.value) for d in services.waitlist.demand(PRODUCER)}
+    assert demand == {"free": (2, True, 0), "standard": (2, True, 2_000)}
+    assert services.waitlist.demand(FANS[0]) == []
+
+
+def test_the_stats_tool_reads_only_the_users_own_events(services: Services) -> None:
+    from tests.contract.test_events import PRODUCER, published_event, reserve
+
+    published_event(services, quota=5)
+    held = reserve(services, ALICE, quantity=2)
+    services.events.confirm(ALICE, held.registration_id, idempotency_key="pay")
+    chat = services.assistant.chat
+    # The producer's stats of their event, through the scripted conversation
+    conversation = chat.start(PRODUCER)
+    said = chat.turn(PRODUCER, conversation.id, "Show me the stats of event jazz").collect()
+    (stats,) = [e for e in said if isinstance(e, ToolEvent)]
+    assert stats.call.name == "reports_event_stats" and stats.ok, stats.content
+    result = json.loads(stats.content)["result"]
+    assert (result["registrations"]["confirmed"], result["tickets"]) == (1, 2)
+    assert result["capacity"] == [{"type_id": "standard", "name": "Standard", "quota": 5, "held": 2, "left": 3}]
+    assert [m["gross"] for m in result["money"]] == [5_000]
+    # Anyone else's call is refused as their HTTP call is (404 naming the event), a bad day names the field
+    alices = chat.start(ALICE)
+    call = ToolCall(id="s", name="reports_event_stats", arguments={"event_id": "jazz"})
+    refused = chat.run_tool(ALICE, alices.id, call, chat.tools.names)
+    body = json.loads(refused.content)
+    assert not refused.ok and (body["error"], body["field"]) == ("not_found", "event_id")
+    bad = ToolCall(id="d", name="reports_stats", arguments={"first_day": "2026-13-01"})
+    assert json.loads(chat.run_tool(PRODUCER, conversation.id, bad, chat.tools.names).content)["field"] == "first_day"
+    # Over all of one's events: the producer's own, and alice's (she produces none) empty
+    mine = chat.run_tool(ALICE, alices.id, ToolCall(id="a", name="reports_stats", arguments={}), chat.tools.names)
+    assert mine.ok and json.loads(mine.content)["result"]["tickets"] == 0
+    # No tool takes another producer's id
+    assert "producer_id" not in json.dumps(chat.tools.spec("reports_stats").parameters)
+
+
+def test_the_registry_covers_the_issues_list() -> None:
+    services = bootstrap(memory_settings())
+    try:
+        names = set(services.assistant.chat.tools.names)
+    finally:
+        services.close()
+    wanted = {
+        "feed_home",
+        "notifications_counts",
+        "notifications_mark_read",
+        "earnings_summary",
+        "earnings_tier",
+        "composer_draft",
+        "composer_schedule",
+        "events_registrations",
+        "reports_event_stats",
+        "reports_stats",
+        "events_waitlist_demand",
+        "events_raise_quota",
+        "events_waitlist_mine",
+    }
+    assert wanted <= names and len(names) >= 36
+
+
+def test_the_demo_shows_the_new_pieces_the_same_way_after_a_reset() -> None:
+    from townsquare.demo import seed_demo_data
+
+    services = bootstrap(memory_settings())
+    try:
+        seen = []
+        for run in range(2):
+            if run:
+                services.reset()
+            seed_demo_data(services)
+            carol = Actor("carol")
+            actions = [(s.candidate.key, s.candidate.reason) for s in services.assistant.actions.suggest(carol, 5)]
+            (conversation,) = services.assistant.chat.conversations(carol, limit=5).conversations
+            tools = [
+                m.tool_name for m in services.assistant.chat.messages(carol, conversation.id).messages if m.tool_name
+            ]
+            registrations = [
+                f.text for f in services.assistant.context.compile(ALICE).facts if f.kind == "registration"
+            ]
+            seen.append((actions, tools, registrations))
+        assert seen[0] == seen[1]
+        actions, tools, registrations = seen[0]
+        assert (
+            "raise_quota:demo-wheel-workshop:masterclass",
+            "1 waiting for 'Masterclass with Carol', sold out at 1: 1 x 12000 = 12000 minor units of GBP at stake",
+        ) in actions
+        assert tools == ["reports_event_stats", "events_waitlist_demand"]
+        assert len(registrations) == 1 and "demo-wheel-workshop" in registrations[0]
+    finally:
+        services.close()

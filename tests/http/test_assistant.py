@@ -108,3 +108,45 @@ def test_a_model_that_is_down_is_a_503_and_nothing_is_stored_as_complete(
     stored = client.get(url, headers=auth("alice")).json()["messages"]
     assert [(m["role"], m["status"]) for m in stored] == [("user", "complete"), ("assistant", "incomplete")]
     assert "unreachable" in stored[1]["error"]
+
+
+def test_a_tool_is_refused_exactly_where_the_users_own_http_call_is(
+    client: TestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    services: Services,
+) -> None:
+    from tests.contract.test_events_waitlist import FANS, join_all, sold_out_event
+    from townsquare.core.assistant.models import ToolCall
+    from townsquare.core.identity import Actor
+
+    sold_out_event(services, quota=2)
+    join_all(services, FANS[:3])
+    chat = services.assistant.chat
+    # (the user's HTTP call, the tool doing the same): for a fan and for the producer
+    pairs = [
+        (("GET", "/api/v1/reports/events/jazz/stats", None), ("reports_event_stats", {"event_id": "jazz"})),
+        (
+            ("PUT", "/api/v1/events/jazz/ticket-types/standard", {"quota": 5}),
+            ("events_raise_quota", {"event_id": "jazz", "type_id": "standard", "quota": 5}),
+        ),
+        (("GET", "/api/v1/reports/stats", None), ("reports_stats", {})),
+    ]
+    statuses: dict[str, list[int]] = {}
+    for user in (FANS[0].user_id, "pat"):
+        conversation = chat.start(Actor(user))
+        for index, ((method, path, body), (tool, arguments)) in enumerate(pairs):
+            answer = client.request(method, path, json=body, headers=auth(user))
+            statuses.setdefault(user, []).append(answer.status_code)
+            result = chat.run_tool(
+                Actor(user), conversation.id, ToolCall(id=f"{user}{index}", name=tool, arguments=arguments), [tool]
+            )
+            if answer.status_code < 400:
+                assert result.ok, (user, tool, result.content)
+            else:
+                problem = answer.json()
+                refusal = json.loads(result.content)
+                assert not result.ok and problem["type"].endswith("/" + refusal["error"]), (user, tool)
+                assert problem.get("field") == refusal.get("field"), (user, tool)
+    # The fan was refused both ways (the event's stats and quota are the producer's); the producer was not
+    assert statuses == {FANS[0].user_id: [404, 404, 200], "pat": [200, 200, 200]}
+    assert [t.quota for t in services.events.ticket_types(Actor("pat"), "jazz")] == [5]

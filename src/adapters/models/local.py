@@ -111,9 +111,18 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:tickets? left|availability|sold out)\b.*?\bevent\s+(?P<event_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})",
         "events_availability",
     ),
+    _rule(
+        r"\braise the quota of\s+(?P<type_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})\s+(?:of|for)\s+event\s+"
+        + _EVENT_ID
+        + r"\s+to\s+(?P<quota>\d{1,9})\b",
+        "events_raise_quota",
+    ),
+    _rule(r"\b(?:stats|statistics|sales report)\b.*?\bevent\s+" + _EVENT_ID, "reports_event_stats"),
+    _rule(r"\b(?:stats|statistics|sales report)\b", "reports_stats"),
+    _rule(r"\b(?:waitlist demand|people waiting|who is waiting|sold out)\b", "events_waitlist_demand"),
+    _rule(r"\b(?:my waitlists?|my places?|in line)\b", "events_waitlist_mine"),
     _rule(r"\bregistrations?\b", "events_registrations"),
     _rule(r"\bmy events\b", "events_mine"),
-    _rule(r"\b(?:stats|statistics|sales report)\b", "events_stats"),
     _rule(r"\b(?:suggest\w*|what should i do|next best|recommend\w*)\b", "assistant_next_actions"),
     _rule(r"\bfollow(?:ing)?\b", "feed_following"),
     _rule(r"\bfeed\b", "feed_home"),

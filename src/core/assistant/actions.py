@@ -26,6 +26,8 @@ from townsquare.core.clock import Clock
 from townsquare.core.composer.service import ComposerService
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.errors import InvalidInput
+from townsquare.core.events.models import EventStatus
+from townsquare.core.events.waitlist import WaitlistService
 from townsquare.core.feed.service import FeedService
 from townsquare.core.identity import Actor
 from townsquare.core.notifications.service import NotificationService
@@ -51,6 +53,7 @@ class ActionKind(StrEnum):
     CLEAR_UNREAD = "clear_unread"
     TURN_ON_DIGEST = "turn_on_digest"
     PUBLISH_DRAFT = "publish_draft"
+    RAISE_QUOTA = "raise_quota"
 
 
 @frozen
@@ -305,6 +308,61 @@ class NotificationCandidates:
                     reason=f"{unread} unread notifications and no digest: one email a day would sum them up",
                     value=NOTIONAL_DIGEST_VALUE + unread * NOTIONAL_UNREAD_VALUE,
                     tool="notifications_preferences",
+                )
+            )
+        return found
+
+
+class WaitlistCandidates:
+    """A sold-out ticket type of the producer's with people waiting: raise its quota.
+
+    The value at stake is what the line would pay at today's price (waiting x price, in the
+    event's currency); a free type's line moves no money and is not proposed. Only a
+    published event whose sales are still open is proposed (a raise after the sales end
+    serves nobody). When the event's capacity is full, or would be once the quota rises, the
+    reason says the capacity needs raising too; when the capacity alone is what is full, the
+    action is to raise it (the quota has room). A type with free seats and people waiting is
+    not proposed: its promotion is under way, nothing for the producer to do.
+    """
+
+    def __init__(self, waitlist: WaitlistService) -> None:
+        self._waitlist = waitlist
+
+    def candidates(self, actor: Actor, now: datetime) -> Sequence[Candidate]:
+        found = []
+        for demand in self._waitlist.demand(actor):
+            if (
+                not demand.sold_out
+                or demand.value <= 0
+                or demand.status is not EventStatus.PUBLISHED
+                or now >= demand.sales_end
+            ):
+                continue
+            stake = f"{demand.waiting} x {demand.price} = {demand.value} minor units of {demand.currency} at stake"
+            if demand.held >= demand.quota:
+                title = f"Raise the quota of {demand.name!r} of {demand.title!r} to {demand.quota + demand.waiting}"
+                reason = f"{demand.waiting} waiting for {demand.name!r}, sold out at {demand.quota}: {stake}"
+                if demand.capacity_short:
+                    reason += (
+                        f"; the event's capacity of {demand.capacity} needs {demand.capacity_short} more seats too"
+                    )
+                tool: str | None = "events_raise_quota"
+            else:
+                title = f"Raise the capacity of {demand.title!r} by {demand.capacity_short}"
+                reason = (
+                    f"{demand.waiting} waiting for {demand.name!r}, whose quota has room but the event is full "
+                    f"at {demand.capacity}: {stake}"
+                )
+                tool = None  # the capacity is the event's details: edited with the event, not by a tool
+            found.append(
+                Candidate(
+                    key=f"raise_quota:{demand.event_id}:{demand.type_id}",
+                    kind=ActionKind.RAISE_QUOTA,
+                    title=title,
+                    reason=reason,
+                    value=demand.value,
+                    currency=demand.currency,
+                    tool=tool,
                 )
             )
         return found

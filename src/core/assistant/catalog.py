@@ -7,7 +7,7 @@ the same user's HTTP call may do.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,10 +22,13 @@ from townsquare.core.earnings.models import TimelineFilter
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.errors import InvalidInput
 from townsquare.core.events import EventService
+from townsquare.core.events.waitlist import WaitlistService
 from townsquare.core.feed.models import make_draft
 from townsquare.core.feed.service import FeedService
 from townsquare.core.insights import Assumptions, InsightsService
 from townsquare.core.notifications.service import NotificationService
+from townsquare.core.reports import ReportService
+from townsquare.core.reports.models import ProducerStats
 
 ALWAYS_OFFERED = ("notifications_counts", "earnings_summary", "feed_home", "assistant_next_actions")
 
@@ -122,6 +125,28 @@ class EventIdArgs:
 
 
 @frozen
+class RaiseQuotaArgs:
+    event_id: str
+    type_id: str
+    quota: int
+
+
+@frozen
+class EventStatsArgs:
+    event_id: str
+    first_day: date | None = None
+    last_day: date | None = None
+    time_zone: str | None = None
+
+
+@frozen
+class StatsArgs:
+    first_day: date | None = None
+    last_day: date | None = None
+    time_zone: str | None = None
+
+
+@frozen
 class WhatIfArgs:
     capture_pending_bp: int = 0
     win_back_voided_bp: int = 0
@@ -142,6 +167,35 @@ def _draft_out(draft: Draft) -> dict[str, Any]:
         "title": draft.content.title,
         "scheduled_for": None if schedule is None else schedule.publish_at,
         "time_zone": None if schedule is None else schedule.time_zone,
+    }
+
+
+def _stats_out(stats: ProducerStats) -> dict[str, Any]:
+    """The stats' totals for the model (the daily series stays out: it is for charts, and long)."""
+    return {
+        "event_id": stats.event_id,
+        "first_day": stats.range.first_day,
+        "last_day": stats.range.last_day,
+        "time_zone": stats.range.time_zone,
+        "registrations": stats.registrations,
+        "tickets": stats.tickets,
+        "money": [
+            {
+                "currency": m.currency,
+                "gross": m.gross,
+                "discounts": m.discounts,
+                "captured": m.captured,
+                "pending": m.pending,
+                "refunded": m.refunded,
+                "net": m.net,
+            }
+            for m in stats.money
+        ],
+        "capacity": [
+            {"type_id": c.type_id, "name": c.name, "quota": c.quota, "held": c.held, "left": c.left}
+            for c in stats.capacity
+        ],
+        "waitlist_demand": stats.waitlist_demand,
     }
 
 
@@ -199,6 +253,8 @@ def project_tools(
     insights: InsightsService,
     composer: ComposerService,
     events: EventService,
+    waitlist: WaitlistService,
+    reports: ReportService,
     memory: MemoryService,
     actions: ActionService,
     now: Any,
@@ -391,7 +447,92 @@ def project_tools(
     def availability(c: ToolContext, a: EventIdArgs) -> Any:
         return {"event_id": a.event_id, "tickets_left_by_type": events.availability(c.actor, a.event_id)}
 
+    def my_places(c: ToolContext, a: TimelineArgs) -> Any:
+        return [
+            {
+                "entry_id": p.entry.entry_id,
+                "event_id": p.entry.event_id,
+                "type_id": p.entry.type_id,
+                "status": waitlist.status_of(p.entry),
+                "place": p.position,
+                "offer_expires_at": p.entry.offer_expires_at,
+            }
+            for p in waitlist.my_entries(c.actor, a.limit)
+        ]
+
+    def demand(c: ToolContext, _a: NoArguments) -> Any:
+        return [
+            {
+                "event_id": d.event_id,
+                "title": d.title,
+                "type_id": d.type_id,
+                "name": d.name,
+                "waiting": d.waiting,
+                "quota": d.quota,
+                "held": d.held,
+                "sold_out": d.sold_out,
+                "capacity": d.capacity,
+                "capacity_short": d.capacity_short,
+                "value_at_stake": d.value,
+                "currency": d.currency,
+            }
+            for d in waitlist.demand(c.actor)
+        ]
+
+    def raise_quota(c: ToolContext, a: RaiseQuotaArgs) -> Any:
+        # The same call as PATCH .../ticket-types/{type_id}: only the producer (or an admin)
+        # may, never below the seats held; a raise serves the line (promotion is queued).
+        ticket = events.update_ticket_type(c.actor, a.event_id, a.type_id, quota=a.quota)
+        return {"event_id": ticket.event_id, "type_id": ticket.type_id, "quota": ticket.quota}
+
+    def event_stats(c: ToolContext, a: EventStatsArgs) -> Any:
+        stats = reports.event_stats(
+            c.actor, a.event_id, first_day=a.first_day, last_day=a.last_day, time_zone=a.time_zone
+        )
+        return _stats_out(stats)
+
+    def producer_stats(c: ToolContext, a: StatsArgs) -> Any:
+        # No producer_id argument: the tool reads the user's own figures only.
+        stats = reports.producer_stats(c.actor, first_day=a.first_day, last_day=a.last_day, time_zone=a.time_zone)
+        return _stats_out(stats)
+
     for tool in (
+        _tool(
+            "events_waitlist_mine",
+            "Your places in waitlists and your offers.",
+            TimelineArgs,
+            my_places,
+            "waitlist line queue place offer",
+        ),
+        _tool(
+            "events_waitlist_demand",
+            "Your sold-out ticket types with people waiting, and the value at stake.",
+            NoArguments,
+            demand,
+            "waitlist waiting demand sold quota",
+        ),
+        _tool(
+            "events_raise_quota",
+            "Raise (or set) a ticket type's quota of an event you produce.",
+            RaiseQuotaArgs,
+            raise_quota,
+            "quota raise",
+            writes=True,
+        ),
+        _tool(
+            "reports_event_stats",
+            "Stats of an event you produce: registrations, capacity, money, waitlist demand.",
+            EventStatsArgs,
+            event_stats,
+            "stats statistic report figures sales",
+        ),
+        _tool(
+            "reports_stats",
+            "Stats over all your events for a range of days (default the last 30).",
+            StatsArgs,
+            producer_stats,
+            "stats statistic report figures sales",
+        ),
         _tool(
             "events_registrations",
             "Your event registrations and their status.",

@@ -27,6 +27,8 @@ from townsquare.core.clock import Clock
 from townsquare.core.composer.service import ComposerService
 from townsquare.core.earnings.service import EarningsService
 from townsquare.core.errors import InvalidInput
+from townsquare.core.events.models import RegistrationStatus
+from townsquare.core.events.service import EventService
 from townsquare.core.feed.service import FeedService
 from townsquare.core.identity import Actor
 from townsquare.core.notifications.service import NotificationService
@@ -44,6 +46,7 @@ class FactKind(StrEnum):
     CART_ITEM = "cart_item"
     MEMORY = "memory"
     DRAFT = "draft"
+    REGISTRATION = "registration"
 
 
 @frozen
@@ -310,6 +313,64 @@ class DraftsSource:
                     text=text,
                     relevance=(50 if when is not None else 45) - position * 3,
                     data={"draft_id": draft.draft_id, "version": draft.version, "scheduled": when is not None},
+                )
+            )
+        return found
+
+
+class RegistrationsSource:
+    """The user's newest event registrations (their orders), with the status a reader sees now.
+
+    The mark is the page's ids with each one's status *as read now*, refunded amount and last
+    change: a new registration, a confirmation, a refund or a cancellation moves it, and so
+    does a hold lapsing (its status reads ``expired`` the moment it lapses, before any job
+    writes it). A hold still open is the most relevant: it is lost unless paid.
+    """
+
+    name = "registrations"
+
+    def __init__(self, events: EventService, limit: int = 5) -> None:
+        self._events = events
+        self._limit = limit
+
+    def mark(self, actor: Actor) -> str:
+        page = self._events.my_registrations(actor, None, self._limit).registrations
+        return _digest(
+            [(r.registration_id, self._events.status_of(r).value, r.refunded, r.updated_at.isoformat()) for r in page]
+        )
+
+    def facts(self, actor: Actor) -> Sequence[Fact]:
+        found = []
+        for position, registration in enumerate(self._events.my_registrations(actor, None, self._limit).registrations):
+            status = self._events.status_of(registration)
+            price = registration.price
+            text = (
+                f"Registration {registration.registration_id} for event {registration.event_id!r} "
+                f"({registration.type_id}): {registration.quantity} ticket(s), {status.value}, "
+                f"total {price.total} {price.currency} minor units"
+            )
+            if status is RegistrationStatus.RESERVED and registration.expires_at is not None:
+                text += f", held until {registration.expires_at:%Y-%m-%d %H:%M} UTC unless paid"
+                relevance = 65
+            elif status is RegistrationStatus.CONFIRMED:
+                relevance = 40
+            else:
+                relevance = 25
+            if registration.refunded:
+                text += f", {registration.refunded} refunded"
+            found.append(
+                Fact(
+                    source=self.name,
+                    kind=FactKind.REGISTRATION,
+                    text=text + ".",
+                    relevance=relevance - position * 2,
+                    data={
+                        "registration_id": registration.registration_id,
+                        "event_id": registration.event_id,
+                        "status": status.value,
+                        "total": price.total,
+                        "refunded": registration.refunded,
+                    },
                 )
             )
         return found
