@@ -24,7 +24,8 @@ def seeders() -> list[Seeder]:
     """The seed functions of every area, in dependency order."""
     from townsquare.demo import assistant, composer, earnings, events, feed, jobs, notifications
 
-    return [feed.seed, earnings.seed, jobs.seed, notifications.seed, assistant.seed, composer.seed, events.seed]
+    # The assistant last: its conversations call the other areas' operations as tools.
+    return [feed.seed, earnings.seed, jobs.seed, notifications.seed, composer.seed, events.seed, assistant.seed]
 
 
 def seed_demo_data(services: Services) -> None:

@@ -1,4 +1,9 @@
-"""Demo assistant data for mock mode: a few memories and a conversation that used a tool."""
+"""Demo assistant data for mock mode: a few memories, alice's conversation that used a tool, and
+carol's, whose tools read her workshop's stats and the line waiting for its sold-out masterclass
+(which her next-best actions propose to raise the quota of: one waiting x 12,000 GBP minor units).
+
+Seeded after the events (their stats and waitlist are what carol's tools read); every answer is
+the scripted local model's, so seeding after a reset gives the same conversations."""
 
 from __future__ import annotations
 
@@ -26,3 +31,8 @@ def seed(services: Services) -> None:
     if not assistant.chat.conversations(alice, limit=1).conversations:
         conversation = assistant.chat.start(alice, "Getting started")
         assistant.chat.turn(alice, conversation.id, "How much did I earn?").collect()
+    carol = Actor("carol")
+    if not assistant.chat.conversations(carol, limit=1).conversations:
+        conversation = assistant.chat.start(carol, "My workshop")
+        assistant.chat.turn(carol, conversation.id, "Show me the stats of event demo-wheel-workshop").collect()
+        assistant.chat.turn(carol, conversation.id, "Who is waiting for sold out tickets?").collect()
