@@ -1,4 +1,5 @@
-"""Jobs benchmark: enqueue (batch and single), drain, end to end through the Dramatiq worker host, claim latency.
+"""Jobs benchmark: enqueue (batch and single), drain, end to end through the Dramatiq worker host, claim latency,
+and how long after the last enqueue of a burst its last job is done (the wake-up on enqueue).
 
 Run: ``.venv/bin/python bench/bench_jobs.py [--explain]`` (``BENCH_SCALE=0.1`` for a quick run). It
 drops and recreates the database ``bench_jobs`` on ``BENCH_PG`` (default
@@ -22,6 +23,7 @@ import psycopg
 from sqlalchemy import text
 
 from common import SCALE, fresh_database, percentiles, scaled
+from townsquare.adapters.postgres.job_wakeups import CHANNEL
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.jobs import JobRequest, Outcome
 from townsquare.hosts.worker.broker import setup_broker
@@ -100,6 +102,34 @@ def bench_single_enqueue(services: Services, count: int, threads: int) -> float:
     return rate(count // threads * threads, enqueue)
 
 
+class SilentWakeups:
+    """Before the wake-ups: nothing announced, workers find jobs by polling."""
+
+    def announce(self) -> None:
+        pass
+
+    def wait(self, timeout: float) -> bool:
+        time.sleep(timeout)
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class NotifyInTransaction(SilentWakeups):
+    """The naive announcement: NOTIFY inside each enqueue's transaction (serialises commits)."""
+
+    def __init__(self, services: Services) -> None:
+        self._db = services.jobs.store._db  # type: ignore[attr-defined]
+
+    def announce(self) -> None:
+        self._db.connection().execute(text(f"SELECT pg_notify('{CHANNEL}', '')"))
+
+
+def with_wakeups(services: Services, wakeups: Any) -> Services:
+    return attrs.evolve(services, jobs=attrs.evolve(services.jobs, wakeups=wakeups))
+
+
 def bench_drain(services: Services, count: int) -> float:
     def drain() -> None:
         done = 0
@@ -130,6 +160,59 @@ def bench_end_to_end(services: Services, count: int) -> dict[str, Any]:
     return {"jobs": count, "jobs_per_s": round(count / elapsed, 1), "broker": "redis", "threads": 8}
 
 
+def burst_tail(services: Services, *, bursts: int, per_burst: int, options: WorkerOptions) -> dict[str, Any]:
+    """An idle worker host; ``bursts`` single enqueues of ``per_burst`` jobs 0.3 s apart: seconds from each
+    burst's last enqueue to its last job's completion (median and worst)."""
+    settings = attrs.evolve(services.settings, broker_url=REDIS_URL)
+    broker = setup_broker(settings, namespace=f"bench-{uuid.uuid4().hex[:8]}")
+    host = WorkerHost(services, broker, options)
+    tails = []
+    host.start()
+    try:
+        time.sleep(1.0)  # idle: the dispatcher and the consumers have found nothing
+        for _ in range(bursts):
+            ids = [services.jobs.enqueue(NOOP) for _ in range(per_burst)]
+            enqueued = time.time()
+            last = (
+                "SELECT max(finished_at), count(*) FILTER (WHERE status <> 'completed') FROM jobs WHERE id = ANY(:ids)"
+            )
+            while True:
+                finished, unfinished = execute(services, last, ids=ids).one()
+                if not unfinished:
+                    break
+                time.sleep(0.005)
+            tails.append(finished.timestamp() - enqueued)
+            time.sleep(0.3)
+    finally:
+        host.stop()
+        broker.close()
+    tails.sort()
+    return {"median_s": round(tails[len(tails) // 2], 4), "max_s": round(tails[-1], 4), "bursts": bursts}
+
+
+def bare_insert_rate(url: str, count: int, threads: int) -> float:
+    """The floor of a single enqueue: a bare autocommit INSERT of the same row on plain psycopg."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    statement = (
+        "INSERT INTO jobs (job_type, payload, status, priority, max_attempts, run_at, created_at)"
+        " VALUES (%(job_type)s, %(payload)s::jsonb, 'pending', 0, 3, now(), now()) RETURNING id"
+    )
+
+    def caller() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for n in range(count // threads):
+                conn.execute(statement, {"job_type": NOOP, "payload": json.dumps({"n": n})}).fetchone()
+
+    def insert() -> None:
+        workers = [threading.Thread(target=caller) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    return rate(count // threads * threads, insert)
+
+
 def claim_latency(services: Services, samples: int) -> dict[str, float]:
     services.jobs.enqueue_many([JobRequest(job_type=NOOP) for _ in range(samples)])
     timings = []
@@ -154,6 +237,26 @@ def main() -> None:
     figures["single_enqueue_jobs_per_s"] = {
         "8_callers": bench_single_enqueue(services, scaled(8_000), threads=8),
         "1_caller": bench_single_enqueue(services, scaled(2_000), threads=1),
+    }
+    reset(services)
+    # The wake-ups' cost on enqueue, side by side: none announced (before), a NOTIFY in every
+    # enqueue's transaction (the naive way), the notifier thread (as landed), the bare floor.
+    silent, naive = with_wakeups(services, SilentWakeups()), with_wakeups(services, NotifyInTransaction(services))
+    figures["single_enqueue_8_callers_wakeups"] = {
+        "silent": bench_single_enqueue(silent, scaled(8_000), threads=8),
+        "notify_in_transaction": bench_single_enqueue(naive, scaled(8_000), threads=8),
+        "notifier_thread": bench_single_enqueue(services, scaled(8_000), threads=8),
+        "floor_bare_insert": bare_insert_rate(url, scaled(8_000), threads=8),
+    }
+    reset(services)
+    bursts = max(3, scaled(20))
+    figures["burst_tail"] = {
+        "before": burst_tail(
+            silent, bursts=bursts, per_burst=20, options=WorkerOptions(queue_name="bench_tail", consumer_timeout=1.0)
+        ),
+        "after": burst_tail(services, bursts=bursts, per_burst=20, options=WorkerOptions(queue_name="bench_tail")),
+        "jobs_per_burst": 20,
+        "broker": "redis",
     }
     reset(services)
 

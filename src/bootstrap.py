@@ -331,13 +331,20 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
     from townsquare.adapters.memory.database import MemoryDatabase
     from townsquare.adapters.memory.earnings import MemoryEarningsLedger
     from townsquare.adapters.memory.feed import MemoryFeedStore
+    from townsquare.adapters.memory.job_wakeups import MemoryJobWakeups
     from townsquare.adapters.memory.jobs import MemoryJobStore
 
     db = MemoryDatabase()
     ids = _mock_mode_repeatable(db, clock)
     job_handlers = JobHandlers()
     jobs = JobService(
-        uow=db, store=MemoryJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors, lease=_lease(settings)
+        uow=db,
+        store=MemoryJobStore(db),
+        wakeups=MemoryJobWakeups(),
+        clock=clock,
+        handlers=job_handlers,
+        cursors=cursors,
+        lease=_lease(settings),
     )
     feed_store = MemoryFeedStore(db)
     feed = FeedService(feed_store, db, clock, cursors)
@@ -386,12 +393,20 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
     from townsquare.adapters.postgres.earnings import PgEarningsLedger
     from townsquare.adapters.postgres.engine import create_database_engine
     from townsquare.adapters.postgres.feed import PgFeedStore
+    from townsquare.adapters.postgres.job_wakeups import PgJobWakeups
     from townsquare.adapters.postgres.jobs import PgJobStore
 
     db = PgDatabase(create_database_engine(settings.database_url, pool_size=settings.database_pool_size))
     job_handlers = JobHandlers()
+    wakeups = PgJobWakeups(db)
     jobs = JobService(
-        uow=db, store=PgJobStore(db), clock=clock, handlers=job_handlers, cursors=cursors, lease=_lease(settings)
+        uow=db,
+        store=PgJobStore(db),
+        wakeups=wakeups,
+        clock=clock,
+        handlers=job_handlers,
+        cursors=cursors,
+        lease=_lease(settings),
     )
     notifications, close_notifications = _postgres_notifications(settings, db, clock, cursors, jobs)
     feed_store = PgFeedStore(db)
@@ -420,7 +435,7 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         waitlist=waitlist,
         reports=reports,
         readiness={"database": db.ping},
-        closers=[db.dispose, close_notifications],
+        closers=[db.dispose, wakeups.close, close_notifications],
     )
 
 

@@ -112,6 +112,9 @@ class Settings:
             held are re-offered at once.
         job_claim_batch: jobs a worker claims per round at most.
         job_max_in_flight: jobs a worker process holds at most (claimed, not yet run).
+        job_consumer_timeout_ms: how long an idle Dramatiq consumer waits at most before
+            looking at its queue again (Dramatiq's own default, 1,000 ms, delays a burst's
+            last job by up to that).
         assistant_model_url: base URL of an OpenAI-compatible API (``https://host/v1``) for the
             assistant's embedder and chat model; empty: the deterministic local models.
         assistant_model_key: its bearer key (may be empty for local servers).
@@ -160,6 +163,7 @@ class Settings:
     job_worker_timeout_seconds: int = 10
     job_claim_batch: int = 500
     job_max_in_flight: int = 1000
+    job_consumer_timeout_ms: int = 50
     assistant_model_url: str = ""
     assistant_model_key: str = field(default="", repr=False)
     assistant_chat_model: str = "gpt-4o-mini"
@@ -238,6 +242,7 @@ class Settings:
             job_worker_timeout_seconds=reader.integer("JOB_WORKER_TIMEOUT_SECONDS", 10, minimum=3),
             job_claim_batch=reader.integer("JOB_CLAIM_BATCH", 500, minimum=1, maximum=10_000),
             job_max_in_flight=reader.integer("JOB_MAX_IN_FLIGHT", 1000, minimum=1),
+            job_consumer_timeout_ms=reader.integer("JOB_CONSUMER_TIMEOUT_MS", 50, minimum=1, maximum=60_000),
             assistant_model_url=_check_model_url(reader.text("ASSISTANT_MODEL_URL", "")),
             assistant_model_key=reader.text("ASSISTANT_MODEL_KEY", ""),
             assistant_chat_model=reader.text("ASSISTANT_CHAT_MODEL", "gpt-4o-mini"),

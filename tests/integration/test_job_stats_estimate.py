@@ -9,6 +9,7 @@ import pytest
 
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.adapters.postgres.engine import create_database_engine
+from townsquare.adapters.postgres.job_wakeups import PgJobWakeups
 from townsquare.adapters.postgres.jobs import PgJobStore
 from townsquare.core.clock import ManualClock
 from townsquare.core.cursor import CursorCodec
@@ -27,7 +28,11 @@ def estimating_jobs(pg_url: str, clock: ManualClock) -> Iterator[JobService]:
     handlers = JobHandlers()
     for job_type in ("mail", "digest"):
         handlers.register(job_type, lambda _context: None)
-    yield JobService(uow=db, store=store, clock=clock, handlers=handlers, cursors=CursorCodec(b"k" * 32, clock))
+    wakeups = PgJobWakeups(db)
+    yield JobService(
+        uow=db, store=store, wakeups=wakeups, clock=clock, handlers=handlers, cursors=CursorCodec(b"k" * 32, clock)
+    )
+    wakeups.close()
     db.dispose()
 
 

@@ -25,7 +25,7 @@ from townsquare.core.jobs.models import (
     ascii_lower,
 )
 from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
-from townsquare.core.jobs.ports import JobStore
+from townsquare.core.jobs.ports import JobStore, JobWakeups
 from townsquare.core.jobs.runner import BackgroundRunner, ClockDrivenRunner, JobRunner, RunReport, execute
 from townsquare.core.jobs.service import (
     JobCancelled,
@@ -60,6 +60,7 @@ __all__ = [
     "JobStats",
     "JobStatus",
     "JobStore",
+    "JobWakeups",
     "Lease",
     "LeaseLost",
     "LeasePolicy",

@@ -147,3 +147,26 @@ class JobStore(Protocol):
         """Delete up to ``limit`` completed or cancelled jobs finished before the cutoff, oldest
         first; returns how many."""
         ...
+
+
+class JobWakeups(Protocol):
+    """Tells idle workers that jobs became due, so they claim at once instead of at their next poll.
+
+    A wake-up only shortens a wait: a lost one costs a poll interval, never a job.
+    """
+
+    def announce(self) -> None:
+        """Jobs written in the current unit of work are due now: wake the waiting workers
+        (of every process sharing the queue) once it commits."""
+        ...
+
+    def wait(self, timeout: float) -> bool:
+        """Block until an announcement arrives or ``timeout`` seconds pass; True when woken.
+
+        An announcement made since the previous call's return wakes the next call at once.
+        """
+        ...
+
+    def close(self) -> None:
+        """Stop listening and release connections; waiting calls return."""
+        ...

@@ -31,7 +31,7 @@ from townsquare.core.jobs.models import (
     ascii_lower,
 )
 from townsquare.core.jobs.policy import LeasePolicy, RetryPolicy
-from townsquare.core.jobs.ports import JobStore
+from townsquare.core.jobs.ports import JobStore, JobWakeups
 from townsquare.core.text import is_storable
 from townsquare.core.uow import UnitOfWork
 
@@ -96,6 +96,7 @@ class JobService:
         uow: opens or joins the transaction; enqueue inside the caller's transaction
             commits or rolls back with it.
         store: the JobStore adapter.
+        wakeups: tells idle workers that jobs became due (enqueue, release, replay).
         clock: every time decision.
         handlers: the registry; enqueue rejects job types without a handler.
         cursors: signs the admin lists' page cursors.
@@ -106,6 +107,7 @@ class JobService:
 
     uow: UnitOfWork
     store: JobStore
+    wakeups: JobWakeups
     clock: Clock
     handlers: JobHandlers
     cursors: CursorCodec
@@ -170,7 +172,12 @@ class JobService:
         now = self.clock.now()
         jobs = [self._new_job(request, now) for request in requests]
         with self.uow.transaction():
-            return self.store.add(jobs, now)
+            ids = self.store.add(jobs, now)
+            # Jobs due later are found by the workers' polls; announcing them would only wake
+            # workers for nothing.
+            if any(job.run_at <= now for job in jobs):
+                self.wakeups.announce()
+        return ids
 
     def _new_job(self, request: JobRequest, now: datetime) -> NewJob:
         check_job_type(request.job_type)
@@ -237,6 +244,13 @@ class JobService:
         with self.uow.transaction():
             return set(self.store.start(leases, now))
 
+    def wait_for_due_jobs(self, timeout: float) -> bool:
+        """Block until jobs were announced due (by any process) or ``timeout`` seconds pass.
+
+        Idle workers call this between polls; True when woken by an announcement.
+        """
+        return self.wakeups.wait(timeout)
+
     def register_worker(self, worker_id: uuid.UUID, name: str) -> None:
         """Record a worker process as alive; it must then call :meth:`worker_heartbeat`
         well within ``lease.worker_timeout``."""
@@ -287,7 +301,10 @@ class JobService:
         if not leases:
             return 0
         with self.uow.transaction():
-            return self.store.release(leases)
+            released = self.store.release(leases)
+            if released:
+                self.wakeups.announce()
+        return released
 
     def record(self, outcomes: Sequence[Outcome]) -> RecordReport:
         """Report a batch of runs: successes complete, failures retry after the backoff or die.
@@ -342,6 +359,8 @@ class JobService:
             retried = self.store.fail(failures, now) if failures else 0
             released = self.store.release(unstarted) if unstarted else 0
             dead_workers = self.store.forget_dead_workers(seen_before)
+            if retried or released:
+                self.wakeups.announce()  # re-offered at once, to whichever worker is idle
         return RescueReport(retried=retried, released=released, dead_workers=tuple(dead_workers))
 
     def prune(self, *, limit: int = 10_000) -> int:
@@ -461,6 +480,7 @@ class JobService:
             if job.status is not JobStatus.DEAD or not self.store.requeue_dead(job_id, now):
                 raise Conflict(f"job {job_id} is {job.status.value}; only dead jobs can be replayed", field="job_id")
             replayed = self.store.get(job_id)
+            self.wakeups.announce()
         assert replayed is not None
         return replayed
 
@@ -615,7 +635,10 @@ class JobService:
         actor.require_admin()
         now = self.clock.now()
         with self.uow.transaction():
-            return self.store.requeue_dead_matching(dead, now)
+            replayed = self.store.requeue_dead_matching(dead, now)
+            if replayed:
+                self.wakeups.announce()
+        return replayed
 
     def discard_dead_letters(self, actor: Actor, dead: DeadLetterFilter) -> int:
         """Delete every matching dead letter in one transaction (their idempotency keys are

@@ -49,7 +49,10 @@ class WorkerOptions:
             when the worker dies, only begun jobs count the lost run as an attempt.
         max_running: an optional cap on running jobs across all workers.
         poll_interval: seconds the dispatcher waits when nothing was due (a wake-up on
-            enqueue cuts it short).
+            enqueue, ``JobService.wait_for_due_jobs``, cuts it short).
+        consumer_timeout: seconds an idle Dramatiq consumer waits at most before looking at
+            its queue again (Dramatiq's ``worker_timeout``, 1 s by default: on Redis the
+            consumer backs off up to it, which made the last job of a burst wait ~1 s).
         flush_interval: seconds the completer waits to batch outcomes.
         schedule_interval: seconds between scheduler rounds (periodic jobs, rescue).
         heartbeat_interval: seconds between the process's heartbeats (well within the
@@ -68,6 +71,7 @@ class WorkerOptions:
     start_chunk: int = 10
     max_running: int | None = None
     poll_interval: float = 0.2
+    consumer_timeout: float = 0.05
     flush_interval: float = 0.01
     schedule_interval: float = 1.0
     heartbeat_interval: float = 2.0
@@ -255,10 +259,15 @@ class WorkerHost:
         self.jobs.register_worker(self.worker_id, self.worker_name)
         self.completer.start()
         if consume:
-            self._worker = dramatiq.Worker(self.broker, worker_threads=self.options.threads)
+            self._worker = dramatiq.Worker(
+                self.broker,
+                worker_threads=self.options.threads,
+                worker_timeout=max(1, round(self.options.consumer_timeout * 1000)),
+            )
             self._worker.start()
         loops = (
             ("dispatcher", self._dispatch_loop),
+            ("wakeups", self._wakeup_loop),
             ("heartbeat", self._heartbeat_loop),
             ("scheduler", self._schedule_loop),
         )
@@ -333,6 +342,16 @@ class WorkerHost:
             elif sent < self.options.claim_batch:
                 self._wake.wait(self.options.poll_interval)
                 self._wake.clear()
+
+    def _wakeup_loop(self) -> None:
+        # Announced due jobs (an enqueue in any process) end the dispatcher's idle wait.
+        while not self._stop.is_set():
+            try:
+                if self.jobs.wait_for_due_jobs(1.0):
+                    self._wake.set()
+            except Exception:
+                log.exception("jobs.wakeup_wait_failed")
+                self._stop.wait(1.0)
 
     # -- heartbeat ---------------------------------------------------------------------
 

@@ -49,7 +49,10 @@ def run_worker(
     metrics = worker_metrics(settings, services)
     if options is None:
         options = WorkerOptions(
-            threads=threads, claim_batch=settings.job_claim_batch, max_in_flight=settings.job_max_in_flight
+            threads=threads,
+            claim_batch=settings.job_claim_batch,
+            max_in_flight=settings.job_max_in_flight,
+            consumer_timeout=settings.job_consumer_timeout_ms / 1000,
         )
     host = WorkerHost(services, broker, options, metrics, tracing=tracing, report_failures=reporting)
     server = (
