@@ -190,6 +190,18 @@ def burst_tail(services: Services, *, bursts: int, per_burst: int, options: Work
     return {"median_s": round(tails[len(tails) // 2], 4), "max_s": round(tails[-1], 4), "bursts": bursts}
 
 
+def interleaved(
+    variants: dict[str, Callable[[], float]], *, rounds: int, between: Callable[[], None]
+) -> dict[str, float]:
+    """Each variant's median rate over ``rounds`` interleaved runs."""
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, run in variants.items():
+            runs[name].append(run())
+            between()
+    return {name: sorted(rates)[len(rates) // 2] for name, rates in runs.items()}
+
+
 def bare_insert_rate(url: str, count: int, threads: int) -> float:
     """The floor of a single enqueue: a bare autocommit INSERT of the same row on plain psycopg."""
     dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -241,14 +253,15 @@ def main() -> None:
     reset(services)
     # The wake-ups' cost on enqueue, side by side: none announced (before), a NOTIFY in every
     # enqueue's transaction (the naive way), the notifier thread (as landed), the bare floor.
+    # Interleaved rounds (A, B, C, D, A, ...), the median of each: the machine's load drifts.
     silent, naive = with_wakeups(services, SilentWakeups()), with_wakeups(services, NotifyInTransaction(services))
-    figures["single_enqueue_8_callers_wakeups"] = {
-        "silent": bench_single_enqueue(silent, scaled(8_000), threads=8),
-        "notify_in_transaction": bench_single_enqueue(naive, scaled(8_000), threads=8),
-        "notifier_thread": bench_single_enqueue(services, scaled(8_000), threads=8),
-        "floor_bare_insert": bare_insert_rate(url, scaled(8_000), threads=8),
+    variants: dict[str, Callable[[], float]] = {
+        "silent": lambda: bench_single_enqueue(silent, scaled(8_000), threads=8),
+        "notify_in_transaction": lambda: bench_single_enqueue(naive, scaled(8_000), threads=8),
+        "notifier_thread": lambda: bench_single_enqueue(services, scaled(8_000), threads=8),
+        "floor_bare_insert": lambda: bare_insert_rate(url, scaled(8_000), threads=8),
     }
-    reset(services)
+    figures["single_enqueue_8_callers_wakeups"] = interleaved(variants, rounds=3, between=lambda: reset(services))
     bursts = max(3, scaled(20))
     figures["burst_tail"] = {
         "before": burst_tail(
