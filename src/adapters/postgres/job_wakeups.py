@@ -6,8 +6,9 @@ concurrent enqueues sharing flushes (group commit; an earlier attempt measured 6
 against 2,135 for 8 callers). Instead an enqueue's commit pokes this process's notifier
 thread, which sends one ``pg_notify`` on its own connection for all the enqueues that
 committed while the previous one was on its way (or in the few milliseconds after it): the
-notification follows the commit by a round trip or two and no enqueue waits for it. An enqueue inside a caller's own transaction
-(``PgDatabase.bind``), whose commit this process cannot see, notifies in that transaction.
+notification follows the commit by a round trip or two and no enqueue waits for it. An
+enqueue inside a caller's own transaction (``PgDatabase.bind``), whose commit this process
+cannot see, notifies in that transaction.
 
 Listening: one connection per process, held by a thread, LISTENing on :data:`CHANNEL`;
 :meth:`PgJobWakeups.wait` waits on an event that thread sets.
