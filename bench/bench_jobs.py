@@ -85,12 +85,20 @@ def bench_batch_enqueue(services: Services, count: int) -> float:
     return rate(count // len(batch) * len(batch), enqueue)
 
 
-def bench_single_enqueue(services: Services, count: int, threads: int) -> float:
-    """Each enqueue is its own transaction; ``threads`` callers at once, as request handlers would."""
+def bench_single_enqueue(services: Services, count: int, threads: int, *, in_transaction: bool = False) -> float:
+    """Each enqueue is its own transaction; ``threads`` callers at once, as request handlers would.
+
+    ``in_transaction``: each inside a ``transaction()`` of its own, the path before the
+    one-statement enqueue (BEGIN, the role switch, the INSERT, COMMIT).
+    """
 
     def caller() -> None:
         for n in range(count // threads):
-            services.jobs.enqueue(NOOP, {"n": n})
+            if in_transaction:
+                with services.uow.transaction():
+                    services.jobs.enqueue(NOOP, {"n": n})
+            else:
+                services.jobs.enqueue(NOOP, {"n": n})
 
     def enqueue() -> None:
         workers = [threading.Thread(target=caller) for _ in range(threads)]
@@ -251,6 +259,19 @@ def main() -> None:
         "1_caller": bench_single_enqueue(services, scaled(2_000), threads=1),
     }
     reset(services)
+    # One statement against the old transaction, beside the bare INSERT, for 1 and 8 callers.
+    for callers, count in ((1, scaled(2_000)), (8, scaled(8_000))):
+        figures[f"single_enqueue_{callers}_caller{'s' if callers > 1 else ''}"] = interleaved(
+            {
+                "in_transaction_before": lambda n=count, k=callers: bench_single_enqueue(
+                    services, n, k, in_transaction=True
+                ),
+                "one_statement": lambda n=count, k=callers: bench_single_enqueue(services, n, k),
+                "floor_bare_insert": lambda n=count, k=callers: bare_insert_rate(url, n, k),
+            },
+            rounds=3,
+            between=lambda: reset(services),
+        )
     # The wake-ups' cost on enqueue, side by side: none announced (before), a NOTIFY in every
     # enqueue's transaction (the naive way), the notifier thread (as landed), the bare floor.
     # Interleaved rounds (A, B, C, D, A, ...), the median of each: the machine's load drifts.

@@ -74,6 +74,9 @@ class MemoryJobStore:
             return None
         return job
 
+    def add_one(self, job: NewJob, now: datetime) -> int:
+        return self.add([job], now)[0]
+
     def add(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
         with self._db.lock:
             ids = []

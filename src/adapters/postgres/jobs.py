@@ -36,13 +36,10 @@ _JOB_COLUMNS = (
     " created_at, finished_at, lease_expires_at, last_error, errors, worker_id, started_at"
 )
 
-_INSERT_ONE = text(
-    """
-    INSERT INTO jobs (job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at)
-    VALUES (:job_type, CAST(:payload AS jsonb), 'pending', :priority, :max_attempts, :run_at, :key, :now)
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id
-    """
+# One enqueue is one call (migration 0024): alone, in autocommit, it is a single round trip.
+_ADD_ONE = (
+    "SELECT app.jobs_add(%(role)s, %(actor)s, %(job_type)s, %(payload)s::jsonb, %(priority)s::smallint,"
+    " %(max_attempts)s::integer, %(run_at)s::timestamptz, %(key)s::text, %(now)s::timestamptz)"
 )
 _RESERVE_IDS = text("SELECT array(SELECT nextval('jobs_id_seq') FROM generate_series(1, :count))")
 # The batch travels as one JSON document (one fast encode, no per-element array quoting).
@@ -228,9 +225,9 @@ class PgJobStore:
         self._db = db
 
     def add(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
-        conn = self._db.connection()
         if len(jobs) == 1:
-            return [self._add_one(jobs[0], now)]
+            return [self.add_one(jobs[0], now)]
+        conn = self._db.connection()
         reserved: list[int] = conn.execute(_RESERVE_IDS, {"count": len(jobs)}).scalar_one()
         first_of_key: dict[str, int] = {}
         rows: list[tuple[int, NewJob]] = []
@@ -281,8 +278,7 @@ class PgJobStore:
                 ids.append(resolved)
         return ids
 
-    def _add_one(self, job: NewJob, now: datetime) -> int:
-        conn = self._db.connection()
+    def add_one(self, job: NewJob, now: datetime) -> int:
         params = {
             "job_type": job.job_type,
             "payload": _dump(job.payload),
@@ -292,15 +288,8 @@ class PgJobStore:
             "key": job.idempotency_key,
             "now": now,
         }
-        # Two tries: the row holding the key can be pruned between the conflict and the read.
-        for _ in range(2):
-            job_id = conn.execute(_INSERT_ONE, params).scalar()
-            if job_id is not None:
-                return int(job_id)
-            existing = conn.execute(_IDS_BY_KEY, {"keys": [job.idempotency_key]}).first()
-            if existing is not None:
-                return int(existing[1])
-        raise RuntimeError(f"job with idempotency key {job.idempotency_key!r} vanished during enqueue; retry")
+        ((job_id,),) = self._db.call(_ADD_ONE, params)
+        return int(job_id)
 
     def claim(
         self,

@@ -34,6 +34,11 @@ class JobStore(Protocol):
         existing job's id is returned in its place (also when racing another insert)."""
         ...
 
+    def add_one(self, job: NewJob, now: datetime) -> int:
+        """Insert one job as :meth:`add` does, atomic on its own: it may run in
+        ``single_statements()`` (one round trip in Postgres) or join a transaction."""
+        ...
+
     def claim(
         self,
         now: datetime,

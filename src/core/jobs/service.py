@@ -171,8 +171,11 @@ class JobService:
             return []
         now = self.clock.now()
         jobs = [self._new_job(request, now) for request in requests]
-        with self.uow.transaction():
-            ids = self.store.add(jobs, now)
+        # One job is one statement, atomic on its own: alone it commits by itself (one round
+        # trip in Postgres); inside the caller's transaction it joins it, like a batch.
+        unit = self.uow.single_statements() if len(jobs) == 1 else self.uow.transaction()
+        with unit:
+            ids = [self.store.add_one(jobs[0], now)] if len(jobs) == 1 else self.store.add(jobs, now)
             # Jobs due later are found by the workers' polls; announcing them would only wake
             # workers for nothing.
             if any(job.run_at <= now for job in jobs):
