@@ -9,7 +9,6 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 
 from townsquare import __version__
@@ -37,11 +36,11 @@ from townsquare.hosts.http.routes import (
     feed,
     insights,
     jobs,
-    metrics,
     notifications,
     reports,
     system,
 )
+from townsquare.hosts.http.routes.declare import on_loop, provided
 from townsquare.hosts.http.routes.testing import testing_router
 from townsquare.hosts.logs import configure_logging
 from townsquare.hosts.metrics import Metrics, QueueCollector, QueueSnapshot
@@ -50,15 +49,14 @@ from townsquare.settings import Settings
 
 
 def api_routes() -> list[Any]:
-    """Every area's router (``router()`` of each module in ``routes``), and the few routes outside /api/v1."""
+    """Every area's router: ``router()`` of each module in ``routes``."""
     return [
-        *system.ROUTES,
+        system.router(),
         earnings.router(),
         insights.router(),
         jobs.router(),
         feed.router(),
         notifications.router(),
-        *metrics.ROUTES,
         assistant.router(),
         composer.router(),
         events.router(),
@@ -136,9 +134,9 @@ def create_app(settings: Settings, services: Services | None = None, *, tracing:
         ),
         template_config=template_config(),
         dependencies={
-            "services": Provide(lambda: wired, use_cache=True, sync_to_thread=False),
-            "actor": Provide(provide_actor, sync_to_thread=False),
-            "metrics": Provide(lambda: recorded, use_cache=True, sync_to_thread=False),
+            "services": provided(wired),
+            "actor": on_loop(provide_actor),
+            "metrics": provided(recorded),
         },
         middleware=[
             RequestContextMiddleware,

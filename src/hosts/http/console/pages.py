@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -36,6 +36,7 @@ from townsquare.hosts.http.console.session import (
     new_sign_in_csrf,
 )
 from townsquare.hosts.http.deps import ServicesDep
+from townsquare.hosts.http.routes.declare import get, post
 from townsquare.hosts.http.routes.notifications import _count_events
 from townsquare.hosts.metrics import QueueSnapshot
 
@@ -138,19 +139,19 @@ class SignInController(Controller):
     include_in_schema = False
     opt = {"exclude_from_auth": True}
 
-    @get("/", sync_to_thread=False)
-    def root(self) -> Redirect:
+    @get("/")
+    async def root(self) -> Redirect:
         return Redirect("/console/jobs", status_code=303)
 
-    @get("/sign-in", sync_to_thread=False)
-    def sign_in_form(self, request: Request[Any, Any, Any]) -> Template:
+    @get("/sign-in")
+    async def sign_in_form(self, request: Request[Any, Any, Any]) -> Template:
         token = new_sign_in_csrf()
         page = _page(request, "sign_in.html", next=request.query_params.get("next", "/console/jobs"), csrf=token)
         page.cookies.append(cookie(SIGN_IN_CSRF_COOKIE, token, secure=request.url.scheme == "https"))
         return page
 
-    @post("/sign-in", sync_to_thread=False)
-    def sign_in(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    @post("/sign-in")
+    async def sign_in(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         session = _session(request.app.state)
         session.check_sign_in_csrf(request, data)
         token = data.get("token", "").strip()
@@ -173,8 +174,8 @@ class SignInController(Controller):
         response.cookies.append(cookie(SIGN_IN_CSRF_COOKIE, "", secure=secure, max_age=0))
         return response
 
-    @post("/sign-out", sync_to_thread=False, guards=[console_guard])
-    def sign_out(self, request: Request[Any, Any, Any], data: Form) -> Redirect:
+    @post("/sign-out", guards=[console_guard])
+    async def sign_out(self, request: Request[Any, Any, Any], data: Form) -> Redirect:
         _session(request.app.state).check_csrf(request, data)
         response = Redirect("/console/sign-in", status_code=303)
         response.cookies.append(cookie(SESSION_COOKIE, "", secure=request.url.scheme == "https", max_age=0))
@@ -190,7 +191,7 @@ class JobsController(Controller):
     include_in_schema = False
     opt = {"exclude_from_auth": True}
 
-    @get("/", sync_to_thread=True)
+    @get("/")
     def jobs(self, request: Request[Any, Any, Any], services: ServicesDep) -> Template:
         stats = _snapshot(request.app.state).jobs()
         actor = request.scope["user"]
@@ -212,12 +213,12 @@ class JobsController(Controller):
     async def live(self, request: Request[Any, Any, Any]) -> ServerSentEvent:
         return ServerSentEvent(_stats_events(_snapshot(request.app.state)))
 
-    @get("/{job_id:int}", sync_to_thread=True)
+    @get("/{job_id:int}")
     def inspect(self, request: Request[Any, Any, Any], services: ServicesDep, job_id: FromPath[int]) -> Template:
         job = services.jobs.get(request.scope["user"], job_id)
         return _page(request, "job.html", job=job, payload=json.dumps(dict(job.payload), indent=2, sort_keys=True))
 
-    @post("/{job_id:int}/replay", sync_to_thread=True)
+    @post("/{job_id:int}/replay")
     def replay(
         self, request: Request[Any, Any, Any], services: ServicesDep, job_id: FromPath[int], data: Form
     ) -> Redirect:
@@ -226,7 +227,7 @@ class JobsController(Controller):
         _snapshot(request.app.state).invalidate()
         return _back("/console/jobs", f"Job {job_id} replayed: it is pending again with a fresh set of attempts")
 
-    @post("/{job_id:int}/cancel", sync_to_thread=True)
+    @post("/{job_id:int}/cancel")
     def cancel(
         self, request: Request[Any, Any, Any], services: ServicesDep, job_id: FromPath[int], data: Form
     ) -> Redirect:
@@ -235,7 +236,7 @@ class JobsController(Controller):
         _snapshot(request.app.state).invalidate()
         return _back("/console/jobs", f"Job {job_id} cancelled: it will not run (a running one stops at its heartbeat)")
 
-    @post("/types/{job_type:str}/{action:str}", sync_to_thread=True)
+    @post("/types/{job_type:str}/{action:str}")
     def control(
         self,
         request: Request[Any, Any, Any],
@@ -263,7 +264,7 @@ class JobsController(Controller):
             raise NotFound(f"no such control: {action}", field="action")
         return _back("/console/jobs", notice)
 
-    @post("/dead-letters/{action:str}", sync_to_thread=True)
+    @post("/dead-letters/{action:str}")
     def bulk(
         self, request: Request[Any, Any, Any], services: ServicesDep, action: FromPath[str], data: Form
     ) -> Redirect:
@@ -288,7 +289,7 @@ class JobsController(Controller):
         _snapshot(request.app.state).invalidate()
         return _back("/console/jobs", notice)
 
-    @post("/test", sync_to_thread=True)
+    @post("/test")
     def enqueue_test(self, request: Request[Any, Any, Any], services: ServicesDep, data: Form) -> Redirect:
         _session(request.app.state).check_csrf(request, data)
         fail = data.get("fail") == "on"
@@ -318,7 +319,7 @@ class EarningsController(Controller):
     include_in_schema = False
     opt = {"exclude_from_auth": True}
 
-    @get("/", sync_to_thread=True)
+    @get("/")
     def earnings(self, request: Request[Any, Any, Any], services: ServicesDep) -> Template:
         actor = request.scope["user"]
         creator_id = request.query_params.get("creator_id", "").strip()
@@ -335,7 +336,7 @@ class EarningsController(Controller):
             )
         return _page(request, "earnings.html", money=money, **context)
 
-    @post("/recompute", sync_to_thread=True)
+    @post("/recompute")
     def recompute(self, request: Request[Any, Any, Any], services: ServicesDep, data: Form) -> Redirect:
         _session(request.app.state).check_csrf(request, data)
         creator_id = data.get("creator_id", "").strip()
@@ -357,7 +358,7 @@ class NotificationsController(Controller):
     include_in_schema = False
     opt = {"exclude_from_auth": True}
 
-    @get("/", sync_to_thread=True)
+    @get("/")
     def notifications(self, request: Request[Any, Any, Any], services: ServicesDep) -> Template:
         user_id = request.query_params.get("user_id", "").strip()
         counts = services.notifications.counts(request.scope["user"], user_id) if user_id else None
@@ -377,7 +378,7 @@ class NotificationsController(Controller):
             raise InvalidInput("user_id is required", field="user_id")
         return ServerSentEvent(_count_events(services, request.scope["user"], user_id))
 
-    @post("/send", sync_to_thread=True)
+    @post("/send")
     def send(self, request: Request[Any, Any, Any], services: ServicesDep, data: Form) -> Redirect:
         _session(request.app.state).check_csrf(request, data)
         user_id = data.get("user_id", "").strip()

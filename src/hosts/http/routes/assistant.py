@@ -40,7 +40,7 @@ from townsquare.core.assistant.models import (
 )
 from townsquare.core.assistant.tools import plain
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
-from townsquare.hosts.http.routes.declare import delete, get, patch, post
+from townsquare.hosts.http.routes.declare import API, delete, get, patch, post
 
 TAGS = ["assistant"]
 STREAM_HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
@@ -607,8 +607,8 @@ def feedback(services: ServicesDep, actor: ActorDep, data: JSONBody[FeedbackBody
     return FeedbackOut(done.action_key, done.decision, done.decided_at)
 
 
-@get("/tools", summary="The tools the chat may call (run as you, with your permissions)", sync_to_thread=False)
-def tools(services: ServicesDep) -> list[ToolOut]:
+@get("/tools", summary="The tools the chat may call (run as you, with your permissions)")
+async def tools(services: ServicesDep) -> list[ToolOut]:
     registry = services.assistant.chat.tools
     found = []
     for name in registry.names:
@@ -771,4 +771,4 @@ HANDLERS: list[Any] = [
 
 def router() -> Router:
     """The assistant's routes under /api/v1/assistant: memory, context, actions, tools and chat."""
-    return Router(path="/api/v1/assistant", route_handlers=HANDLERS, tags=TAGS)
+    return Router(path=f"{API}/assistant", route_handlers=HANDLERS, tags=TAGS)

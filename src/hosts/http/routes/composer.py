@@ -33,10 +33,10 @@ from townsquare.core.composer.timing import parse_local_time
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import list_of, one_of, values_of
 from townsquare.hosts.http.problems import PROBLEM_JSON, ProblemDocument, problem
-from townsquare.hosts.http.routes.declare import delete, get, post, put
+from townsquare.hosts.http.routes.declare import API, delete, get, post, put
 from townsquare.hosts.http.routes.feed import ItemOut
 
-PATH = "/api/v1/composer"
+PATH = f"{API}/composer"
 DraftId = Annotated[str, PathParameter(description="the draft's id")]
 MediaKey = Annotated[str, PathParameter(description="the upload's media key (SHA-256 hex)")]
 EntityId = Annotated[str, PathParameter(description="the entity's id within its kind")]

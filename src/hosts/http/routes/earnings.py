@@ -30,7 +30,7 @@ from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import list_of, one_of
-from townsquare.hosts.http.routes.declare import get, post
+from townsquare.hosts.http.routes.declare import API, get, post
 
 TAGS = ["earnings"]
 
@@ -630,4 +630,4 @@ HANDLERS: list[Any] = [
 
 def router() -> Router:
     """The earnings ledger's routes under /api/v1 (the admin ones guarded each)."""
-    return Router(path="/api/v1", route_handlers=HANDLERS, tags=TAGS)
+    return Router(path=API, route_handlers=HANDLERS, tags=TAGS)

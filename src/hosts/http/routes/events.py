@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from attrs import field, frozen
-from litestar import Router, get, post, put
+from litestar import Router
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
@@ -35,8 +35,8 @@ from townsquare.core.events.waitlist import MAX_LIMIT as WAITLIST_MAX_LIMIT
 from townsquare.core.events.waitlist import WaitlistService
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of
+from townsquare.hosts.http.routes.declare import API, get, post, put
 
-PATH = "/api/v1"
 TAGS = ["events"]
 EventId = Annotated[str, PathParameter(description="the event's id")]
 TypeId = Annotated[str, PathParameter(description="the ticket type's id within its event")]
@@ -549,7 +549,6 @@ class WaitlistEntryList:
     "/events",
     summary="Create an event (a draft)",
     status_code=HTTP_201_CREATED,
-    sync_to_thread=True,
     problems=[400, 409],
 )
 def create_event(services: ServicesDep, actor: ActorDep, data: JSONBody[TicketedEventIn]) -> TicketedEventOut:
@@ -557,7 +556,7 @@ def create_event(services: ServicesDep, actor: ActorDep, data: JSONBody[Ticketed
     return TicketedEventOut.from_event(services.events.create_event(actor, data.details(), event_id=data.event_id))
 
 
-@get("/events", summary="Your events, newest first", sync_to_thread=True, problems=[400])
+@get("/events", summary="Your events, newest first", problems=[400])
 def list_events(
     services: ServicesDep, actor: ActorDep, *, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> TicketedEventList:
@@ -566,13 +565,13 @@ def list_events(
     return TicketedEventList([TicketedEventOut.from_event(event) for event in page.events], page.next_cursor)
 
 
-@get("/events/{event_id:str}", summary="One event", sync_to_thread=True, problems=[404])
+@get("/events/{event_id:str}", summary="One event", problems=[404])
 def get_event(services: ServicesDep, actor: ActorDep, event_id: EventId) -> TicketedEventOut:
     """A published or cancelled event, or a draft of yours; another producer's draft is a 404."""
     return TicketedEventOut.from_event(services.events.get_event(actor, event_id))
 
 
-@put("/events/{event_id:str}", summary="Replace an event's details", sync_to_thread=True, problems=[400, 404, 409])
+@put("/events/{event_id:str}", summary="Replace an event's details", problems=[400, 404, 409])
 def update_event(
     services: ServicesDep, actor: ActorDep, event_id: EventId, data: JSONBody[TicketedEventIn]
 ) -> TicketedEventOut:
@@ -584,7 +583,6 @@ def update_event(
     "/events/{event_id:str}/publish",
     summary="Publish an event",
     status_code=200,
-    sync_to_thread=True,
     problems=[404, 409],
 )
 def publish_event(services: ServicesDep, actor: ActorDep, event_id: EventId) -> TicketedEventOut:
@@ -596,7 +594,6 @@ def publish_event(services: ServicesDep, actor: ActorDep, event_id: EventId) -> 
     "/events/{event_id:str}/unpublish",
     summary="Take an event back to draft",
     status_code=200,
-    sync_to_thread=True,
     problems=[404, 409],
 )
 def unpublish_event(services: ServicesDep, actor: ActorDep, event_id: EventId) -> TicketedEventOut:
@@ -604,7 +601,7 @@ def unpublish_event(services: ServicesDep, actor: ActorDep, event_id: EventId) -
     return TicketedEventOut.from_event(services.events.unpublish(actor, event_id))
 
 
-@post("/events/{event_id:str}/cancel", summary="Cancel an event", status_code=200, sync_to_thread=True, problems=[404])
+@post("/events/{event_id:str}/cancel", summary="Cancel an event", status_code=200, problems=[404])
 def cancel_event(services: ServicesDep, actor: ActorDep, event_id: EventId) -> TicketedEventOut:
     """Cancel your event for good; a job refunds every paid registration and releases every hold."""
     return TicketedEventOut.from_event(services.events.cancel_event(actor, event_id))
@@ -613,7 +610,7 @@ def cancel_event(services: ServicesDep, actor: ActorDep, event_id: EventId) -> T
 # -- ticket types ------------------------------------------------------------------------
 
 
-@get("/events/{event_id:str}/ticket-types", summary="An event's ticket types", sync_to_thread=True, problems=[404])
+@get("/events/{event_id:str}/ticket-types", summary="An event's ticket types", problems=[404])
 def list_ticket_types(services: ServicesDep, actor: ActorDep, event_id: EventId) -> TicketTypeList:
     """The ticket types of an event you may see, in the order they were added."""
     return TicketTypeList([TicketTypeOut.from_type(each) for each in services.events.ticket_types(actor, event_id)])
@@ -623,7 +620,6 @@ def list_ticket_types(services: ServicesDep, actor: ActorDep, event_id: EventId)
     "/events/{event_id:str}/ticket-types",
     summary="Add a ticket type",
     status_code=HTTP_201_CREATED,
-    sync_to_thread=True,
     problems=[400, 404, 409],
 )
 def add_ticket_type(
@@ -639,7 +635,6 @@ def add_ticket_type(
 @put(
     "/events/{event_id:str}/ticket-types/{type_id:str}",
     summary="Change a ticket type",
-    sync_to_thread=True,
     problems=[400, 404, 409],
 )
 def update_ticket_type(
@@ -652,7 +647,7 @@ def update_ticket_type(
     return TicketTypeOut.from_type(ticket)
 
 
-@get("/events/{event_id:str}/availability", summary="Tickets left per type", sync_to_thread=True, problems=[404])
+@get("/events/{event_id:str}/availability", summary="Tickets left per type", problems=[404])
 def availability(services: ServicesDep, actor: ActorDep, event_id: EventId) -> Availability:
     """Per ticket type, the tickets that can be reserved now (confirmed and unexpired holds counted)."""
     return Availability(services.events.availability(actor, event_id))
@@ -665,7 +660,6 @@ def availability(services: ServicesDep, actor: ActorDep, event_id: EventId) -> A
     "/events/{event_id:str}/registrations",
     summary="Reserve tickets (a hold that expires)",
     status_code=HTTP_201_CREATED,
-    sync_to_thread=True,
     problems=[400, 404, 409],
 )
 def reserve(services: ServicesDep, actor: ActorDep, event_id: EventId, data: JSONBody[ReserveIn]) -> RegistrationOut:
@@ -678,7 +672,7 @@ def reserve(services: ServicesDep, actor: ActorDep, event_id: EventId, data: JSO
     return RegistrationOut.of(services.events, registration)
 
 
-@get("/registrations", summary="Your registrations, newest first", sync_to_thread=True, problems=[400])
+@get("/registrations", summary="Your registrations, newest first", problems=[400])
 def my_registrations(
     services: ServicesDep, actor: ActorDep, *, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> RegistrationList:
@@ -689,7 +683,7 @@ def my_registrations(
     )
 
 
-@get("/registrations/{registration_id:str}", summary="One registration", sync_to_thread=True, problems=[404])
+@get("/registrations/{registration_id:str}", summary="One registration", problems=[404])
 def get_registration(services: ServicesDep, actor: ActorDep, registration_id: RegistrationId) -> RegistrationOut:
     """A registration of yours, or for an event you produce."""
     return RegistrationOut.of(services.events, services.events.get_registration(actor, registration_id))
@@ -699,7 +693,6 @@ def get_registration(services: ServicesDep, actor: ActorDep, registration_id: Re
     "/registrations/{registration_id:str}/confirm",
     summary="Confirm your hold on payment",
     status_code=200,
-    sync_to_thread=True,
     problems=[400, 404, 409],
 )
 def confirm(
@@ -714,7 +707,6 @@ def confirm(
     "/registrations/{registration_id:str}/cancel",
     summary="Cancel a registration",
     status_code=200,
-    sync_to_thread=True,
     problems=[404, 409],
 )
 def cancel(services: ServicesDep, actor: ActorDep, registration_id: RegistrationId) -> RegistrationOut:
@@ -726,7 +718,6 @@ def cancel(services: ServicesDep, actor: ActorDep, registration_id: Registration
     "/registrations/{registration_id:str}/refund",
     summary="Refund part or all of a registration",
     status_code=200,
-    sync_to_thread=True,
     problems=[400, 404, 409],
 )
 def refund(
@@ -748,7 +739,6 @@ def refund(
     "/events/{event_id:str}/waitlist",
     summary="Join a sold-out ticket type's waitlist",
     status_code=HTTP_201_CREATED,
-    sync_to_thread=True,
     problems=[404, 409],
 )
 def join_waitlist(
@@ -763,7 +753,6 @@ def join_waitlist(
 @get(
     "/events/{event_id:str}/waitlist",
     summary="Your event's waitlist, in line order",
-    sync_to_thread=True,
     problems=[400, 404],
 )
 def event_waitlist(
@@ -786,7 +775,6 @@ def event_waitlist(
     "/events/{event_id:str}/waitlist/approve",
     summary="Make offers to waitlist entries (manual mode)",
     status_code=200,
-    sync_to_thread=True,
     problems=[400, 404, 409],
 )
 def approve_waitlist(
@@ -803,7 +791,6 @@ def approve_waitlist(
     "/events/{event_id:str}/waitlist/reject",
     summary="Turn waitlist entries down (manual mode)",
     status_code=200,
-    sync_to_thread=True,
     problems=[400, 404, 409],
 )
 def reject_waitlist(
@@ -814,7 +801,7 @@ def reject_waitlist(
     return WaitlistEntryList([WaitlistEntryOut.of(services.waitlist, each) for each in rejected])
 
 
-@get("/waitlist", summary="Your waitlist entries, newest first", sync_to_thread=True)
+@get("/waitlist", summary="Your waitlist entries, newest first")
 def my_waitlist(services: ServicesDep, actor: ActorDep) -> WaitlistEntryList:
     """Your waitlist entries (the newest 50), each waiting one with its place in line."""
     return WaitlistEntryList(
@@ -822,7 +809,7 @@ def my_waitlist(services: ServicesDep, actor: ActorDep) -> WaitlistEntryList:
     )
 
 
-@get("/waitlist/{entry_id:str}", summary="One waitlist entry", sync_to_thread=True, problems=[404])
+@get("/waitlist/{entry_id:str}", summary="One waitlist entry", problems=[404])
 def get_waitlist_entry(services: ServicesDep, actor: ActorDep, entry_id: EntryId) -> WaitlistEntryOut:
     """An entry of yours (or of your event's line) with its place in line while it waits."""
     return WaitlistEntryOut.at(services.waitlist, services.waitlist.get_entry(actor, entry_id))
@@ -832,7 +819,6 @@ def get_waitlist_entry(services: ServicesDep, actor: ActorDep, entry_id: EntryId
     "/waitlist/{entry_id:str}/leave",
     summary="Leave a waitlist",
     status_code=200,
-    sync_to_thread=True,
     problems=[404, 409],
 )
 def leave_waitlist(services: ServicesDep, actor: ActorDep, entry_id: EntryId) -> WaitlistEntryOut:
@@ -844,7 +830,6 @@ def leave_waitlist(services: ServicesDep, actor: ActorDep, entry_id: EntryId) ->
     "/waitlist/{entry_id:str}/decline",
     summary="Decline a waitlist offer",
     status_code=200,
-    sync_to_thread=True,
     problems=[404, 409],
 )
 def decline_offer(services: ServicesDep, actor: ActorDep, entry_id: EntryId) -> WaitlistEntryOut:
@@ -859,7 +844,6 @@ def decline_offer(services: ServicesDep, actor: ActorDep, entry_id: EntryId) -> 
     "/discount-codes",
     summary="Make a discount code",
     status_code=HTTP_201_CREATED,
-    sync_to_thread=True,
     problems=[400, 404, 409],
 )
 def create_code(services: ServicesDep, actor: ActorDep, data: JSONBody[CodeIn]) -> CodeOut:
@@ -880,7 +864,7 @@ def create_code(services: ServicesDep, actor: ActorDep, data: JSONBody[CodeIn]) 
     return CodeOut.from_code(made)
 
 
-@get("/discount-codes", summary="Your discount codes", sync_to_thread=True)
+@get("/discount-codes", summary="Your discount codes")
 def list_codes(services: ServicesDep, actor: ActorDep) -> CodeList:
     """Your discount codes, by code."""
     return CodeList([CodeOut.from_code(each) for each in services.events.codes(actor)])
@@ -918,5 +902,5 @@ HANDLERS: list[Any] = [
 
 
 def router() -> Router:
-    """The events routes under :data:`PATH` (the app documents every problem status)."""
-    return Router(path=PATH, route_handlers=HANDLERS, tags=TAGS)
+    """The events routes under /api/v1 (the app documents every problem status)."""
+    return Router(path=API, route_handlers=HANDLERS, tags=TAGS)

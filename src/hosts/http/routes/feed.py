@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeAlias
 
 from attrs import frozen
 from litestar import Request, Router
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -17,7 +17,7 @@ from townsquare.core.feed import DEFAULT_LIMIT, MAX_LIMIT, CartEntry, FeedItem, 
 from townsquare.core.identity import Actor
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of, values_of
-from townsquare.hosts.http.routes.declare import delete, get, post, put
+from townsquare.hosts.http.routes.declare import API, delete, get, on_loop, post, put
 
 TAGS = ["feed"]
 
@@ -303,8 +303,8 @@ def router() -> Router:
         return views
 
     return Router(
-        path="/api/v1/feed",
+        path=f"{API}/feed",
         route_handlers=HANDLERS,
         tags=TAGS,
-        dependencies={"views": Provide(provide_views, sync_to_thread=False)},
+        dependencies={"views": on_loop(provide_views)},
     )

@@ -14,7 +14,7 @@ from townsquare.core.insights.opportunities import ACTIONS, BASIS_POINTS, MAX_PR
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of
-from townsquare.hosts.http.routes.declare import get
+from townsquare.hosts.http.routes.declare import API, get
 from townsquare.hosts.http.routes.earnings import CreatorParam, CurrencySummary
 
 TAGS = ["earnings"]
@@ -168,4 +168,4 @@ HANDLERS: list[Any] = [opportunities, what_if]
 
 def router() -> Router:
     """Missed opportunities and what-if under /api/v1/earnings."""
-    return Router(path="/api/v1/earnings", route_handlers=HANDLERS, tags=TAGS)
+    return Router(path=f"{API}/earnings", route_handlers=HANDLERS, tags=TAGS)

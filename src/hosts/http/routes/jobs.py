@@ -26,7 +26,7 @@ from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of
-from townsquare.hosts.http.routes.declare import get, post
+from townsquare.hosts.http.routes.declare import API, get, post
 
 TAGS = ["jobs", "admin"]
 
@@ -481,4 +481,4 @@ HANDLERS: list[Any] = [
 
 def router() -> Router:
     """The job queue's admin routes under /api/v1/admin/jobs: every one needs the admin role."""
-    return Router(path="/api/v1/admin/jobs", route_handlers=HANDLERS, tags=TAGS, guards=[admin_guard])
+    return Router(path=f"{API}/admin/jobs", route_handlers=HANDLERS, tags=TAGS, guards=[admin_guard])

@@ -41,7 +41,7 @@ from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, MetricsDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of, values_of
-from townsquare.hosts.http.routes.declare import get, patch, post
+from townsquare.hosts.http.routes.declare import API, get, patch, post
 
 TAGS = ["notifications"]
 KEEPALIVE_SECONDS = 15.0
@@ -695,4 +695,4 @@ HANDLERS: list[Any] = [
 
 def router() -> Router:
     """The notifications, preferences and digest routes under /api/v1."""
-    return Router(path="/api/v1", route_handlers=HANDLERS, tags=TAGS)
+    return Router(path=API, route_handlers=HANDLERS, tags=TAGS)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
-from attrs import frozen
-from litestar import Response, Router, get, post
+from attrs import asdict, frozen
+from litestar import Response, Router
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
@@ -35,9 +36,9 @@ from townsquare.hosts.http.auth import admin_guard
 from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of, values_of
+from townsquare.hosts.http.routes.declare import API, get, on_loop, post
 from townsquare.hosts.http.routes.events import RegistrationList, RegistrationOut
 
-PATH = "/api/v1"
 TAGS = ["reports"]
 EventId = Annotated[str, PathParameter(description="the event's id")]
 FromDay = Annotated[
@@ -199,39 +200,21 @@ class StatsOut:
 # -- stats -------------------------------------------------------------------------------
 
 
-@get("/reports/events/{event_id:str}/stats", summary="One event's stats", sync_to_thread=True, problems=[400, 404])
-def event_stats(
-    services: ServicesDep,
-    actor: ActorDep,
-    event_id: EventId,
-    *,
-    first_day: FromDay = None,
-    last_day: ToDay = None,
-    time_zone: TimeZone = None,
-) -> StatsOut:
+@get("/reports/events/{event_id:str}/stats", summary="One event's stats", problems=[400, 404])
+def event_stats(services: ServicesDep, actor: ActorDep, event_id: EventId, days: DaysDep) -> StatsOut:
     """Registrations by status, capacity per ticket type, gross, discounts, refunds and net (from the ledger)
     and a daily series, over the registrations made from `from` to `to` (default: the event's first day to
     today) in `time_zone` (default: the event's). Another producer's event is a 404."""
-    stats = services.reports.event_stats(actor, event_id, first_day=first_day, last_day=last_day, time_zone=time_zone)
-    return StatsOut.of(stats)
+    return StatsOut.of(services.reports.event_stats(actor, event_id, **days.asked()))
 
 
-@get("/reports/stats", summary="Stats over all your events", sync_to_thread=True, problems=[400, 403])
+@get("/reports/stats", summary="Stats over all your events", problems=[400, 403])
 def producer_stats(
-    services: ServicesDep,
-    actor: ActorDep,
-    *,
-    first_day: FromDay = None,
-    last_day: ToDay = None,
-    time_zone: TimeZone = None,
-    producer_id: ProducerParam = None,
+    services: ServicesDep, actor: ActorDep, days: DaysDep, producer_id: ProducerParam = None
 ) -> StatsOut:
     """Over every event of yours (or, for admins, `producer_id`'s), the registrations made from `from` to `to`
     (default: the last 30 days) in `time_zone` (default: your preferred zone)."""
-    stats = services.reports.producer_stats(
-        actor, first_day=first_day, last_day=last_day, time_zone=time_zone, producer_id=producer_id
-    )
-    return StatsOut.of(stats)
+    return StatsOut.of(services.reports.producer_stats(actor, producer_id=producer_id, **days.asked()))
 
 
 # -- reconciliation ----------------------------------------------------------------------
@@ -249,74 +232,27 @@ def _page(
 @get(
     "/reports/registrations",
     summary="Your events' registrations, filtered",
-    sync_to_thread=True,
     problems=[400, 403, 404],
 )
 def registrations(
-    services: ServicesDep,
-    actor: ActorDep,
-    *,
-    event_id: EventParam = None,
-    status: Status = None,
-    type_id: TypeIdParam = None,
-    code: CodeParam = None,
-    first_day: FromDay = None,
-    last_day: ToDay = None,
-    time_zone: TimeZone = None,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
+    services: ServicesDep, actor: ActorDep, filters: FiltersDep, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> RegistrationList:
     """Newest first, a page at a time; a date range (`from` and `to`, both) covers the registrations made in
     those days in `time_zone` (default: your preferred zone)."""
-    where = services.reports.registration_filter(
-        actor,
-        event_id=event_id,
-        status=status,
-        type_id=type_id,
-        code=code,
-        first_day=first_day,
-        last_day=last_day,
-        time_zone=time_zone,
-    )
-    return _page(services, actor, where, cursor, limit)
+    return _page(services, actor, filters.where(services, actor), cursor, limit)
 
 
 @get(
     "/admin/reports/registrations",
     summary="Every producer's registrations, filtered (admins)",
     guards=[admin_guard],
-    sync_to_thread=True,
     problems=[400, 403, 404],
 )
 def admin_registrations(
-    services: ServicesDep,
-    actor: ActorDep,
-    *,
-    producer_id: ProducerParam = None,
-    event_id: EventParam = None,
-    status: Status = None,
-    type_id: TypeIdParam = None,
-    code: CodeParam = None,
-    first_day: FromDay = None,
-    last_day: ToDay = None,
-    time_zone: TimeZone = None,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
+    services: ServicesDep, actor: ActorDep, filters: FiltersDep, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> RegistrationList:
     """The admin variant: every producer's registrations (or `producer_id`'s); others get a 403."""
-    where = services.reports.registration_filter(
-        actor,
-        producer_id=producer_id,
-        event_id=event_id,
-        status=status,
-        type_id=type_id,
-        code=code,
-        first_day=first_day,
-        last_day=last_day,
-        time_zone=time_zone,
-        every_producer=True,
-    )
-    return _page(services, actor, where, cursor, limit)
+    return _page(services, actor, filters.where(services, actor, every_producer=True), cursor, limit)
 
 
 # -- bulk actions ------------------------------------------------------------------------
@@ -346,18 +282,69 @@ class RegistrationFilterIn:
     time_zone: str | None = None
     producer_id: str | None = None
 
-    def where(self, services: Services, actor: Actor) -> RegistrationFilter:
-        return services.reports.registration_filter(
-            actor,
-            producer_id=self.producer_id,
-            event_id=self.event_id,
-            status=self.status,
-            type_id=self.type_id,
-            code=self.code,
-            first_day=self.first_day,
-            last_day=self.last_day,
-            time_zone=self.time_zone,
-        )
+    def where(self, services: Services, actor: Actor, *, every_producer: bool = False) -> RegistrationFilter:
+        """The filter checked and bound to whose registrations ``actor`` may see (a 4xx naming the field)."""
+        return services.reports.registration_filter(actor, every_producer=every_producer, **asdict(self))
+
+
+@frozen
+class DaysIn:
+    """The days a report covers, from the query (``from``, ``to``, ``time_zone``)."""
+
+    first_day: date | None = None
+    last_day: date | None = None
+    time_zone: str | None = None
+
+    def asked(self) -> dict[str, Any]:
+        """The service's keyword arguments."""
+        return asdict(self)
+
+
+@frozen
+class ScopeIn:
+    """The registrations a financial report covers, from the query: its days, one event or another producer."""
+
+    days: DaysIn
+    event_id: str | None = None
+    producer_id: str | None = None
+
+    def asked(self) -> dict[str, Any]:
+        """The service's keyword arguments."""
+        return {**self.days.asked(), "event_id": self.event_id, "producer_id": self.producer_id}
+
+
+def provide_days(first_day: FromDay = None, last_day: ToDay = None, time_zone: TimeZone = None) -> DaysIn:
+    return DaysIn(first_day, last_day, time_zone)
+
+
+def provide_scope(days: DaysDep, event_id: EventParam = None, producer_id: ProducerParam = None) -> ScopeIn:
+    return ScopeIn(days, event_id, producer_id)
+
+
+def provide_filters(
+    covered: ScopeDep, status: Status = None, type_id: TypeIdParam = None, code: CodeParam = None
+) -> RegistrationFilterIn:
+    """The reconciliation list's filters from the query: the same as a bulk action's body."""
+    days = covered.days
+    return RegistrationFilterIn(
+        event_id=covered.event_id,
+        status=status,
+        type_id=type_id,
+        code=code,
+        first_day=days.first_day,
+        last_day=days.last_day,
+        time_zone=days.time_zone,
+        producer_id=covered.producer_id,
+    )
+
+
+DaysDep: TypeAlias = NamedDependency[DaysIn]
+ScopeDep: TypeAlias = NamedDependency[ScopeIn]
+FiltersDep: TypeAlias = NamedDependency[RegistrationFilterIn]
+QUERIES = {"days": on_loop(provide_days), "covered": on_loop(provide_scope), "filters": on_loop(provide_filters)}
+"""The query bundles, each built on the loop from the query (checked by the service in the handler).
+
+``scope`` would be the natural name of the second, but Litestar reserves it (the ASGI scope)."""
 
 
 @frozen
@@ -480,7 +467,6 @@ class BulkActionOut:
     "/reports/bulk-actions/preview",
     summary="Dry-run a bulk refund or cancel",
     status_code=200,
-    sync_to_thread=True,
     problems=[400, 403, 404],
 )
 def preview_bulk(services: ServicesDep, actor: ActorDep, data: JSONBody[BulkPreviewIn]) -> BulkPreviewOut:
@@ -493,7 +479,6 @@ def preview_bulk(services: ServicesDep, actor: ActorDep, data: JSONBody[BulkPrev
     "/reports/bulk-actions",
     summary="Start a bulk refund or cancel (a job)",
     status_code=HTTP_202_ACCEPTED,
-    sync_to_thread=True,
     problems=[400, 403, 404, 409],
 )
 def start_bulk(services: ServicesDep, actor: ActorDep, data: JSONBody[BulkActionIn]) -> BulkActionOut:
@@ -508,7 +493,6 @@ def start_bulk(services: ServicesDep, actor: ActorDep, data: JSONBody[BulkAction
 @get(
     "/reports/bulk-actions/{action_id:str}",
     summary="A bulk action's progress",
-    sync_to_thread=True,
     problems=[404],
 )
 def bulk_action(
@@ -548,34 +532,12 @@ def _encoded(chunks: Iterator[str]) -> Iterator[bytes]:
     summary="Your events' registrations as CSV (streamed)",
     media_type=CSV,
     responses=_csv_response("one row per registration, the columns of the registration body"),
-    sync_to_thread=True,
     problems=[400, 403, 404],
 )
-def export_registrations(
-    services: ServicesDep,
-    actor: ActorDep,
-    *,
-    event_id: EventParam = None,
-    status: Status = None,
-    type_id: TypeIdParam = None,
-    code: CodeParam = None,
-    first_day: FromDay = None,
-    last_day: ToDay = None,
-    time_zone: TimeZone = None,
-) -> Stream:
+def export_registrations(services: ServicesDep, actor: ActorDep, filters: FiltersDep) -> Stream:
     """The registrations the list would show (same filters), every one, newest first, streamed a page at a time
     in UTF-8; cells that start like a formula (= + - @, tab, CR) get a leading `'`."""
-    where = services.reports.registration_filter(
-        actor,
-        event_id=event_id,
-        status=status,
-        type_id=type_id,
-        code=code,
-        first_day=first_day,
-        last_day=last_day,
-        time_zone=time_zone,
-    )
-    chunks = services.reports.export_registrations(actor, where)
+    chunks = services.reports.export_registrations(actor, filters.where(services, actor))
     return Stream(_encoded(chunks), media_type=CSV, headers=_attachment("registrations.csv"))
 
 
@@ -587,24 +549,12 @@ def export_registrations(
         "one row per ledger event: day, registration_id, event_id, ledger_id, recorded_at, "
         "type, amount, currency, reason"
     ),
-    sync_to_thread=True,
     problems=[400, 403, 404],
 )
-def export_financials(
-    services: ServicesDep,
-    actor: ActorDep,
-    *,
-    event_id: EventParam = None,
-    first_day: FromDay = None,
-    last_day: ToDay = None,
-    time_zone: TimeZone = None,
-    producer_id: ProducerParam = None,
-) -> Stream:
+def export_financials(services: ServicesDep, actor: ActorDep, covered: ScopeDep) -> Stream:
     """Every ledger event (earning, capture, void, refund) of the registrations the stats of the same
     parameters cover, with the registration's day in the zone: they add up to the financial report's totals."""
-    chunks = services.reports.export_financials(
-        actor, first_day=first_day, last_day=last_day, time_zone=time_zone, event_id=event_id, producer_id=producer_id
-    )
+    chunks = services.reports.export_financials(actor, **covered.asked())
     return Stream(_encoded(chunks), media_type=CSV, headers=_attachment("financials.csv"))
 
 
@@ -612,24 +562,12 @@ def export_financials(
     "/reports/financials.pdf",
     summary="The financial report as PDF",
     media_type="application/pdf",
-    sync_to_thread=True,
     problems=[400, 403, 404],
 )
-def financial_report(
-    services: ServicesDep,
-    actor: ActorDep,
-    *,
-    event_id: EventParam = None,
-    first_day: FromDay = None,
-    last_day: ToDay = None,
-    time_zone: TimeZone = None,
-    producer_id: ProducerParam = None,
-) -> Response[bytes]:
+def financial_report(services: ServicesDep, actor: ActorDep, covered: ScopeDep) -> Response[bytes]:
     """The stats' totals per currency (the sums of `financials.csv` of the same parameters), registrations by
     status and a revenue-by-day chart; the same figures give the same bytes."""
-    document = services.reports.financial_report(
-        actor, first_day=first_day, last_day=last_day, time_zone=time_zone, event_id=event_id, producer_id=producer_id
-    )
+    document = services.reports.financial_report(actor, **covered.asked())
     return Response(document, media_type="application/pdf", headers=_attachment("financials.pdf"))
 
 
@@ -648,5 +586,5 @@ HANDLERS: list[Any] = [
 
 
 def router() -> Router:
-    """The reports routes under :data:`PATH` (the app documents every problem status)."""
-    return Router(path=PATH, route_handlers=HANDLERS, tags=TAGS)
+    """The reports routes under /api/v1 (the app documents every problem status)."""
+    return Router(path=API, route_handlers=HANDLERS, tags=TAGS, dependencies=QUERIES)

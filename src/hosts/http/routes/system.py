@@ -1,4 +1,4 @@
-"""Liveness, readiness and who-am-I."""
+"""Liveness, readiness and who-am-I: the system area, the one router outside /api/v1 (and ``/api/v1/me``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import asyncio
 from typing import Annotated, Any
 
 from attrs import frozen
-from litestar import Request, Response, get
+from litestar import Request, Response, Router
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.middleware import RateLimiter
 from townsquare.hosts.http.openapi import one_of
+from townsquare.hosts.http.routes import metrics
+from townsquare.hosts.http.routes.declare import API, get
+
+TAGS = ["system"]
 
 
 @frozen
@@ -53,13 +57,13 @@ class Me:
     is_admin: bool
 
 
-@get("/health", summary="Liveness: the process answers", sync_to_thread=False, tags=["system"])
-def health() -> Health:
+@get("/health", summary="Liveness: the process answers")
+async def health() -> Health:
     """Liveness: answers 200 while the process serves requests; it checks no dependency."""
     return Health(status="ok")
 
 
-@get("/ready", summary="Readiness: the database, the broker and the rate-limit Redis answer", tags=["system"])
+@get("/ready", summary="Readiness: the database, the broker and the rate-limit Redis answer")
 async def ready(request: Request[Any, Any, Any], services: ServicesDep) -> Response[Readiness]:
     """Readiness: 200 when the database, the broker and the rate-limit Redis (each when configured)
     answer within 3 s, else 503 with the failing checks."""
@@ -83,10 +87,15 @@ async def ready(request: Request[Any, Any, Any], services: ServicesDep) -> Respo
     )
 
 
-@get("/api/v1/me", summary="The authenticated caller", sync_to_thread=False, tags=["system"])
-def me(actor: ActorDep) -> Me:
+@get(f"{API}/me", summary="The authenticated caller")
+async def me(actor: ActorDep) -> Me:
     """Who the bearer token says the caller is: the user id (`sub`) and roles."""
     return Me(user_id=actor.user_id, roles=sorted(actor.roles), is_admin=actor.is_admin)
 
 
-ROUTES: list[Any] = [health, ready, me]
+HANDLERS: list[Any] = [health, ready, me, metrics.scrape]
+
+
+def router() -> Router:
+    """The system routes at the root: liveness, readiness, ``/metrics`` and the caller."""
+    return Router(path="/", route_handlers=HANDLERS, tags=TAGS)

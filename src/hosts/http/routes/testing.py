@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeAlias
 
 from attrs import frozen
-from litestar import Router, get, post
-from litestar.di import NamedDependency, Provide
+from litestar import Router
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import JSONBody
 
@@ -21,6 +21,7 @@ from townsquare.core.errors import InvalidInput
 from townsquare.core.jobs import ClockDrivenRunner, JobRunner
 from townsquare.hosts.http.deps import ServicesDep
 from townsquare.hosts.http.openapi import one_of
+from townsquare.hosts.http.routes.declare import API, get, post, provided
 from townsquare.hosts.http.routes.jobs import RunReportOut
 
 MockJobsDep: TypeAlias = NamedDependency[ClockDrivenRunner]
@@ -80,7 +81,7 @@ class Done:
     status: Annotated[str, one_of(["reset", "seeded"])]
 
 
-@post("/reset", summary="Empty every store and put the mock clock back to its start", sync_to_thread=True)
+@post("/reset", summary="Empty every store and put the mock clock back to its start")
 def reset(services: ServicesDep, mock_jobs: MockJobsDep) -> Done:
     """Mock mode: empty every store, put the clock back to its start and restart the id sequence, so the same
     requests give the same answers again.
@@ -93,7 +94,6 @@ def reset(services: ServicesDep, mock_jobs: MockJobsDep) -> Done:
 @post(
     "/seed",
     summary="Load the deterministic demo data (after a reset: the same data every time)",
-    sync_to_thread=True,
 )
 def seed(services: ServicesDep) -> Done:
     """Mock mode: load the deterministic demo data (users alice, bob, carol and admin; feed, inboxes, ledger, two
@@ -105,13 +105,13 @@ def seed(services: ServicesDep) -> Done:
     return Done(status="seeded")
 
 
-@get("/clock", summary="The mock clock's time", sync_to_thread=False)
-def read_clock(services: ServicesDep) -> ClockState:
+@get("/clock", summary="The mock clock's time")
+async def read_clock(services: ServicesDep) -> ClockState:
     """Mock mode: the mock clock's time (it stands still until a test moves it)."""
     return ClockState(now=services.clock.now())
 
 
-@post("/clock", summary="Move the mock clock, then run the jobs due by then", sync_to_thread=True)
+@post("/clock", summary="Move the mock clock, then run the jobs due by then")
 def move_clock(services: ServicesDep, mock_jobs: MockJobsDep, data: JSONBody[ClockMove]) -> ClockMoved:
     """Mock mode: set the clock (`now`, forwards or back) or move it forward (`advance_seconds`), within the
     years 2000-2999, then enqueue each periodic job whose due time it passed and run every due job before
@@ -139,7 +139,7 @@ def move_clock(services: ServicesDep, mock_jobs: MockJobsDep, data: JSONBody[Clo
     return ClockMoved(now=clock.now(), jobs=RunReportOut.from_report(report))
 
 
-@post("/run-due", summary="Run the periodic work of the current period and every due job now", sync_to_thread=True)
+@post("/run-due", summary="Run the periodic work of the current period and every due job now")
 def run_due(mock_jobs: MockJobsDep) -> RunReportOut:
     """Mock mode: enqueue every periodic schedule's current period and run every due job now, in this request."""
     return RunReportOut.from_report(mock_jobs.run_due())
@@ -152,8 +152,8 @@ def testing_router(services: Services) -> Router:
     )
     handlers = [reset, seed, read_clock, move_clock, run_due]
     return Router(
-        path="/api/v1/testing",
+        path=f"{API}/testing",
         route_handlers=handlers,
         tags=["testing"],
-        dependencies={"mock_jobs": Provide(lambda: mock_jobs, use_cache=True, sync_to_thread=False)},
+        dependencies={"mock_jobs": provided(mock_jobs)},
     )
