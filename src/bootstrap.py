@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from attrs import define, field
 
@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from townsquare.core.assistant.ports import ChatModel, Embedder
     from townsquare.core.composer.ports import MediaStore
     from townsquare.core.earnings.ports import EarningsLedger
+    from townsquare.core.events.ports import EventStore, WaitlistStore
     from townsquare.core.notifications.ports import MailSender
-    from townsquare.core.reports.ports import ReportRenderer
+    from townsquare.core.reports.ports import BulkActionStore, ReportRenderer, ReportStore
 
 ReadinessCheck = Callable[[], None]
 
@@ -487,35 +488,11 @@ def _memory_events(
     from townsquare.adapters.memory.events import MemoryEventStore, MemoryWaitlistStore
     from townsquare.adapters.memory.reports import MemoryBulkActionStore, MemoryReportStore
 
-    store, waitlist = MemoryEventStore(db), MemoryWaitlistStore(db)
-    events = EventService(
-        events=store,
-        waitlist=waitlist,
-        ledger=ledger,
-        feed=feed,
-        jobs=jobs,
-        uow=db,
-        clock=clock,
-        cursors=cursors,
-        ids=ids,
+    store = MemoryEventStore(db)
+    stores = _EventStores(store, MemoryWaitlistStore(db), MemoryReportStore(store, ledger), MemoryBulkActionStore(db))
+    return _events(
+        stores, db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, notifications=notifications, ids=ids
     )
-    lines = WaitlistService(
-        events=store, waitlist=waitlist, jobs=jobs, notifications=notifications, uow=db, clock=clock, cursors=cursors
-    )
-    reports = ReportService(
-        reports=MemoryReportStore(store, ledger),
-        bulk=MemoryBulkActionStore(db),
-        event_store=store,
-        events=events,
-        jobs=jobs,
-        uow=db,
-        clock=clock,
-        cursors=cursors,
-        preferred_zone=_preferred_zone(notifications),
-        waitlist=waitlist,
-        renderer=_report_renderer(),
-    )
-    return events, lines, reports
 
 
 def _postgres_events(
@@ -531,24 +508,63 @@ def _postgres_events(
     from townsquare.adapters.postgres.events import PgEventStore, PgWaitlistStore
     from townsquare.adapters.postgres.reports import PgBulkActionStore, PgReportStore
 
-    store, waitlist = PgEventStore(db), PgWaitlistStore(db)
+    stores = _EventStores(PgEventStore(db), PgWaitlistStore(db), PgReportStore(db), PgBulkActionStore(db))
+    return _events(stores, db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, notifications=notifications)
+
+
+class _EventStores(NamedTuple):
+    """The stores of events, waitlists and reports in one mode (all that differs between the modes)."""
+
+    events: EventStore
+    waitlist: WaitlistStore
+    reports: ReportStore
+    bulk: BulkActionStore
+
+
+def _events(
+    stores: _EventStores,
+    uow: UnitOfWork,
+    clock: Clock,
+    cursors: CursorCodec,
+    *,
+    ledger: EarningsLedger,
+    feed: FeedService,
+    jobs: JobService,
+    notifications: NotificationService,
+    ids: IdSource | None = None,
+) -> tuple[EventService, WaitlistService, ReportService]:
+    """The events, waitlist and reports services over ``stores``, the same in both modes."""
     events = EventService(
-        events=store, waitlist=waitlist, ledger=ledger, feed=feed, jobs=jobs, uow=db, clock=clock, cursors=cursors
+        events=stores.events,
+        waitlist=stores.waitlist,
+        ledger=ledger,
+        feed=feed,
+        jobs=jobs,
+        uow=uow,
+        clock=clock,
+        cursors=cursors,
+        ids=ids,
     )
     lines = WaitlistService(
-        events=store, waitlist=waitlist, jobs=jobs, notifications=notifications, uow=db, clock=clock, cursors=cursors
+        events=stores.events,
+        waitlist=stores.waitlist,
+        jobs=jobs,
+        notifications=notifications,
+        uow=uow,
+        clock=clock,
+        cursors=cursors,
     )
     reports = ReportService(
-        reports=PgReportStore(db),
-        bulk=PgBulkActionStore(db),
-        event_store=store,
+        reports=stores.reports,
+        bulk=stores.bulk,
+        event_store=stores.events,
         events=events,
         jobs=jobs,
-        uow=db,
+        uow=uow,
         clock=clock,
         cursors=cursors,
         preferred_zone=_preferred_zone(notifications),
-        waitlist=waitlist,
+        waitlist=stores.waitlist,
         renderer=_report_renderer(),
     )
     return events, lines, reports

@@ -8,7 +8,7 @@ system after the check, through the events service's own refund and cancel.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from townsquare.core.reports.bulk import MAX_ITEMS, BulkAction, BulkKind, BulkPr
 from townsquare.core.reports.export import (
     FINANCIAL_HEADER,
     REGISTRATION_HEADER,
+    Cell,
     csv_text,
     financial_row,
     registration_row,
@@ -288,13 +289,7 @@ class ReportService:
         """
         self._check_may_see(actor, where)
         now = self._clock.now()
-
-        def chunks() -> Iterator[str]:
-            yield csv_text([REGISTRATION_HEADER])
-            for page in self._pages(actor, where, now):
-                yield csv_text(registration_row(each, now) for each in page)
-
-        return chunks()
+        return self._csv(actor, where, now, REGISTRATION_HEADER, lambda page: (registration_row(r, now) for r in page))
 
     def export_financials(
         self,
@@ -326,17 +321,14 @@ class ReportService:
         where = RegistrationFilter(
             producer_id=stats.producer_id, event_id=event_id, since=stats.range.start, until=stats.range.end
         )
-        now = self._clock.now()
         zone_name = stats.range.time_zone
 
-        def chunks() -> Iterator[str]:
-            yield csv_text([FINANCIAL_HEADER])
-            for page in self._pages(actor, where, now):
-                with self._uow.transaction(actor=actor.acting_as()):
-                    lines = self._reports.ledger_lines(page)
-                yield csv_text(financial_row(line, zone_name) for line in lines)
+        def rows(page: list[Registration]) -> Iterator[tuple[Cell, ...]]:
+            with self._uow.transaction(actor=actor.acting_as()):
+                lines = self._reports.ledger_lines(page)
+            return (financial_row(line, zone_name) for line in lines)
 
-        return chunks()
+        return self._csv(actor, where, self._clock.now(), FINANCIAL_HEADER, rows)
 
     def financial_report(
         self,
@@ -385,13 +377,27 @@ class ReportService:
             actor, first_day=first_day, last_day=last_day, time_zone=time_zone, producer_id=producer_id
         )
 
-    def _pages(self, actor: Actor, where: RegistrationFilter, now: datetime) -> Iterator[list[Registration]]:
+    def _csv(
+        self,
+        actor: Actor,
+        where: RegistrationFilter,
+        now: datetime,
+        header: Sequence[str],
+        rows: Callable[[list[Registration]], Iterable[Sequence[Cell]]],
+    ) -> Iterator[str]:
+        """CSV text streamed: ``header``, then the ``rows`` of each page of the registrations passing ``where``.
+
+        Each page of :data:`EXPORT_PAGE` registrations is read in a transaction of its own by
+        keyset (newest first, statuses as of ``now``), so memory stays constant, registrations
+        made after the export began are not in it and none appears twice.
+        """
+        yield csv_text([header])
         after: tuple[datetime, str] | None = None
         while True:
             with self._uow.transaction(actor=actor.acting_as()):
                 page = self._reports.registrations(where, now, after=after, limit=EXPORT_PAGE)
             if page:
-                yield page
+                yield csv_text(rows(page))
             if len(page) < EXPORT_PAGE:
                 return
             after = (page[-1].created_at, page[-1].registration_id)
