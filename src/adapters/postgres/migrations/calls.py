@@ -2,7 +2,13 @@
 
 Such a function takes the role and the acting user to switch to as its first two arguments
 (``p_role``, ``p_user``; ``NULL`` keeps the role of the transaction it runs in) and begins
-with :data:`SWITCH_ROLE`; the login role may call it before it has switched.
+with these statements (its body lives in a ``.sql`` file next to its migration)::
+
+    IF p_role IS NOT NULL THEN
+        PERFORM set_config('role', p_role, true), set_config('app.user_id', coalesce(p_user, ''), true);
+    END IF;
+
+The login role may call it before it has switched.
 """
 
 from __future__ import annotations
@@ -10,13 +16,6 @@ from __future__ import annotations
 from alembic import op
 
 from townsquare.adapters.postgres.database import APP_ROLE, HOST_ROLE, SYSTEM_ROLE
-
-SWITCH_ROLE = """
-    IF p_role IS NOT NULL THEN
-        PERFORM set_config('role', p_role, true), set_config('app.user_id', coalesce(p_user, ''), true);
-    END IF;
-"""
-"""The first statements of every such function (plpgsql)."""
 
 
 def grant_calls(*signatures: str) -> None:

@@ -19,10 +19,12 @@ Revision ID: 0009_one_statement_sends
 Revises: 0008_policy_initplans
 """
 
+from pathlib import Path
+
 from alembic import op
 
 from townsquare.adapters.postgres.database import APP_ROLE, HOST_ROLE, SYSTEM_ROLE
-from townsquare.adapters.postgres.migrations.calls import SWITCH_ROLE, grant_calls
+from townsquare.adapters.postgres.migrations.calls import grant_calls
 
 revision = "0009_one_statement_sends"
 down_revision = "0008_policy_initplans"
@@ -30,85 +32,9 @@ branch_labels = None
 depends_on = None
 
 
-_SEND_CONTEXT = f"""
-CREATE FUNCTION app.notification_send_context(
-    p_role text, p_user text, p_recipient text, p_key text,
-    OUT existing_id uuid, OUT document jsonb, OUT version bigint
-) LANGUAGE plpgsql AS $$
-BEGIN
-    {SWITCH_ROLE}
-    IF p_key IS NOT NULL THEN
-        SELECT n.id INTO existing_id FROM notifications n WHERE n.user_id = p_recipient AND n.idempotency_key = p_key;
-    END IF;
-    SELECT p.document, p.version INTO document, version FROM notification_preferences p WHERE p.user_id = p_recipient;
-    version := coalesce(version, 0);
-END
-$$
-"""
-
-# outcome: 'added', 'duplicate', 'capped' or 'stale' (then document and version are the current ones).
-_ADD = f"""
-CREATE FUNCTION app.notification_add(
-    p_role text, p_user text,
-    p_id uuid, p_recipient text, p_channel text, p_category text, p_lane text, p_title text, p_body text,
-    p_data jsonb, p_key text, p_created_at timestamptz, p_day date, p_cap integer, p_version bigint,
-    p_mail_id uuid, p_mail_to text, p_mail_subject text, p_mail_body text, p_mail_headers jsonb,
-    OUT outcome text, OUT notification_id uuid, OUT document jsonb, OUT version bigint
-) LANGUAGE plpgsql AS $$
-DECLARE
-    counted boolean;
-BEGIN
-    {SWITCH_ROLE}
-    IF p_key IS NOT NULL THEN
-        SELECT n.id INTO notification_id FROM notifications n
-        WHERE n.user_id = p_recipient AND n.idempotency_key = p_key;
-        IF FOUND THEN
-            outcome := 'duplicate';
-            RETURN;
-        END IF;
-    END IF;
-    IF p_version IS NOT NULL THEN
-        SELECT p.document, p.version INTO document, version FROM notification_preferences p
-        WHERE p.user_id = p_recipient;
-        version := coalesce(version, 0);
-        IF version <> p_version THEN
-            outcome := 'stale';
-            RETURN;
-        END IF;
-        document := NULL;
-        version := NULL;
-    END IF;
-    -- Racing sends to one user and channel serialize on this counter row: exactly cap pass.
-    INSERT INTO notification_daily_sends AS d (user_id, channel, day, sent)
-    VALUES (p_recipient, p_channel, p_day, 1)
-    ON CONFLICT (user_id, channel, day) DO UPDATE SET sent = d.sent + 1 WHERE d.sent < p_cap;
-    counted := FOUND;
-    IF NOT counted THEN
-        outcome := 'capped';
-        RETURN;
-    END IF;
-    INSERT INTO notifications (id, user_id, channel, category, lane, title, body, data, idempotency_key, created_at)
-    VALUES (p_id, p_recipient, p_channel, p_category, p_lane, p_title, p_body, p_data, p_key, p_created_at)
-    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
-    IF NOT FOUND THEN
-        -- A racing send with the same key committed first: give the count back, return its id.
-        UPDATE notification_daily_sends SET sent = sent - 1
-        WHERE user_id = p_recipient AND channel = p_channel AND day = p_day;
-        SELECT n.id INTO STRICT notification_id FROM notifications n
-        WHERE n.user_id = p_recipient AND n.idempotency_key = p_key;
-        outcome := 'duplicate';
-        RETURN;
-    END IF;
-    IF p_mail_id IS NOT NULL THEN
-        INSERT INTO notification_mail_outbox (id, user_id, recipient, subject, body, headers, status, created_at)
-        VALUES (p_mail_id, p_recipient, p_mail_to, p_mail_subject, p_mail_body, p_mail_headers, 'pending',
-                p_created_at);
-    END IF;
-    notification_id := p_id;
-    outcome := 'added';
-END
-$$
-"""
+_HERE = Path(__file__).parent
+_BODIES = ("0009_notification_send_context.sql", "0009_notification_add.sql")
+"""The two functions, each in its file next to this one."""
 
 _FUNCTIONS = (
     "app.notification_send_context(text, text, text, text)",
@@ -126,8 +52,8 @@ def upgrade() -> None:
         "ALTER COLUMN version SET DEFAULT nextval('notification_preferences_version')"
     )
     op.execute(f"GRANT USAGE ON SEQUENCE notification_preferences_version TO {APP_ROLE}, {SYSTEM_ROLE}")
-    op.execute(_SEND_CONTEXT)
-    op.execute(_ADD)
+    for body in _BODIES:
+        op.execute((_HERE / body).read_text())
     # The host calls these before it has switched role (that is what they do first).
     op.execute(f"GRANT USAGE ON SCHEMA app TO {HOST_ROLE}")
     grant_calls(*_FUNCTIONS)

@@ -9,7 +9,6 @@ Revision ID: 0013_idempotent_last_cap_slot
 Revises: 0012_assistant
 """
 
-import importlib.util
 from pathlib import Path
 
 from alembic import op
@@ -27,9 +26,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # 0009's body, as it was (a module whose name starts with a digit is loaded by path).
-    spec = importlib.util.spec_from_file_location("_0009", _HERE / "0009_one_statement_sends.py")
-    assert spec is not None and spec.loader is not None
-    earlier = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(earlier)
-    op.execute(earlier._ADD.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    # 0009's body, as it was.
+    op.execute(
+        (_HERE / "0009_notification_add.sql").read_text().replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    )
