@@ -57,7 +57,8 @@ FROM (
 ) AS generated
 """
 _INDEXES = [
-    "CREATE INDEX composer_entities_by_handle ON composer_entities (handle, kind, entity_id)",
+    "CREATE INDEX composer_entities_walk ON composer_entities (handle, kind, entity_id)"
+    " INCLUDE (visibility, owner_id, words, name_lower)",
     "CREATE INDEX composer_entities_words ON composer_entities USING gin (words)",
     "CREATE INDEX composer_entities_handle_trgm ON composer_entities USING gin (handle gin_trgm_ops)",
     "CREATE INDEX composer_entities_name_trgm ON composer_entities USING gin (name_lower gin_trgm_ops)",

@@ -185,3 +185,41 @@ def test_memory_and_postgres_rank_alike(pg_url: str) -> None:
         memory.close()
         postgres.close()
         engine.dispose()
+
+
+def test_word_and_fragment_tiers_rank_alike_past_the_first_entities_in_handle_order(services: Services) -> None:
+    # Postgres walks the first WALK entities in handle order before asking the GIN index (a
+    # rare word); this puts the matches before, across and beyond that boundary, on both
+    # adapters: the answer is the tier's first matches in handle order whichever path ran.
+    from townsquare.adapters.postgres.composer import WALK
+
+    def name(n: int) -> str:
+        words = ["filler"]
+        if n >= WALK + 100:
+            words.append("zircon")  # 3 matches, all beyond the walk
+        if n >= WALK + 50:
+            words.append("umbra")  # 53 matches beyond it
+        if n % 1_000 == 7:
+            words.append("umbra")  # and a few inside it
+        if n % 500 == 3:
+            words.append("quill")  # 10 or more inside it
+        return " ".join(words)
+
+    total = WALK + 103
+    with services.uow.transaction():  # one commit for the lot (each put joins it)
+        for n in range(total):
+            visibility = "private" if n % 1_000 == 8 else "public"
+            services.entity_search.put(
+                ADMIN, make_entity("product", f"p{n}", f"h{n:05d}", name(n), "u-owner", visibility=visibility)
+            )
+
+    def having(word: str) -> list[str]:
+        return [f"h{n:05d}" for n in range(total) if word in name(n).split()][:10]
+
+    assert handles(services, ALICE, "zirc") == having("zircon")
+    assert handles(services, ALICE, "umbra") == having("umbra")
+    assert handles(services, ALICE, "quill") == having("quill")
+    # The fragment tier (3 characters or more, not a word prefix) takes the same paths.
+    assert handles(services, ALICE, "ircon") == having("zircon")
+    # A private entity inside the walk is not counted for someone else, and found by its owner.
+    assert handles(services, Actor("u-owner"), "fill", limit=50)[:10] == [f"h{n:05d}" for n in range(10)]
