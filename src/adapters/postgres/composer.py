@@ -228,6 +228,8 @@ class PgEntityIndex:
     Every tier is one statement in the order of the ``(handle, kind, entity_id)`` btree; the
     query's words become a prefix tsquery built from letters and digits only, and handles and
     fragments are LIKE patterns with ``\\``, ``%`` and ``_`` escaped, so no input is syntax.
+    Each statement carries the searcher's visibility rule itself: the service searches as the
+    system, where the text indexes are usable (see ``EntitySearchService.search``).
     """
 
     def __init__(self, db: PgDatabase) -> None:
