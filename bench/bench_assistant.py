@@ -5,7 +5,13 @@ Run: ``.venv/bin/python bench/bench_assistant.py`` (``BENCH_SCALE=0.1`` fills 1,
 users instead of 10,000; the hot user always has 10,000 memories). It drops and recreates the
 database ``bench_assistant`` on ``BENCH_PG`` and prints one JSON document. Embeddings of the
 background rows are random unit vectors (256 float32, the local embedder's size) written with
-COPY; the hot user's memories go in the same way, so recall ranks 10,000 rows.
+COPY; the hot user's memories go in the same way, so recall ranks 10,000 rows. ``BENCH_REUSE=1``
+keeps a filled database (migrated to the head first; the other users are new each run).
+
+Each figure has its floor beside it from the same run: for recall, next-best actions and
+context compiles, the very statements and parameters our call ran (captured from SQLAlchemy),
+replayed by bare psycopg in one transaction as the user; for loading the vectors, the same
+aggregate read and one numpy product; for the first token, the host's own GET /health.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from common import SCALE, database_dsn, database_url, fresh_database, percentiles, scaled
+from common import SCALE, database_dsn, database_url, fresh_database, machine, percentiles, scaled
 from townsquare.adapters.models.local import HashedNgramEmbedder
+from townsquare.adapters.postgres.database import APP_ROLE
+from townsquare.adapters.postgres.migrations import upgrade
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.assistant.memory import VectorCache
 from townsquare.core.clock import ManualClock
@@ -31,6 +39,8 @@ from townsquare.settings import MOCK_EPOCH, PortsMode, Settings
 
 SENDER = Actor("test-sender", roles=["service"])
 
+ACT_AS_USER = f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.user_id', %s, true)"
+"""What PgDatabase runs first in a user's transaction (the floor runs it too)."""
 DATABASE = "bench_assistant"
 DIMS = 256
 HOT = "bench-hot-user"
@@ -91,10 +101,77 @@ def _floor(dsn: str) -> dict[str, float]:
         return _timed(load_and_rank, 100)
 
 
+def _statements(services: Services, call: Any) -> list[tuple[str, Any]]:
+    """The SQL statements (as the driver gets them) one ``call`` runs, for the bare-driver floor."""
+    from sqlalchemy import event
+
+    engine = services.uow.engine  # type: ignore[attr-defined]
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def _replayed(dsn: str, user_id: str, statements: list[tuple[str, Any]], samples: int = SAMPLES) -> dict[str, Any]:
+    """The floor: the same statements and parameters in one psycopg transaction as the user, nothing of ours."""
+    with psycopg.connect(dsn) as conn:
+
+        def replay() -> None:
+            with conn.cursor() as cur:
+                cur.execute(ACT_AS_USER, (user_id,))
+                for statement, parameters in statements:
+                    cur.execute(statement, parameters)
+                    if cur.description is not None:
+                        cur.fetchall()
+            conn.commit()
+
+        return {**_timed(replay, samples), "statements": len(statements) + 1}
+
+
+def _producer_with_a_line(services: Services, producer: Actor, run: str) -> None:
+    """The user also produces an event whose one paid type is sold out with 25 people waiting."""
+    from townsquare.core.events import make_details
+
+    at = services.clock.now()
+    event_id = f"bench-event-{run}"
+    services.events.create_event(
+        producer,
+        make_details(
+            title="Bench night",
+            starts_at=at + timedelta(days=10),
+            ends_at=at + timedelta(days=10, hours=2),
+            time_zone="Europe/Paris",
+            venue="Hall",
+            sales_start=at - timedelta(days=1),
+            sales_end=at + timedelta(days=9),
+            capacity=100,
+            currency="EUR",
+        ),
+        event_id=event_id,
+    )
+    services.events.add_ticket_type(producer, event_id, type_id="seat", name="Seat", price=3_000, quota=2)
+    services.events.publish(producer, event_id)
+    for n in range(2):
+        buyer = Actor(f"bench-ticket-{run}-{n}")
+        held = services.events.reserve(buyer, event_id, "seat", 1, idempotency_key=f"hold-{n}")
+        services.events.confirm(buyer, held.registration_id, idempotency_key=f"pay-{n}")
+    for n in range(25):
+        services.waitlist.join(Actor(f"bench-fan-{run}-{n}"), event_id, "seat")
+
+
 def main() -> None:
     started = time.perf_counter()
+    load = {"uptime_before": _uptime(), "machine": machine(0.5)}
     if os.environ.get("BENCH_REUSE"):  # a filled database from an earlier run
         url = database_url(DATABASE)
+        upgrade(url)
         with psycopg.connect(database_dsn(DATABASE), autocommit=True) as conn:
             conn.execute("DELETE FROM assistant_memories WHERE user_id LIKE 'bench-%%' AND user_id <> %s", (HOT,))
             conn.execute("TRUNCATE assistant_messages, assistant_conversations, assistant_action_feedback")
@@ -113,64 +190,95 @@ def main() -> None:
     )
     services: Services = bootstrap(settings, clock=clock)
     hot = Actor(HOT)
+    dsn = database_dsn(DATABASE)
+    run = uuid.uuid4().hex[:8]  # the other users are new each run (BENCH_REUSE keeps the tables)
     try:
         memory = services.assistant.memory
         warm = _timed(lambda: memory.recall(hot, "memory of the hot user", 10))
+        recall_floor = _replayed(
+            dsn, HOT, _statements(services, lambda: memory.recall(hot, "memory of the hot user", 10))
+        )
         cold_memory = type(memory)(
             memory._store, memory._embedder, services.uow, clock, services.cursors, cache=VectorCache(0)
         )
         cold = _timed(lambda: cold_memory.recall(hot, "memory of the hot user", 10), 100)
-        floor = _floor(database_dsn(DATABASE))
+        floor = _floor(dsn)
 
-        # Next-best actions for a user with pending earnings, a stale cart and unread notifications.
-        buyer, shop = Actor("bench-buyer"), Actor("bench-shop", roles=["service"])
+        # Next-best actions for a user with pending earnings, a stale cart, unread notifications,
+        # a registration, and an event of theirs sold out with people waiting: every source proposes.
+        buyer, shop = Actor(f"bench-buyer-{run}"), Actor("bench-shop", roles=["service"])
         services.earnings.record(
-            shop, creator_id=buyer.user_id, kind="sale", amount=9_000, currency="USD", idempotency_key="bench-1"
+            shop, creator_id=buyer.user_id, kind="sale", amount=9_000, currency="USD", idempotency_key=f"b-{run}"
         )
         services.feed.publish(
             Actor("bench-maker"),
-            Draft(item_id="bench-mug", kind="product", title="Mug", price_cents=2_500, currency="USD"),
+            Draft(item_id=f"bench-mug-{run}", kind="product", title="Mug", price_cents=2_500, currency="USD"),
         )
-        services.feed.add_to_cart(buyer, "bench-mug")
+        services.feed.add_to_cart(buyer, f"bench-mug-{run}")
         for index in range(12):
             services.notifications.send(
                 SENDER, buyer.user_id, "inapp", "system", title=f"n{index}", idempotency_key=f"n{index}"
             )
+        _producer_with_a_line(services, buyer, run)
         clock.advance(timedelta(days=2))
-        actions = _timed(lambda: services.assistant.actions.suggest(buyer, 3))
-        suggested = [s.candidate.key for s in services.assistant.actions.suggest(buyer, 3)]
+        actions = services.assistant.actions
+        nba = _timed(lambda: actions.suggest(buyer, 3))
+        nba_floor = _replayed(dsn, buyer.user_id, _statements(services, lambda: actions.suggest(buyer, 3)))
+        suggested = [s.candidate.key for s in actions.suggest(buyer, 5)]
 
         context = services.assistant.context
         context.compile(buyer)
         cached = _timed(lambda: context.compile(buyer))
-        budgets = iter(range(100, 100 + SAMPLES))  # a new budget is a new key: a cold compile each time
+        cached_floor = _replayed(dsn, buyer.user_id, _statements(services, lambda: context.compile(buyer)))
+        budgets = iter(range(100, 100 + SAMPLES + 1))  # a new budget is a new key: a cold compile each time
         cold_context = _timed(lambda: context.compile(buyer, next(budgets)))
+        cold_floor = _replayed(dsn, buyer.user_id, _statements(services, lambda: context.compile(buyer, 9_999)))
 
         first_token = _first_token(settings, services)
     finally:
         services.close()
+    load["uptime_after"] = _uptime()
     print(
         json.dumps(
             {
                 "scale": SCALE,
+                "load": load,
                 "table": {
                     "users": USERS + 1,
                     "rows": USERS * PER_USER + HOT_MEMORIES,
                     "fill_s": round(fill_seconds, 1),
                 },
-                "recall_top10_of_10000": {"cached_vectors": warm, "loaded_each_time": cold, "bare_driver_floor": floor},
-                "next_best_actions": {**actions, "suggested": suggested},
-                "context_compile": {"cached": cached, "cold": cold_context},
+                "recall_top10_of_10000": {
+                    "cached_vectors": warm,
+                    "cached_vectors_floor_same_sql_psycopg": recall_floor,
+                    "loaded_each_time": cold,
+                    "bare_driver_floor": floor,
+                },
+                "next_best_actions": {**nba, "floor_same_sql_psycopg": nba_floor, "suggested": suggested},
+                "context_compile": {
+                    "cached": cached,
+                    "cached_floor_same_sql_psycopg": cached_floor,
+                    "cold": cold_context,
+                    "cold_floor_same_sql_psycopg": cold_floor,
+                },
                 "first_token_http": first_token,
-                "note": "shared 2-core machine: figures are noisy",
+                "note": "shared 2-core machine: figures are noisy; compare each with its floor from the same run",
             },
             indent=2,
         )
     )
 
 
-def _first_token(settings: Settings, services: Services) -> dict[str, float]:
-    """Time from sending a chat message to its first ``text`` event, through the Litestar host."""
+def _uptime() -> str:
+    with open("/proc/loadavg") as loadavg:
+        return loadavg.read().strip()
+
+
+def _first_token(settings: Settings, services: Services) -> dict[str, Any]:
+    """Time from sending a chat message to its first ``text`` event, through the Litestar host.
+
+    The floor is the same client's GET /health (the host's own round trip, no assistant).
+    """
     from datetime import UTC, datetime
 
     from litestar.testing import TestClient
@@ -193,7 +301,8 @@ def _first_token(settings: Settings, services: Services) -> dict[str, float]:
                         first = time.perf_counter() - started
                 assert first is not None
                 seconds.append(first)
-    return percentiles(seconds)
+        floor = _timed(lambda: client.get("/health"), 100)
+    return {**percentiles(seconds), "floor_get_health": floor}
 
 
 if __name__ == "__main__":

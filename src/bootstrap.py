@@ -259,6 +259,7 @@ def _wire_assistant(settings: Settings, services: Services) -> None:
         cache,
         CattrsContextCodec(),
         clock,
+        uow,
     )
     actions = ActionService(
         [

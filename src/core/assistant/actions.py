@@ -118,9 +118,10 @@ class ActionService:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_ACTIONS:
             raise InvalidInput(f"limit must be an integer from 1 to {MAX_ACTIONS}, got {limit!r}", field="limit")
         now = self._clock.now()
+        # One read-only transaction as the user that every source's own joins (speed.py).
         with self._uow.transaction(actor=actor.user_id):
             history = self._feedback.since(actor.user_id, now - BEHAVIOUR_WINDOW)
-        candidates = [candidate for source in self._sources for candidate in source.candidates(actor, now)]
+            candidates = [candidate for source in self._sources for candidate in source.candidates(actor, now)]
         suggested = []
         for candidate in candidates:
             if not _eligible(candidate, history, now):
@@ -183,7 +184,8 @@ class EarningsCandidates:
 
     def candidates(self, actor: Actor, now: datetime) -> Sequence[Candidate]:
         found = []
-        for summary in self._earnings.summary(actor, actor.user_id):
+        summaries = self._earnings.summary(actor, actor.user_id)
+        for summary in summaries:
             if summary.pending > 0:
                 found.append(
                     Candidate(
@@ -196,7 +198,7 @@ class EarningsCandidates:
                         tool="earnings_summary",
                     )
                 )
-        tier = self._earnings.tier(actor, actor.user_id)
+        tier = self._earnings.tier_of(actor.user_id, summaries)
         if tier.next is not None and tier.progress_basis_points >= TIER_NEAR_BASIS_POINTS:
             found.append(
                 Candidate(

@@ -391,8 +391,12 @@ class ChatService:
     # -- helpers -------------------------------------------------------------------------
 
     def _prompt(self, actor: Actor, history: Sequence[Message], text: str) -> list[ChatTurn]:
-        context = self._context.compile(actor)
-        recalled = self._memory.recall(actor, text[:2000], RECALLED_MEMORIES) if text.strip() else []
+        # The message is embedded first (a slow embedder holds no transaction open), then the
+        # context's sources and the recall read in one transaction as the user (speed.py).
+        embedding = self._memory.embed_query(text[:2000])
+        with self._uow.transaction(actor=actor.user_id):
+            context = self._context.compile(actor)
+            recalled = self._memory.recall_embedding(actor, embedding, RECALLED_MEMORIES)
         system = (
             f"You are the townsquare assistant of user {actor.user_id}. Use the tools offered to look things up "
             "or act; they run with this user's permissions only. Amounts are integer minor units.\n"

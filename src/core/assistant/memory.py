@@ -227,10 +227,18 @@ class MemoryService:
         Raises:
             InvalidInput: an empty or too long query, or ``k`` outside 1..100.
         """
-        clean = check_memory_text(query, "query")
         _check_k(k)
+        return self.recall_embedding(actor, self.embed_query(query), k)
+
+    def embed_query(self, query: str) -> bytes:
+        """The embedding recall would compare ``query`` by (made before any transaction opens).
+
+        Raises:
+            InvalidInput: an empty or too long query.
+        """
+        clean = check_memory_text(query, "query")
         (embedding,) = self._embedder.embed([clean])
-        return self.recall_embedding(actor, embedding, k)
+        return embedding
 
     def recall_embedding(self, actor: Actor, embedding: bytes, k: int) -> list[RecallHit]:
         """Recall by an embedding the caller already has (the chat's context step)."""

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from attrs import frozen
 
 from townsquare.core.assistant.models import MemoryVectors
+from townsquare.core.assistant.speed import dot_rows
 
 _FLOAT32 = np.dtype("<f4")
 
@@ -82,7 +83,7 @@ def top_k(vectors: MemoryVectors | PreparedVectors, query: bytes, k: int, now: d
     if not prepared.ids or dims_of(query) != prepared.dims:
         return []
     q32 = np.frombuffer(query, dtype=_FLOAT32)
-    rough = prepared.matrix @ q32
+    rough = dot_rows(prepared.matrix, q32)
     rough[prepared.expiry <= now.timestamp()] = -np.inf
     live = int(np.count_nonzero(rough > -np.inf))
     take = min(k, live)
@@ -92,7 +93,7 @@ def top_k(vectors: MemoryVectors | PreparedVectors, query: bytes, k: int, now: d
     # A unit-vector dot product in float32 is off by at most ~dims * 2**-24 (summation error).
     margin = 4 * prepared.dims * 2.0**-24 + 1e-6
     candidates = np.nonzero(rough >= kth - margin)[0]
-    exact = prepared.matrix[candidates].astype(np.float64) @ as_array(query)
+    exact = dot_rows(prepared.matrix[candidates].astype(np.float64), as_array(query))
     ranked = sorted(
         ((float(score), prepared.ids[i]) for score, i in zip(exact, candidates, strict=True)),
         key=lambda pair: (-pair[0], pair[1]),

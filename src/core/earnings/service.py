@@ -331,7 +331,10 @@ class EarningsService:
         Raises:
             Forbidden: another creator's, and the actor is not an admin.
         """
-        summaries = self.summary(actor, creator_id)
+        return self.tier_of(creator_id, self.summary(actor, creator_id))
+
+    def tier_of(self, creator_id: str, summaries: Sequence[Summary]) -> TierStatus:
+        """The tier the creator's summaries (from :meth:`summary`) put them in: no read of its own."""
         net = sum(each.net for each in summaries if each.currency == self.tiers.currency)
         return self.tiers.status(creator_id, net)
 
