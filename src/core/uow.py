@@ -42,3 +42,11 @@ class UnitOfWork(Protocol):
             actor: as for :meth:`transaction`.
         """
         ...
+
+    def in_unit(self) -> bool:
+        """Whether the caller is inside a ``transaction()`` or ``single_statements()`` block.
+
+        Work handed to another thread does not join the caller's block; a service that would
+        wait for such work inside one runs it in the caller's thread instead.
+        """
+        ...

@@ -684,3 +684,25 @@ def test_the_demo_shows_the_new_pieces_the_same_way_after_a_reset() -> None:
         assert len(registrations) == 1 and "demo-wheel-workshop" in registrations[0]
     finally:
         services.close()
+
+
+def test_a_turn_inside_the_callers_transaction_reads_in_that_transaction(services: Services) -> None:
+    import threading
+
+    chat = services.assistant.chat
+    conversation = chat.start(ALICE)
+    services.assistant.memory.remember(ALICE, "I glaze my bowls blue")
+    said: list[object] = []
+
+    def inside() -> None:
+        # A library user's own transaction: the turn's reads cannot go to another thread here
+        with services.uow.transaction(actor=ALICE.user_id):
+            said.extend(chat.turn(ALICE, conversation.id, "Recall bowls").collect())
+
+    worker = threading.Thread(target=inside, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the turn waited for itself"
+    (recalled,) = [e for e in said if isinstance(e, ToolEvent)]
+    assert recalled.ok and "blue" in recalled.content
+    assert isinstance(said[-1], DoneEvent) and said[-1].status is MessageStatus.COMPLETE

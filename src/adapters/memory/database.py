@@ -27,6 +27,7 @@ class MemoryDatabase:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._journal: ContextVar[list[Undo] | None] = ContextVar(f"memory-journal-{id(self)}", default=None)
+        self._statements: ContextVar[int] = ContextVar(f"memory-statements-{id(self)}", default=0)
         self._resetters: list[Callable[[], None]] = []
 
     @contextmanager
@@ -51,7 +52,15 @@ class MemoryDatabase:
     def single_statements(self, *, actor: str | None = None) -> Iterator[None]:
         """Each store call's changes stand on their own; inside a ``transaction()`` this joins it."""
         with self._lock:
-            yield
+            token = self._statements.set(self._statements.get() + 1)
+            try:
+                yield
+            finally:
+                self._statements.reset(token)
+
+    def in_unit(self) -> bool:
+        """Whether this context is inside a ``transaction()`` or ``single_statements()`` block."""
+        return self._journal.get() is not None or self._statements.get() > 0
 
     @property
     def lock(self) -> threading.RLock:

@@ -125,6 +125,10 @@ class PgDatabase:
         finally:
             self._unit.reset(token)
 
+    def in_unit(self) -> bool:
+        """Whether this context is inside a ``transaction()``, ``single_statements()`` or ``bind()`` block."""
+        return self._unit.get() is not None
+
     @contextmanager
     def bind(self, conn: Connection) -> Iterator[None]:
         """Use ``conn`` (already in a transaction the caller owns) for the calls in the block."""

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 
 from attrs import frozen
 
-from townsquare.core.assistant.context import ContextCompiler
+from townsquare.core.assistant.context import CompiledContext, ContextCompiler
 from townsquare.core.assistant.memory import MemoryService
 from townsquare.core.assistant.models import (
     MAX_MESSAGE_CHARS,
     Conversation,
     Message,
     MessageStatus,
+    RecallHit,
     Role,
     ToolCall,
 )
@@ -36,6 +37,7 @@ from townsquare.core.assistant.ports import (
     ToolCallRequest,
     TooManyTurns,
 )
+from townsquare.core.assistant.speed import beside, settle
 from townsquare.core.assistant.tools import ToolContext, ToolRegistry, ToolResult
 from townsquare.core.clock import Clock
 from townsquare.core.cursor import CursorCodec
@@ -309,37 +311,52 @@ class ChatService:
         if len(text) > MAX_MESSAGE_CHARS:
             raise InvalidInput(f"content must be at most {MAX_MESSAGE_CHARS} characters", field="content")
         now = self._clock.now()
-        with self._uow.transaction(actor=actor.user_id):
-            self._own(actor, conversation_id, lock=True)
-            sent = self._store.user_messages_since(actor.user_id, now - timedelta(minutes=1))
-            if sent >= self._turns_per_minute:
-                raise TooManyTurns(
-                    f"at most {self._turns_per_minute} chat messages a minute; wait a little", retry_after=60
+        # The prompt's reads (the context's sources, the recall) run beside the transaction
+        # that stores the message: neither waits for the other (speed.py). Inside a caller's
+        # unit of work they run first, in this thread (another could wait for its locks).
+        reads = beside(lambda: self._reads(actor, text), inline=self._uow.in_unit())
+        try:
+            with self._uow.transaction(actor=actor.user_id):
+                self._own(actor, conversation_id, lock=True)
+                sent = self._store.user_messages_since(actor.user_id, now - timedelta(minutes=1))
+                if sent >= self._turns_per_minute:
+                    raise TooManyTurns(
+                        f"at most {self._turns_per_minute} chat messages a minute; wait a little", retry_after=60
+                    )
+                history = self._store.recent_messages(actor.user_id, conversation_id, HISTORY_MESSAGES)
+                seq = self._store.last_seq(conversation_id)
+                user_message = self._message(
+                    actor,
+                    conversation_id,
+                    seq=seq + 1,
+                    role=Role.USER,
+                    content=text,
+                    status=MessageStatus.COMPLETE,
+                    at=now,
                 )
-            history = self._store.recent_messages(actor.user_id, conversation_id, HISTORY_MESSAGES)
-            seq = self._store.last_seq(conversation_id)
-            user_message = self._message(
-                actor, conversation_id, seq=seq + 1, role=Role.USER, content=text, status=MessageStatus.COMPLETE, at=now
-            )
-            reply = self._message(
-                actor,
-                conversation_id,
-                seq=seq + 2,
-                role=Role.ASSISTANT,
-                content="",
-                status=MessageStatus.INCOMPLETE,
-                at=now,
-            )
-            self._store.add_message(user_message)
-            self._store.add_message(reply)
-            self._store.touch(actor.user_id, conversation_id, now)
+                reply = self._message(
+                    actor,
+                    conversation_id,
+                    seq=seq + 2,
+                    role=Role.ASSISTANT,
+                    content="",
+                    status=MessageStatus.INCOMPLETE,
+                    at=now,
+                )
+                self._store.add_message(user_message)
+                self._store.add_message(reply)
+                self._store.touch(actor.user_id, conversation_id, now)
+        except BaseException:
+            settle(reads)  # its answer is not needed; its own failure is not this one
+            raise
         offered = self.tools.select(text, TOOLS_PER_TURN)
         try:
-            prompt = self._prompt(actor, history, text)
+            context, recalled = reads.result()
         except (ModelUnavailable, ModelFailed) as failure:
             # Recall embeds the message: with the embedder down the reply ends before it began.
             self.finish(actor, reply.id, content="", status=MessageStatus.INCOMPLETE, calls=(), error=failure.detail)
             raise
+        prompt = self._prompt(actor, history, text, context, recalled)
         return Turn(
             self,
             actor=actor,
@@ -390,13 +407,26 @@ class ChatService:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _prompt(self, actor: Actor, history: Sequence[Message], text: str) -> list[ChatTurn]:
-        # The message is embedded first (a slow embedder holds no transaction open), then the
-        # context's sources and the recall read in one transaction as the user (speed.py).
+    def _reads(self, actor: Actor, text: str) -> tuple[CompiledContext, list[RecallHit]]:
+        """What the prompt needs from the stores: the compiled context and the recalled memories.
+
+        The message is embedded first (a slow embedder holds no transaction open), then the
+        context's sources and the recall read in one transaction as the user (speed.py).
+        """
         embedding = self._memory.embed_query(text[:2000])
         with self._uow.transaction(actor=actor.user_id):
             context = self._context.compile(actor)
             recalled = self._memory.recall_embedding(actor, embedding, RECALLED_MEMORIES)
+        return context, recalled
+
+    def _prompt(
+        self,
+        actor: Actor,
+        history: Sequence[Message],
+        text: str,
+        context: CompiledContext,
+        recalled: Sequence[RecallHit],
+    ) -> list[ChatTurn]:
         system = (
             f"You are the townsquare assistant of user {actor.user_id}. Use the tools offered to look things up "
             "or act; they run with this user's permissions only. Amounts are integer minor units.\n"

@@ -15,15 +15,56 @@
   BEGIN / SET ROLE / COMMIT round trips become one. Every source reads that user's own rows,
   so running it in the user's transaction changes no answer: row-level security shows it
   exactly what its own transaction would.
+* **A turn's reads beside its write.** ``ChatService.turn`` stores the message (locking the
+  conversation, checking the rate limit) in one transaction while another thread compiles
+  the context and recalls memories (:func:`beside`): the first token waits for the longer of
+  the two, not their sum. The reads need nothing the write makes (the new message is not in
+  the context, and the history is read by the write). A thread starts with no unit of work,
+  so the reads open their own transaction (on a second pooled connection; in memory mode
+  they wait for the store's lock). A caller already inside a unit of work gets the reads in
+  its own thread, first, joining its block (another thread could wait for that block's
+  locks while the caller waits for it). When the write fails (rate limit, not found), the
+  reads' answer is dropped once they end (:func:`settle`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
 import numpy as np
 import numpy.typing as npt
+
+T = TypeVar("T")
+_BESIDE = ThreadPoolExecutor(max_workers=8, thread_name_prefix="assistant-beside")
 
 
 def dot_rows(matrix: npt.NDArray[np.floating], vector: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
     """Each row of ``matrix`` dotted with ``vector``, in this thread (numpy's einsum loop, never BLAS)."""
     scores: npt.NDArray[np.floating] = np.einsum("ij,j->i", matrix, vector)
     return scores
+
+
+def beside(call: Callable[[], T], *, inline: bool = False) -> Future[T]:
+    """Start ``call`` in another thread, with no unit of work of the caller's (it opens its own).
+
+    ``inline`` runs it now in this thread instead (for a caller inside a unit of work, whose
+    locks the other thread could wait for while the caller waits for it).
+    """
+    if not inline:
+        return _BESIDE.submit(call)
+    done: Future[T] = Future()
+    try:
+        done.set_result(call())
+    except Exception as error:
+        done.set_exception(error)
+    return done
+
+
+def settle(future: Future[T]) -> None:
+    """Wait for ``future`` to end, its answer and its failure unwanted."""
+    try:
+        future.result()
+    except Exception:
+        return
