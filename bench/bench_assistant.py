@@ -6,7 +6,8 @@ users instead of 10,000; the hot user always has 10,000 memories). It drops and 
 database ``bench_assistant`` on ``BENCH_PG`` and prints one JSON document. Embeddings of the
 background rows are random unit vectors (256 float32, the local embedder's size) written with
 COPY; the hot user's memories go in the same way, so recall ranks 10,000 rows. ``BENCH_REUSE=1``
-keeps a filled database (migrated to the head first; the other users are new each run).
+keeps a filled database (migrated to the head first; the other users are new each run);
+``BENCH_DB`` names another database.
 
 Each figure has its floor beside it from the same run: for recall, next-best actions and
 context compiles, the very statements and parameters our call ran (captured from SQLAlchemy),
@@ -41,7 +42,7 @@ SENDER = Actor("test-sender", roles=["service"])
 
 ACT_AS_USER = f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.user_id', %s, true)"
 """What PgDatabase runs first in a user's transaction (the floor runs it too)."""
-DATABASE = "bench_assistant"
+DATABASE = os.environ.get("BENCH_DB", "bench_assistant")
 DIMS = 256
 HOT = "bench-hot-user"
 HOT_MEMORIES = 10_000
