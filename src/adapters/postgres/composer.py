@@ -179,7 +179,13 @@ _HANDLE_PREFIX = text(
 # filtering (10 s over 1,000,000 entities for a rare fragment). With the values in hand the
 # planner picks per query: the handle index's range for a prefix, the index walk when a
 # fragment is common, the trigram bitmap when it is rare.
-_CUSTOM_PLANS = text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+# And no parallel workers: the row-level security on the table hides its statistics from
+# non-leakproof operators (LIKE, trigram, tsquery), so the planner guesses 40,000 matches and
+# launches workers (30 ms) for a read of at most 50 rows.
+_CUSTOM_PLANS = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true)"
+)
 
 
 WALK = 5_000
