@@ -38,8 +38,8 @@ HOST_ROLE = "townsquare_host"
 # the transaction, so a pooled connection never carries them into the next one.
 # Sent on the psycopg connection itself: this runs once per transaction, and skipping
 # SQLAlchemy's statement and result layers saves ~40 us of CPU each time.
-_ACT_AS_USER = f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.user_id', %s, true)"
-_ACT_AS_SYSTEM = f"SELECT set_config('role', '{SYSTEM_ROLE}', true)"
+_ACT_AS_USER = f"SELECT set_config('role', '{APP_ROLE}', true) AS role, set_config('app.user_id', %s, true) AS user_id"
+_ACT_AS_SYSTEM = f"SELECT set_config('role', '{SYSTEM_ROLE}', true) AS role"
 log = logging.getLogger("townsquare.database")
 
 
@@ -179,8 +179,8 @@ class PgDatabase:
             unit.conn = conn
         return unit.conn
 
-    def call(self, statement: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Run a statement that is atomic on its own and return its rows.
+    def call(self, statement: str, params: Mapping[str, Any]) -> list[Any]:
+        """Run a statement that is atomic on its own and return its rows (named tuples: read columns by name).
 
         ``statement`` is a psycopg statement with named parameters whose first two are
         ``%(role)s`` and ``%(actor)s``: the role and acting user it switches to itself (the

@@ -274,4 +274,4 @@ class PgEarningsLedger:
         return [_event_from_row(row) for row in self._db.connection().execute(statement, params)]
 
     def creators(self) -> Sequence[str]:
-        return [row[0] for row in self._db.connection().execute(_CREATORS)]
+        return list(self._db.connection().execute(_CREATORS).scalars())

@@ -80,7 +80,7 @@ class PgFeedStore:
 
     def get(self, item_id: str) -> FeedItem | None:
         row = self._db.connection().execute(select(feed_items).where(feed_items.c.item_id == item_id)).one_or_none()
-        return None if row is None else _item(row)
+        return None if row is None else _item_from_row(row)
 
     def add(self, item: FeedItem) -> FeedItem | None:
         values = {
@@ -101,7 +101,7 @@ class PgFeedStore:
             .returning(*feed_items.c)
         )
         row = self._db.connection().execute(statement).one_or_none()
-        return None if row is None else _item(row)
+        return None if row is None else _item_from_row(row)
 
     def mark_removed(self, item_id: str, at: datetime) -> None:
         self._db.connection().execute(
@@ -112,27 +112,27 @@ class PgFeedStore:
 
     def candidates(self, query: CandidateQuery) -> FeedCandidates:
         rows = self._db.call(PAGE_CALL, page_call_parameters(query))
-        snapshot = rows[-1][4]  # the last row carries the snapshot alone
+        snapshot = rows[-1].snapshot  # the last row carries the snapshot alone
         found = rows[:-1]
         # Remembered by (id, rank key, sequence, kind): items never change once published, and
         # the rest of the key guards against an id whose row was deleted and written anew
         # behind this process's back.
         remembered = self._items.get
-        items = [remembered(row[:4]) for row in found]
+        items = [remembered((row.item_id, row.rank_key, row.sequence, row.is_product)) for row in found]
         if None in items:
-            read = self._read_items([row[0] for item, row in zip(items, found, strict=True) if item is None])
-            items = [item or read.get(row[0]) for item, row in zip(items, found, strict=True)]
+            read = self._read_items([row.item_id for item, row in zip(items, found, strict=True) if item is None])
+            items = [item or read.get(row.item_id) for item, row in zip(items, found, strict=True)]
         others: list[FeedItem] = []
         products: list[FeedItem] = []
         for item, row in zip(items, found, strict=True):
             if item is not None:
-                (products if row[3] else others).append(item)
+                (products if row.is_product else others).append(item)
         return FeedCandidates(others=tuple(others), products=tuple(products), snapshot=int(snapshot))
 
     def _read_items(self, item_ids: list[str]) -> dict[str, FeedItem]:
         items = {}
         for row in self._db.call(_ITEMS, {"ids": item_ids}):
-            item = items[row[0]] = _item(row)
+            item = items[row.item_id] = _item_from_row(row)
             if item.is_live:  # one removed since the page call is shown, not remembered
                 self._items.put((item.item_id, item.rank_key, item.sequence, item.kind.is_shop), item)
         return items
@@ -192,7 +192,10 @@ class PgFeedStore:
             .where(feed_cart_items.c.viewer_id == viewer_id, feed_items.c.removed_at.is_(None))
             .order_by(feed_cart_items.c.added_at.desc(), feed_items.c.item_id.desc())
         )
-        return [CartEntry(item=_item(row), added_at=row.added_at) for row in self._db.connection().execute(statement)]
+        return [
+            CartEntry(item=_item_from_row(row), added_at=row.added_at)
+            for row in self._db.connection().execute(statement)
+        ]
 
     def cart_demand(self, creator_id: str, added_before: datetime) -> list[CartDemand]:
         # Migration 0017's indexes: the creator's live products, then their cart entries by item.
@@ -253,8 +256,20 @@ def page_call_parameters(query: CandidateQuery) -> dict[str, Any]:
 _KINDS = {kind.value: kind for kind in ItemKind}
 
 
-def _item(row: Any) -> FeedItem:
-    # Every query selects the columns of feed_items first, in table order, and FeedItem's
-    # fields are in that order too: positional arguments cost attrs' frozen __init__ about
+def _item_from_row(row: Any) -> FeedItem:
+    """A feed item from a row with feed_items' columns, read by name (SQLAlchemy rows and ``db.call``'s alike)."""
+    # Positional arguments, in FeedItem's field order: they cost attrs' frozen __init__ about
     # 1.1 us against 1.7 us with keywords, for each of a page's 62 rows.
-    return FeedItem(row[0], row[1], _KINDS[row[2]], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10])
+    return FeedItem(
+        row.item_id,
+        row.creator_id,
+        _KINDS[row.kind],
+        row.title,
+        row.body,
+        row.price_cents,
+        row.currency,
+        row.published_at,
+        row.rank_key,
+        row.sequence,
+        row.removed_at,
+    )

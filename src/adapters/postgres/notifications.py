@@ -160,16 +160,18 @@ def _notification(row: Row[Any]) -> Notification:
     )
 
 
-def _send_context_from_row(row: tuple[Any, ...]) -> SendContext:
-    existing_id, document, version = row
-    return SendContext(str(existing_id) if existing_id is not None else None, document, version)
+def _send_context_from_row(row: Any) -> SendContext:
+    existing_id = row.existing_id
+    return SendContext(str(existing_id) if existing_id is not None else None, row.document, row.version)
 
 
-def _add_outcome_from_row(row: tuple[Any, ...]) -> AddOutcome:
-    outcome, notification_id, document, version = row
-    if outcome == "stale":
-        return AddOutcome(None, stale=SendContext(None, document, version))
-    return AddOutcome(str(notification_id) if notification_id is not None else None, duplicate=outcome == "duplicate")
+def _add_outcome_from_row(row: Any) -> AddOutcome:
+    if row.outcome == "stale":
+        return AddOutcome(None, stale=SendContext(None, row.document, row.version))
+    notification_id = row.notification_id
+    return AddOutcome(
+        str(notification_id) if notification_id is not None else None, duplicate=row.outcome == "duplicate"
+    )
 
 
 class PgNotificationStore:

@@ -229,7 +229,7 @@ class PgBulkActionStore:
 
     def claim_item(self, action_id: str) -> str | None:
         row = self._run(_CLAIM_ITEM, {"action_id": action_id}).one_or_none()
-        return None if row is None else str(row[0])
+        return None if row is None else str(row.registration_id)
 
     def finish_item(self, action_id: str, registration_id: str, *, error: str | None, at: datetime) -> bool:
         params = {

@@ -14,7 +14,6 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from townsquare.core.bounded import BoundedCache
 from townsquare.core.errors import InvalidInput
 from townsquare.core.feed import DEFAULT_LIMIT, MAX_LIMIT, CartEntry, FeedItem, FeedMode, ItemKind, make_draft
-from townsquare.core.identity import Actor
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of, values_of
 from townsquare.hosts.http.routes.declare import API, delete, get, on_loop, post, put
@@ -296,7 +295,7 @@ def router() -> Router:
     """The feed's routes under /api/v1/feed, with this app's item bodies remembered across pages."""
     views = ItemViews()
 
-    def provide_views(actor: Actor) -> ItemViews:
+    def provide_views(actor: ActorDep) -> ItemViews:
         # Depending on ``actor`` keeps Litestar resolving one dependency after another (see
         # deps.provide_actor): independent ones cost a task group per request.
         del actor
