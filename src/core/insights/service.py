@@ -33,7 +33,7 @@ class InsightsService:
         self._uow = uow
         self._clock = clock
 
-    def signals(self, actor: Actor, creator_id: str) -> list[Signals]:
+    def _signals_of(self, actor: Actor, creator_id: str) -> list[Signals]:
         """The creator's signals per currency, ordered by currency.
 
         Raises:
@@ -52,11 +52,11 @@ class InsightsService:
 
     def opportunities(self, actor: Actor, creator_id: str) -> list[Opportunity]:
         """Every scenario of missed money with an amount, ranked, each with its action."""
-        return missed_opportunities(self.signals(actor, creator_id))
+        return missed_opportunities(self._signals_of(actor, creator_id))
 
     def what_if(self, actor: Actor, creator_id: str, assumptions: Assumptions) -> list[Projection]:
         """The summary per currency recomputed under ``assumptions``, beside its baseline."""
-        return [project(each, assumptions) for each in self.signals(actor, creator_id)]
+        return [project(each, assumptions) for each in self._signals_of(actor, creator_id)]
 
 
 def _signals(creator_id: str, currency: str, summary: Summary | None, cart: CartDemand | None) -> Signals:
