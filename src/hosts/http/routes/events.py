@@ -33,6 +33,7 @@ from townsquare.core.events.service import DEFAULT_LIMIT, MAX_LIMIT, EventServic
 from townsquare.core.events.waitlist import DEFAULT_LIMIT as WAITLIST_LIMIT
 from townsquare.core.events.waitlist import MAX_LIMIT as WAITLIST_MAX_LIMIT
 from townsquare.core.events.waitlist import WaitlistService
+from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of
 from townsquare.hosts.http.routes.declare import API, get, post, put
@@ -148,27 +149,7 @@ class TicketedEventOut:
 
     @classmethod
     def from_event(cls, event: Event) -> TicketedEventOut:
-        details = event.details
-        return cls(
-            event_id=event.event_id,
-            producer_id=event.producer_id,
-            status=event.status.value,
-            title=details.title,
-            description=details.description,
-            starts_at=details.starts_at,
-            ends_at=details.ends_at,
-            time_zone=details.time_zone,
-            online=details.online,
-            venue=details.venue,
-            sales_start=details.sales_start,
-            sales_end=details.sales_end,
-            capacity=details.capacity,
-            currency=details.currency,
-            waitlist_mode=details.waitlist_mode.value,
-            offer_hours=details.offer_hours,
-            created_at=event.created_at,
-            updated_at=event.updated_at,
-        )
+        return project(event, cls, also=(event.details,))
 
 
 @frozen
@@ -344,25 +325,8 @@ class RegistrationOut:
 
     @classmethod
     def of(cls, service: EventService, registration: Registration) -> RegistrationOut:
-        price = registration.price
-        return cls(
-            registration_id=registration.registration_id,
-            event_id=registration.event_id,
-            type_id=registration.type_id,
-            attendee_id=registration.attendee_id,
-            quantity=registration.quantity,
-            status=service.status_of(registration).value,
-            expires_at=registration.expires_at,
-            currency=price.currency,
-            unit_price=price.unit_price,
-            subtotal=price.subtotal,
-            discount=price.discount,
-            total=price.total,
-            refunded=registration.refunded,
-            earning_id=registration.earning_id,
-            discount_code=registration.discount_code,
-            created_at=registration.created_at,
-        )
+        status = service.status_of(registration).value
+        return project(registration, cls, also=(registration.price,), status=status)
 
 
 @frozen
@@ -437,18 +401,7 @@ class CodeOut:
 
     @classmethod
     def from_code(cls, code: DiscountCode) -> CodeOut:
-        return cls(
-            code=code.code,
-            kind=code.kind.value,
-            value=code.value,
-            valid_from=code.valid_from,
-            valid_until=code.valid_until,
-            event_id=code.event_id,
-            max_uses=code.max_uses,
-            per_user_limit=code.per_user_limit,
-            min_quantity=code.min_quantity,
-            type_ids=list(code.type_ids),
-        )
+        return project(code, cls, type_ids=list(code.type_ids))
 
 
 @frozen
@@ -512,17 +465,7 @@ class WaitlistEntryOut:
 
     @classmethod
     def of(cls, service: WaitlistService, entry: WaitlistEntry, position: int | None = None) -> WaitlistEntryOut:
-        return cls(
-            entry_id=entry.entry_id,
-            event_id=entry.event_id,
-            type_id=entry.type_id,
-            user_id=entry.user_id,
-            status=service.status_of(entry).value,
-            position=position,
-            joined_at=entry.joined_at,
-            registration_id=entry.registration_id,
-            offer_expires_at=entry.offer_expires_at,
-        )
+        return project(entry, cls, status=service.status_of(entry).value, position=position)
 
     @classmethod
     def at(cls, service: WaitlistService, place: WaitlistPlace) -> WaitlistEntryOut:
