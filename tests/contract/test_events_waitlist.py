@@ -234,7 +234,32 @@ def test_no_offers_once_sales_ended(services: Services, clock: ManualClock) -> N
     free_a_seat(services)
     run_jobs(services)
     assert services.waitlist.promote("jazz") == 0
-    assert statuses(services, entries) == ["waiting"]
+    # The line closed (nothing can be sold any more): the sweep has nothing left to visit.
+    assert statuses(services, entries) == ["closed"]
+    assert services.waitlist.entries(PRODUCER, "jazz").entries == ()
+
+
+@pytest.mark.parametrize("mode", ["automatic", "manual"])
+def test_cancelling_the_event_closes_its_line(services: Services, mode: str) -> None:
+    sold_out_event(services, mode=mode)
+    entries = join_all(services, FANS[:3])
+    services.waitlist.leave(FANS[1], entries[1].entry_id)
+    services.events.cancel_event(PRODUCER, "jazz")
+    run_jobs(services)
+    assert statuses(services, entries) == ["closed", "left", "closed"]
+    assert [place.entry.status for place in services.waitlist.my_entries(FANS[0])] == [WaitlistStatus.CLOSED]
+    assert services.waitlist.promote("jazz") == 0  # again: nothing changes
+    assert statuses(services, entries) == ["closed", "left", "closed"]
+
+
+def test_the_line_closes_when_the_event_starts_in_manual_mode_too(services: Services, clock: ManualClock) -> None:
+    sold_out_event(services, mode="manual")
+    entries = join_all(services, FANS[:2])
+    assert services.waitlist.promote_all() == 0
+    assert statuses(services, entries) == ["waiting", "waiting"]  # manual: the producer decides
+    clock.set(EPOCH + timedelta(days=30))
+    services.waitlist.promote_all()
+    assert statuses(services, entries) == ["closed", "closed"]
 
 
 def test_an_offer_never_outlasts_the_sales(services: Services, clock: ManualClock) -> None:

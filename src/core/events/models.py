@@ -257,6 +257,11 @@ class Event:
             and now < details.starts_at
         )
 
+    def sales_over(self, now: datetime) -> bool:
+        """Whether no ticket can be sold at ``now`` or later: cancelled, sales ended, or started."""
+        details = self.details
+        return self.status is EventStatus.CANCELLED or now >= details.sales_end or now >= details.starts_at
+
     def check_sales_open(self, now: datetime) -> None:
         """Raise :class:`Conflict` naming why tickets cannot be reserved at ``now``."""
         details = self.details
@@ -467,6 +472,8 @@ class WaitlistStatus(StrEnum):
     """The producer turned the entry down (manual mode)."""
     LEFT = "left"
     """The user left the line before an offer."""
+    CLOSED = "closed"
+    """The line closed before an offer: the event was cancelled, its sales ended or it started."""
 
 
 ACTIVE_ENTRY_STATUSES = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)

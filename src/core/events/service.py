@@ -274,6 +274,8 @@ class EventService:
             self._jobs.enqueue(
                 SETTLE_CANCELLED, {"event_id": event_id}, idempotency_key=settle_job_key(event_id), max_attempts=10
             )
+            if self._waitlist.has_waiting(event_id):
+                self._jobs.enqueue_many([promotion_job(event_id)])  # which closes the line
             return cancelled
 
     # -- ticket types --------------------------------------------------------------------

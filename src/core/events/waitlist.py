@@ -374,14 +374,19 @@ class WaitlistService:
     def promote(self, event_id: str) -> int:
         """Offer an event's free seats to its line, first in line first (automatic mode only).
 
-        Nothing is offered once sales have ended or the event has started. A batch of offers
-        per transaction, each under the event's lock; returns how many offers it made.
+        Once no ticket can be sold (the event was cancelled, its sales ended or it started)
+        the line closes instead, in either mode: its waiting entries become ``closed``, so
+        the periodic sweep stops visiting the event. A batch of offers per transaction, each
+        under the event's lock; returns how many offers it made.
         """
         made = 0
         while True:
             with self._uow.transaction():
                 event = self._events.lock_event(event_id)
                 now = self._clock.now()
+                if event is not None and event.sales_over(now):
+                    self._close_line(event_id, now)
+                    return made
                 if event is None or event.details.waitlist_mode is WaitlistMode.MANUAL or not event.sales_open(now):
                     return made
                 types = self._events.ticket_types(event_id)
@@ -516,6 +521,15 @@ class WaitlistService:
             ]
         )
         return offered
+
+    def _close_line(self, event_id: str, now: datetime) -> None:
+        # Under the event's lock, like every change to its line. Offers stay as they are:
+        # each is a hold that lapses (or is settled with the cancelled event's holds).
+        types = [ticket.type_id for ticket in self._events.ticket_types(event_id)]
+        while waiting := self._waitlist.next_waiting(event_id, types, PROMOTE_BATCH):
+            self._waitlist.save_entries(
+                [evolve(entry, status=WaitlistStatus.CLOSED, updated_at=now) for entry in waiting]
+            )
 
     def _settle_own(self, actor: Actor, entry_id: str, *, decline_only: bool) -> WaitlistEntry:
         with self._uow.transaction():
