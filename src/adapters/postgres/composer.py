@@ -33,14 +33,10 @@ _ADD = text(
 )
 _GET = text(f"SELECT {_COLUMNS} FROM composer_drafts WHERE draft_id = :draft_id")
 _GET_FOR_UPDATE = text(f"SELECT {_COLUMNS} FROM composer_drafts WHERE draft_id = :draft_id FOR UPDATE")
-_SAVE = text(
-    f"""
-    UPDATE composer_drafts
-    SET version = version + 1, title = :title, body = :body, attachments = :attachments, mentions = :mentions,
-        updated_at = :now
-    WHERE draft_id = :draft_id AND author_id = :author_id AND version = :based_on
-    RETURNING {_COLUMNS}
-    """
+# One call (migration 0027): alone, in autocommit, an autosave is a single round trip.
+_SAVE = (
+    "SELECT * FROM app.composer_save(%(role)s, %(actor)s, %(draft_id)s, %(author_id)s, %(based_on)s::bigint,"
+    " %(title)s, %(body)s, %(attachments)s::text[], %(mentions)s::text[], %(now)s::timestamptz)"
 )
 _SET_SCHEDULE = text(
     f"""
@@ -98,7 +94,8 @@ class PgDraftStore:
 
     def save(self, draft_id: str, author_id: str, based_on: int, content: DraftContent, now: datetime) -> Draft | None:
         params = {"draft_id": draft_id, "author_id": author_id, "based_on": based_on, "now": now, **_content(content)}
-        return self._one(_SAVE, params)
+        rows = self._db.call(_SAVE, params)
+        return Draft.from_row(rows[0]._asdict()) if rows else None
 
     def set_schedule(self, draft_id: str, based_on: int, schedule: Schedule | None, now: datetime) -> Draft | None:
         params = {

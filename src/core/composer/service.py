@@ -133,13 +133,14 @@ class ComposerService:
         check_version(based_on)
         self._check_attachments(actor, content)
         now = self._clock.now()
-        with self._uow.transaction(actor=actor.user_id):
-            if content.title.strip():
-                # The common case, one conditional write; the checks below only run when it
-                # wrote nothing (or the title rule needs the stored draft).
+        if content.title.strip():
+            # The common case: one conditional write, atomic on its own (one round trip). The
+            # checks below only run when it wrote nothing (or the title rule needs the draft).
+            with self._uow.single_statements(actor=actor.user_id):
                 saved = self._drafts.save(draft_id, actor.user_id, based_on, content, now)
-                if saved is not None:
-                    return saved
+            if saved is not None:
+                return saved
+        with self._uow.transaction(actor=actor.user_id):
             current = self._own(actor, draft_id)
             if current.content == content:
                 return current
