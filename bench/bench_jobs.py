@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from common import SCALE, fresh_database, percentiles, scaled
 from townsquare.adapters.postgres.job_wakeups import CHANNEL
+from townsquare.adapters.postgres.migrations import downgrade
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.jobs import JobRequest, Outcome
 from townsquare.hosts.worker.broker import setup_broker
@@ -43,7 +44,7 @@ FROM generate_series(1, :count) AS n
 _CLAIM_EXPLAIN = """
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 WITH due AS MATERIALIZED (
-    SELECT id FROM jobs WHERE status = 'pending' AND run_at <= now()
+    SELECT id FROM jobs WHERE status = 'pending' AND NOT parked AND run_at <= now()
     ORDER BY priority, run_at, id LIMIT 100 FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
@@ -237,6 +238,93 @@ def claim_latency(services: Services, samples: int) -> dict[str, float]:
     return percentiles(timings)
 
 
+BEFORE_PARKING = "0025_composer_search_walk"
+"""The schema before parked jobs (bench_jobs_before is migrated back to it)."""
+_CLAIM_CALL = "SELECT id FROM app.jobs_claim(now(), 1, gen_random_uuid(), now() + interval '5 minutes', NULL, NULL)"
+# The floor: the bare SKIP LOCKED claim of one job, no function, no role switch, no controls.
+_BARE_CLAIM = """
+WITH due AS MATERIALIZED (
+    SELECT id FROM jobs WHERE status = 'pending' AND run_at <= now()
+    ORDER BY priority, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
+    lease_token = gen_random_uuid(), lease_expires_at = now() + interval '5 minutes'
+FROM due WHERE jobs.id = due.id RETURNING jobs.id
+"""
+# The claim's statement as app.jobs_claim runs it (no limits), for its plan.
+_PARKED_CLAIM_EXPLAIN = """
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+WITH due AS MATERIALIZED (
+    SELECT j.id FROM jobs j
+    WHERE j.status = 'pending' AND NOT j.parked AND j.run_at <= now()
+      AND j.job_type <> ALL (ARRAY(SELECT c.job_type FROM job_type_controls c))
+    ORDER BY j.priority, j.run_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
+    lease_token = gen_random_uuid(), lease_expires_at = now() + interval '5 minutes'
+FROM due WHERE jobs.id = due.id
+"""
+
+
+def fill(dsn: str, *, due_later: int, due_now: int, priorities: str, parked: bool) -> None:
+    """An emptied table with ``due_later`` jobs due tomorrow (priority by the SQL ``priorities``)
+    and ``due_now`` due jobs at priority 0; parked as enqueue parks them where the schema has it."""
+    column, value = (", parked", ", true") if parked else ("", "")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE jobs")
+        conn.execute(
+            f"INSERT INTO jobs (job_type, payload, status, priority, max_attempts, run_at, created_at{column})"
+            f" SELECT 'bench.noop', '{{}}', 'pending', {priorities}, 3, now() + interval '1 day' + n * interval '1 ms',"
+            f" now(){value} FROM generate_series(1, %(count)s) AS n",
+            {"count": due_later},
+        )
+        conn.execute(
+            "INSERT INTO jobs (job_type, payload, status, priority, max_attempts, run_at, created_at)"
+            " SELECT 'bench.noop', '{}', 'pending', 0, 3, now() - interval '1 minute', now()"
+            " FROM generate_series(1, %(count)s)",
+            {"count": due_now},
+        )
+        conn.execute("VACUUM ANALYZE jobs")
+
+
+def claim_timings(conn: psycopg.Connection[Any], statement: str, count: int) -> list[float]:
+    timings = []
+    for _ in range(count):
+        started = time.perf_counter()
+        claimed = conn.execute(statement).fetchall()
+        timings.append(time.perf_counter() - started)
+        assert len(claimed) == 1, "the bench ran out of due jobs"
+    return timings
+
+
+def claim_with_jobs_due_later(after_url: str, before_url: str, *, due_later: int, samples: int) -> dict[str, Any]:
+    """claim(1) latency with ``due_later`` pending jobs due tomorrow, before (migration 0026: one due index of
+    every pending job) and after parking, interleaved in 4 rounds; the floor is the bare SKIP
+    LOCKED claim on the old schema with no job due later."""
+    after, before = (url.replace("postgresql+psycopg://", "postgresql://", 1) for url in (after_url, before_url))
+    figures: dict[str, Any] = {"jobs_due_later": due_later}
+    fill(before, due_later=0, due_now=samples, priorities="0", parked=False)
+    with psycopg.connect(before, autocommit=True) as conn:
+        figures["floor_bare_claim_no_jobs_due_later"] = percentiles(claim_timings(conn, _BARE_CLAIM, samples))
+    scenarios = {
+        "spread_priorities": "(random() * 2000 - 1000)::int",  # any priority, -1000..1000
+        "one_better_priority": "-5",  # all ahead of the due ones (the issue's case)
+    }
+    for name, priorities in scenarios.items():
+        fill(before, due_later=due_later, due_now=samples, priorities=priorities, parked=False)
+        fill(after, due_later=due_later, due_now=samples, priorities=priorities, parked=True)
+        runs: dict[str, list[float]] = {"before": [], "after": []}
+        with psycopg.connect(before, autocommit=True) as old, psycopg.connect(after, autocommit=True) as new:
+            if name == "spread_priorities" and "--explain" in sys.argv:
+                # Claims one job (EXPLAIN ANALYZE runs it): the plan with the due jobs in place.
+                figures["claim_plan"] = [row[0] for row in new.execute(_PARKED_CLAIM_EXPLAIN)]
+            for _ in range(4):
+                runs["before"] += claim_timings(old, _CLAIM_CALL, samples // 4)
+                runs["after"] += claim_timings(new, _CLAIM_CALL, (samples - 1) // 4)
+        figures[name] = {variant: percentiles(timings) for variant, timings in runs.items()}
+    return figures
+
+
 def main() -> None:
     url = fresh_database(DATABASE)
     services = bootstrap(Settings(ports_mode=PortsMode.POSTGRES, database_url=url, seed_demo_data=False))
@@ -301,6 +389,11 @@ def main() -> None:
     execute(services, _FINISHED_JOBS, count=finished)
     vacuum(url)
     figures["claim_latency_with_finished_jobs"] = {"finished_jobs": finished, **claim_latency(services, samples)}
+    before_url = fresh_database("bench_jobs_before")
+    downgrade(before_url, BEFORE_PARKING)
+    figures["claim_latency_with_jobs_due_later"] = claim_with_jobs_due_later(
+        url, before_url, due_later=scaled(100_000), samples=samples
+    )
     if "--explain" in sys.argv:
         services.jobs.enqueue_many([JobRequest(job_type=NOOP) for _ in range(1000)])
         plan = execute(services, _CLAIM_EXPLAIN).all()

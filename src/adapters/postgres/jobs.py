@@ -43,9 +43,12 @@ _ADD_ONE = (
 )
 _RESERVE_IDS = text("SELECT array(SELECT nextval('jobs_id_seq') FROM generate_series(1, :count))")
 # The batch travels as one JSON document (one fast encode, no per-element array quoting).
+# A job due later is parked (migration 0026): out of the claim's index until it is due.
 _INSERT_ROWS = """
-    INSERT INTO jobs (id, job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at)
-    SELECT r.id, r.job_type, r.payload, 'pending', r.priority, r.max_attempts, r.run_at, r.key, :now
+    INSERT INTO jobs (
+        id, job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at, parked
+    )
+    SELECT r.id, r.job_type, r.payload, 'pending', r.priority, r.max_attempts, r.run_at, r.key, :now, r.run_at > :now
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
         id bigint, job_type text, payload jsonb, priority smallint, max_attempts integer, run_at timestamptz, key text
     )
@@ -102,7 +105,7 @@ _COMPLETE = text(
 _RELEASE = text(
     """
     UPDATE jobs SET status = 'pending', attempts = jobs.attempts - 1, lease_token = NULL, lease_expires_at = NULL,
-        worker_id = NULL, started_at = NULL
+        worker_id = NULL, started_at = NULL, parked = false
     FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[])) AS r(id, token)
     WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
     """
@@ -112,6 +115,7 @@ _FAIL = text(
     UPDATE jobs SET
         status = CASE WHEN r.retry_at IS NULL THEN 'dead' ELSE 'pending' END,
         run_at = coalesce(r.retry_at, jobs.run_at),
+        parked = coalesce(r.retry_at > CAST(:now AS timestamptz), false),
         finished_at = CASE WHEN r.retry_at IS NULL THEN CAST(:now AS timestamptz) END,
         lease_token = NULL,
         lease_expires_at = NULL,
@@ -149,7 +153,7 @@ _STRANDED = text(
 _GET = text(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = :id")
 _REQUEUE_DEAD = text(
     """
-    UPDATE jobs SET status = 'pending', attempts = 0, run_at = :now, finished_at = NULL
+    UPDATE jobs SET status = 'pending', attempts = 0, run_at = :now, finished_at = NULL, parked = false
     WHERE id = :id AND status = 'dead'
     """
 )
@@ -201,7 +205,8 @@ _DEAD_MATCHING = """
     AND (CAST(:dead_until AS timestamptz) IS NULL OR finished_at < :dead_until)
 """
 _REQUEUE_DEAD_MATCHING = text(
-    f"UPDATE jobs SET status = 'pending', attempts = 0, run_at = :now, finished_at = NULL WHERE {_DEAD_MATCHING}"
+    f"UPDATE jobs SET status = 'pending', attempts = 0, run_at = :now, finished_at = NULL, parked = false"
+    f" WHERE {_DEAD_MATCHING}"
 )
 _DELETE_DEAD_MATCHING = text(f"DELETE FROM jobs WHERE {_DEAD_MATCHING}")
 _PRUNE = text(
