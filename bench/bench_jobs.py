@@ -298,9 +298,9 @@ def claim_timings(conn: psycopg.Connection[Any], statement: str, count: int) -> 
 
 
 def claim_with_jobs_due_later(after_url: str, before_url: str, *, due_later: int, samples: int) -> dict[str, Any]:
-    """claim(1) latency with ``due_later`` pending jobs due tomorrow, before (migration 0026: one due index of
-    every pending job) and after parking, interleaved in 4 rounds; the floor is the bare SKIP
-    LOCKED claim on the old schema with no job due later."""
+    """claim(1) latency with ``due_later`` pending jobs due tomorrow, interleaved in 4 rounds:
+    before (the schema before 0026: one due index of every pending job) and after parking;
+    the floor is the bare SKIP LOCKED claim on the old schema with no job due later."""
     after, before = (url.replace("postgresql+psycopg://", "postgresql://", 1) for url in (after_url, before_url))
     figures: dict[str, Any] = {"jobs_due_later": due_later}
     fill(before, due_later=0, due_now=samples, priorities="0", parked=False)
