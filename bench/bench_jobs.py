@@ -251,12 +251,19 @@ UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1,
     lease_token = gen_random_uuid(), lease_expires_at = now() + interval '5 minutes'
 FROM due WHERE jobs.id = due.id RETURNING jobs.id
 """
-# The claim's statement as app.jobs_claim runs it (no limits), for its plan.
-_PARKED_CLAIM_EXPLAIN = """
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+# The claim's statement as app.jobs_claim runs it (no limits), prepared with the function's
+# settings so that EXPLAIN shows the generic plan the function uses.
+_CLAIM_SETTINGS = (
+    "SET plan_cache_mode = force_generic_plan",
+    "SET enable_bitmapscan = off",
+    "SET enable_sort = off",
+    "SET jit = off",
+)
+_PARKED_CLAIM_PREPARE = """
+PREPARE parked_claim(timestamptz) AS
 WITH due AS MATERIALIZED (
     SELECT j.id FROM jobs j
-    WHERE j.status = 'pending' AND NOT j.parked AND j.run_at <= now()
+    WHERE j.status = 'pending' AND NOT j.parked AND j.run_at <= $1
       AND j.job_type <> ALL (ARRAY(SELECT c.job_type FROM job_type_controls c))
     ORDER BY j.priority, j.run_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED
 )
@@ -317,7 +324,13 @@ def claim_with_jobs_due_later(after_url: str, before_url: str, *, due_later: int
         with psycopg.connect(before, autocommit=True) as old, psycopg.connect(after, autocommit=True) as new:
             if name == "spread_priorities" and "--explain" in sys.argv:
                 # Claims one job (EXPLAIN ANALYZE runs it): the plan with the due jobs in place.
-                figures["claim_plan"] = [row[0] for row in new.execute(_PARKED_CLAIM_EXPLAIN)]
+                for setting in _CLAIM_SETTINGS:
+                    new.execute(setting)
+                new.execute(_PARKED_CLAIM_PREPARE)
+                explain = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE parked_claim(now())"
+                figures["claim_plan"] = [row[0] for row in new.execute(explain)]
+                new.execute("DEALLOCATE parked_claim")
+                new.execute("RESET ALL")
             for _ in range(4):
                 runs["before"] += claim_timings(old, _CLAIM_CALL, samples // 4)
                 runs["after"] += claim_timings(new, _CLAIM_CALL, (samples - 1) // 4)
