@@ -238,7 +238,7 @@ def claim_latency(services: Services, samples: int) -> dict[str, float]:
     return percentiles(timings)
 
 
-BEFORE_PARKING = "0026_waitlist_closed"
+BEFORE_PARKING = "0027_composer_save"
 """The schema before parked jobs (bench_jobs_before is migrated back to it)."""
 _CLAIM_CALL = "SELECT id FROM app.jobs_claim(now(), 1, gen_random_uuid(), now() + interval '5 minutes', NULL, NULL)"
 # The floor: the bare SKIP LOCKED claim of one job, no function, no role switch, no controls.
@@ -306,7 +306,7 @@ def claim_timings(conn: psycopg.Connection[Any], statement: str, count: int) -> 
 
 def claim_with_jobs_due_later(after_url: str, before_url: str, *, due_later: int, samples: int) -> dict[str, Any]:
     """claim(1) latency with ``due_later`` pending jobs due tomorrow, interleaved in 4 rounds:
-    before (the schema before 0027: one due index of every pending job) and after parking;
+    before (the schema before 0028: one due index of every pending job) and after parking;
     the floor is the bare SKIP LOCKED claim on the old schema with no job due later."""
     after, before = (url.replace("postgresql+psycopg://", "postgresql://", 1) for url in (after_url, before_url))
     figures: dict[str, Any] = {"jobs_due_later": due_later}

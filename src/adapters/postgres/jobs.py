@@ -43,7 +43,7 @@ _ADD_ONE = (
 )
 _RESERVE_IDS = text("SELECT array(SELECT nextval('jobs_id_seq') FROM generate_series(1, :count))")
 # The batch travels as one JSON document (one fast encode, no per-element array quoting).
-# A job due later is parked (migration 0027): out of the claim's index until it is due.
+# A job due later is parked (migration 0028): out of the claim's index until it is due.
 _INSERT_ROWS = """
     INSERT INTO jobs (
         id, job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at, parked

@@ -1,4 +1,4 @@
--- app.jobs_add (first defined in 0024): a job due later is parked (0027_jobs_claim.sql).
+-- app.jobs_add (first defined in 0024): a job due later is parked (0028_jobs_claim.sql).
 -- A single enqueue in one call, so that outside a transaction it is one
 -- autocommit round trip (BEGIN, the role switch, the INSERT and COMMIT took four).
 -- The idempotency key holds as in the batch insert: a known key returns the stored job's id

@@ -6,12 +6,12 @@
   Before, ``jobs_due`` held every pending job, so a claim with many jobs due later at a
   better priority read past all of them (claim(1) p99 26 ms with 100,000 of them).
 - ``app.jobs_claim`` first unparks what is due by its ``p_now``, then claims from
-  ``jobs_due`` as before (``0027_jobs_claim.sql``). ``app.jobs_add`` parks a job due later
-  (``0027_jobs_add.sql``). The flag is a storage detail: the claim still checks
+  ``jobs_due`` as before (``0028_jobs_claim.sql``). ``app.jobs_add`` parks a job due later
+  (``0028_jobs_add.sql``). The flag is a storage detail: the claim still checks
   ``run_at <= p_now``, and every job due by then is claimable, parked or not.
 
-Revision ID: 0027_parked_jobs
-Revises: 0026_waitlist_closed
+Revision ID: 0028_parked_jobs
+Revises: 0027_composer_save
 """
 
 import importlib.util
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from alembic import op
 
-revision = "0027_parked_jobs"
-down_revision = "0026_waitlist_closed"
+revision = "0028_parked_jobs"
+down_revision = "0027_composer_save"
 branch_labels = None
 depends_on = None
 
@@ -35,8 +35,8 @@ def upgrade() -> None:
     op.execute("CREATE INDEX jobs_parked ON jobs (run_at, id) WHERE status = 'pending' AND parked")
     op.execute("DROP INDEX jobs_due")
     op.execute("ALTER INDEX jobs_due_unparked RENAME TO jobs_due")
-    op.execute((_HERE / "0027_jobs_claim.sql").read_text())
-    op.execute((_HERE / "0027_jobs_add.sql").read_text())
+    op.execute((_HERE / "0028_jobs_claim.sql").read_text())
+    op.execute((_HERE / "0028_jobs_add.sql").read_text())
 
 
 def downgrade() -> None:
