@@ -570,7 +570,7 @@ def test_raising_the_quota_through_its_tool_serves_the_line_and_ends_the_suggest
     assert json.loads(raised.content)["result"]["quota"] == 5
     # The line is served (offers are holds), and the suggestion is gone: nothing is sold out with people waiting
     run_jobs(services)
-    assert [services.waitlist.status_of(p.entry) for p in services.waitlist.my_entries(FANS[0])] == ["offered"]
+    assert [services.waitlist.status_of(p.entry) for p in services.waitlist.my_entries(FANS[0]).places] == ["offered"]
     assert _raise_quota_actions(services, PRODUCER) == []
 
 

@@ -12,7 +12,7 @@ from tests.contract.test_events import OPERATOR, PRODUCER, details
 
 from townsquare.bootstrap import Services
 from townsquare.core.clock import ManualClock
-from townsquare.core.errors import Conflict, InvalidInput, NotFound
+from townsquare.core.errors import Conflict, InvalidCursor, InvalidInput, NotFound
 from townsquare.core.events import RegistrationStatus, WaitlistEntry, WaitlistStatus
 from townsquare.core.events.waitlist import ANNOUNCE_OFFER, PROMOTE_WAITLIST, offer_registration_id
 from townsquare.core.identity import Actor
@@ -68,7 +68,7 @@ def test_only_a_sold_out_type_can_be_joined(services: Services) -> None:
     with pytest.raises(Conflict) as caught:
         services.waitlist.join(FANS[0], "jazz", "standard")
     assert caught.value.field == "type_id"
-    assert services.waitlist.my_entries(FANS[0]) == []
+    assert services.waitlist.my_entries(FANS[0]).places == ()
 
 
 def test_joining_gives_a_place_at_the_back_once_per_user_and_type(services: Services) -> None:
@@ -81,11 +81,39 @@ def test_joining_gives_a_place_at_the_back_once_per_user_and_type(services: Serv
     with pytest.raises(Conflict) as caught:
         services.waitlist.join(FANS[0], "jazz", "standard")
     assert caught.value.field == "type_id"
-    assert [place.position for place in services.waitlist.my_entries(FANS[0])] == [1]
+    assert [place.position for place in services.waitlist.my_entries(FANS[0]).places] == [1]
     assert [e.entry_id for e in services.waitlist.entries(PRODUCER, "jazz").entries] == [
         first.entry.entry_id,
         second.entry.entry_id,
     ]
+
+
+def test_a_users_own_entries_page_newest_first(services: Services, clock: ManualClock) -> None:
+    # Five entries of one fan: four left (each rejoining at the back) and the last waiting.
+    sold_out_event(services)
+    joined = []
+    for number in range(5):
+        joined.append(services.waitlist.join(FANS[0], "jazz", "standard").entry.entry_id)
+        if number < 4:
+            services.waitlist.leave(FANS[0], joined[-1])
+        clock.advance(timedelta(seconds=1))
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = services.waitlist.my_entries(FANS[0], cursor=cursor, limit=2)
+        seen += [place.entry.entry_id for place in page.places]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == joined[::-1]
+    assert pages == 3
+    # A cursor is the user's own: someone else's (or a tampered one) is refused, naming it.
+    first = services.waitlist.my_entries(FANS[0], limit=2).next_cursor
+    assert first is not None
+    for actor, bad in [(FANS[1], first), (FANS[0], first[:-2] + "xx")]:
+        with pytest.raises(InvalidCursor) as caught:
+            services.waitlist.my_entries(actor, cursor=bad, limit=2)
+        assert caught.value.field == "cursor"
 
 
 @pytest.mark.parametrize(
@@ -247,7 +275,7 @@ def test_cancelling_the_event_closes_its_line(services: Services, mode: str) -> 
     services.events.cancel_event(PRODUCER, "jazz")
     run_jobs(services)
     assert statuses(services, entries) == ["closed", "left", "closed"]
-    assert [place.entry.status for place in services.waitlist.my_entries(FANS[0])] == [WaitlistStatus.CLOSED]
+    assert [place.entry.status for place in services.waitlist.my_entries(FANS[0]).places] == [WaitlistStatus.CLOSED]
     assert services.waitlist.promote("jazz") == 0  # again: nothing changes
     assert statuses(services, entries) == ["closed", "left", "closed"]
 
@@ -377,7 +405,7 @@ def test_the_demo_data_has_a_sold_out_masterclass_with_alice_in_line(services: S
     demo_events.seed(services)
     demo_events.seed(services)  # seeding again adds nothing
     alice = Actor("alice")
-    places = services.waitlist.my_entries(alice)
+    places = services.waitlist.my_entries(alice).places
     assert [(p.entry.event_id, p.entry.type_id, p.position) for p in places] == [
         ("demo-wheel-workshop", "masterclass", 1)
     ]

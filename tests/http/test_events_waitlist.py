@@ -127,6 +127,9 @@ def test_bad_waitlist_input_is_a_problem_naming_the_field(client: Client, auth: 
     for change, field in (({"waitlist_mode": "lottery"}, "waitlist_mode"), ({"offer_hours": 0}, "offer_hours")):
         bad = client.put("/api/v1/events/jazz", json={**EVENT, **change}, headers=producer)
         assert assert_problem(bad, 400)["field"] == field
+    # Your own entries: a bad cursor or limit
+    for query, field in (("cursor=garbage", "cursor"), ("limit=0", "limit"), ("limit=501", "limit")):
+        assert assert_problem(client.get(f"/api/v1/waitlist?{query}", headers=fan), 400)["field"] == field
     unchanged()
 
 

@@ -273,9 +273,13 @@ class MemoryWaitlistStore:
             if each.type_id == entry.type_id and each.position_key < entry.position_key
         )
 
-    def entries_of(self, user_id: str, limit: int) -> list[WaitlistEntry]:
+    def entries_of(self, user_id: str, *, before: tuple[datetime, str] | None, limit: int) -> list[WaitlistEntry]:
         return sorted(
-            (each for each in self._entries.values() if each.user_id == user_id),
+            (
+                each
+                for each in self._entries.values()
+                if each.user_id == user_id and (before is None or (each.joined_at, each.entry_id) < before)
+            ),
             key=lambda each: (each.joined_at, each.entry_id),
             reverse=True,
         )[:limit]

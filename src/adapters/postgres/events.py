@@ -222,6 +222,10 @@ _ENTRIES_OF = text(
     f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE user_id = :user_id "
     "ORDER BY joined_at DESC, entry_id DESC LIMIT :limit"
 )
+_ENTRIES_OF_NEXT = text(
+    f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE user_id = :user_id "
+    "AND (joined_at, entry_id) < (:joined_at, :entry_id) ORDER BY joined_at DESC, entry_id DESC LIMIT :limit"
+)
 _EVENT_ENTRIES_FIRST = text(
     f"SELECT {_ENTRY_COLUMNS} FROM event_waitlist WHERE event_id = :event_id "
     "AND status = ANY (CAST(:statuses AS text[])) ORDER BY joined_at, seq LIMIT :limit"
@@ -417,8 +421,11 @@ class PgWaitlistStore:
         params = {"event_id": entry.event_id, "type_id": entry.type_id, "joined_at": entry.joined_at, "seq": entry.seq}
         return int(self._run(_WAITING_AHEAD, params).mappings().one()["ahead"])
 
-    def entries_of(self, user_id: str, limit: int) -> list[WaitlistEntry]:
-        return self._entries(_ENTRIES_OF, {"user_id": user_id, "limit": limit})
+    def entries_of(self, user_id: str, *, before: tuple[datetime, str] | None, limit: int) -> list[WaitlistEntry]:
+        if before is None:
+            return self._entries(_ENTRIES_OF, {"user_id": user_id, "limit": limit})
+        params = {"user_id": user_id, "joined_at": before[0], "entry_id": before[1], "limit": limit}
+        return self._entries(_ENTRIES_OF_NEXT, params)
 
     def event_entries(
         self,

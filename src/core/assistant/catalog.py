@@ -457,7 +457,7 @@ def project_tools(
                 "place": p.position,
                 "offer_expires_at": p.entry.offer_expires_at,
             }
-            for p in waitlist.my_entries(c.actor, a.limit)
+            for p in waitlist.my_entries(c.actor, limit=a.limit).places
         ]
 
     def demand(c: ToolContext, _a: NoArguments) -> Any:

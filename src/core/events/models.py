@@ -608,6 +608,14 @@ class WaitlistPage:
     next_cursor: str | None
 
 
+@frozen
+class WaitlistPlacePage:
+    """One page of a user's own entries, newest first, each with its place; the next page's cursor."""
+
+    places: tuple[WaitlistPlace, ...]
+    next_cursor: str | None
+
+
 def seats_left(
     event: Event,
     types: Sequence[TicketType],

@@ -186,8 +186,8 @@ class WaitlistStore(Protocol):
         """How many entries of the entry's type wait ahead of it."""
         ...
 
-    def entries_of(self, user_id: str, limit: int) -> list[WaitlistEntry]:
-        """The user's entries, newest first (joined_at, then entry_id, descending)."""
+    def entries_of(self, user_id: str, *, before: tuple[datetime, str] | None, limit: int) -> list[WaitlistEntry]:
+        """The user's entries, newest first (joined_at, then entry_id, descending), after a position."""
         ...
 
     def event_entries(

@@ -34,6 +34,7 @@ from townsquare.core.events.models import (
     WaitlistMode,
     WaitlistPage,
     WaitlistPlace,
+    WaitlistPlacePage,
     WaitlistStatus,
     seats_left,
 )
@@ -214,16 +215,24 @@ class WaitlistService:
         """
         return self._settle_own(actor, entry_id, decline_only=True)
 
-    def my_entries(self, actor: Actor, limit: int = DEFAULT_LIMIT) -> list[WaitlistPlace]:
-        """The actor's entries, newest first, with each waiting one's place in its line.
+    def my_entries(self, actor: Actor, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> WaitlistPlacePage:
+        """The actor's entries, newest first, with each waiting one's place in its line, a page at a time.
 
         Raises:
             InvalidInput: a limit out of 1..500.
+            InvalidCursor: a malformed, tampered, expired or foreign cursor.
         """
         _check_limit(limit)
+        scope = f"events:my-waitlist:{actor.user_id}"
+        before = None if cursor is None else _newest_first_position(self._cursors.decode(scope, cursor))
         with self._uow.transaction():
-            entries = self._waitlist.entries_of(actor.user_id, limit)
-            return [self._place(entry) for entry in entries]
+            entries = self._waitlist.entries_of(actor.user_id, before=before, limit=limit + 1)
+            places = tuple(self._place(entry) for entry in entries[:limit])
+        if len(entries) <= limit:
+            return WaitlistPlacePage(places, None)
+        last = entries[limit - 1]
+        next_cursor = self._cursors.encode(scope, {"j": last.joined_at.isoformat(), "e": last.entry_id})
+        return WaitlistPlacePage(places, next_cursor)
 
     def get_entry(self, actor: Actor, entry_id: str) -> WaitlistPlace:
         """An entry and its place, for its user, the event's producer or an admin.
@@ -613,6 +622,16 @@ def _position_in(position: dict[str, Any]) -> tuple[datetime, int]:
         if not isinstance(joined, str) or isinstance(seq, bool) or not isinstance(seq, int):
             raise TypeError
         return datetime.fromisoformat(joined), seq
+    except (KeyError, TypeError, ValueError):
+        raise InvalidCursor("cursor body is malformed", field="cursor") from None
+
+
+def _newest_first_position(position: dict[str, Any]) -> tuple[datetime, str]:
+    try:
+        joined, entry_id = position["j"], position["e"]
+        if not isinstance(joined, str) or not isinstance(entry_id, str):
+            raise TypeError
+        return datetime.fromisoformat(joined), entry_id
     except (KeyError, TypeError, ValueError):
         raise InvalidCursor("cursor body is malformed", field="cursor") from None
 

@@ -744,12 +744,13 @@ def reject_waitlist(
     return WaitlistEntryList([WaitlistEntryOut.of(services.waitlist, each) for each in rejected])
 
 
-@get("/waitlist", summary="Your waitlist entries, newest first")
-def my_waitlist(services: ServicesDep, actor: ActorDep) -> WaitlistEntryList:
-    """Your waitlist entries (the newest 50), each waiting one with its place in line."""
-    return WaitlistEntryList(
-        [WaitlistEntryOut.at(services.waitlist, each) for each in services.waitlist.my_entries(actor)]
-    )
+@get("/waitlist", summary="Your waitlist entries, newest first", problems=[400])
+def my_waitlist(
+    services: ServicesDep, actor: ActorDep, *, cursor: Cursor = None, limit: WaitlistLimit = WAITLIST_LIMIT
+) -> WaitlistEntryList:
+    """Your waitlist entries, newest first, each waiting one with its place in line, a page at a time."""
+    page = services.waitlist.my_entries(actor, cursor=cursor, limit=limit)
+    return WaitlistEntryList([WaitlistEntryOut.at(services.waitlist, each) for each in page.places], page.next_cursor)
 
 
 @get("/waitlist/{entry_id:str}", summary="One waitlist entry", problems=[404])
