@@ -37,10 +37,9 @@ from townsquare.hosts.http.convert import project
 from townsquare.hosts.http.deps import ActorDep, ServicesDep
 from townsquare.hosts.http.openapi import one_of, values_of
 from townsquare.hosts.http.routes.declare import API, get, on_loop, post
-from townsquare.hosts.http.routes.events import RegistrationList, RegistrationOut
+from townsquare.hosts.http.routes.events import Cursor, EventId, RegistrationList, RegistrationOut
 
 TAGS = ["reports"]
-EventId = Annotated[str, PathParameter(description="the event's id")]
 FromDay = Annotated[
     date | None, QueryParameter(name="from", description="the first day covered (YYYY-MM-DD)", required=False)
 ]
@@ -56,7 +55,6 @@ ProducerParam = Annotated[
     str | None,
     QueryParameter(description="whose events (admins only; defaults to the caller)", required=False),
 ]
-Cursor = Annotated[str | None, QueryParameter(description="the previous page's next_cursor", required=False)]
 Limit = Annotated[int, QueryParameter(description=f"page size, 1..{MAX_LIMIT}")]
 Status = Annotated[
     str | None,
