@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -127,6 +127,77 @@ def test_point_in_time_summary_equals_the_summary_of_the_ledger_up_to_the_instan
     now = clock.now()
     # Instants at every event's own time (the boundary), and random ones up to now
     instants = [event.recorded_at for event in events] + [min(start + timedelta(seconds=pick), now) for pick in picks]
+    for instant in instants:
+        assert services.earnings.summary(ADMIN, creator, as_of=instant) == expected_summaries(creator, events, instant)
+    assert services.earnings.summary(ADMIN, creator, as_of=now) == services.earnings.summary(ADMIN, creator)
+
+
+days_of_operations = st.lists(
+    st.tuples(
+        st.sampled_from(["record", "capture", "void", "refund"]),
+        st.integers(0, 7),  # which earning
+        st.integers(1, 5_000),  # amount
+        st.sampled_from(["USD", "EUR"]),
+        # seconds after the previous operation: often none (a burst), often across a midnight
+        st.sampled_from([0, 1, 3600]) | st.integers(0, 40 * 3600),
+    ),
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=days_of_operations, offsets=st.lists(st.integers(-3 * 3600, 3 * 3600), max_size=4))
+def test_point_in_time_summaries_are_exact_at_day_edges_and_in_between(
+    services: Services, clock: ManualClock, ops: list[tuple[str, int, int, str, int]], offsets: list[int]
+) -> None:
+    """Postgres answers from per-UTC-day checkpoints plus the tail of events of the instant's day:
+    instants on a midnight, a microsecond either side of it, on an event recorded at midnight
+    exactly, and in between must all equal the summary of the events up to them."""
+    creator = f"edge-{next(_creators)}"
+    # Start a second before a UTC midnight, so the first events straddle it
+    midnight = datetime.combine(clock.now().date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    clock.set(midnight - timedelta(seconds=1))
+    start = clock.now()
+    earnings: list[LedgerEvent] = []
+    events: list[LedgerEvent] = []
+    for n, (op, which, amount, currency, gap) in enumerate(ops):
+        clock.advance(timedelta(seconds=gap))
+        if n == 1 and clock.now() < midnight:
+            clock.set(midnight)  # one event recorded on the midnight itself
+        key = f"{creator}-{n}"
+        try:
+            if op == "record" or not earnings:
+                event = services.earnings.record(
+                    SHOP, creator_id=creator, kind="sale", amount=amount, currency=currency, idempotency_key=key
+                )
+                earnings.append(event)
+            else:
+                earning = earnings[which % len(earnings)]
+                if op == "capture":
+                    event = services.earnings.capture(
+                        SHOP, earning.id, currency=earning.currency, amount=amount, idempotency_key=key
+                    )
+                elif op == "void":
+                    event = services.earnings.void(SHOP, earning.id, idempotency_key=key)
+                else:
+                    event = services.earnings.refund(
+                        ADMIN, earning.id, currency=earning.currency, amount=amount, reason="r", idempotency_key=key
+                    )
+        except Conflict:
+            continue
+        events.append(event)
+    now = clock.now()
+    edges = []
+    day = start.date()
+    while (edge := datetime.combine(day, datetime.min.time(), tzinfo=UTC)) <= now + timedelta(days=1):
+        edges += [edge - timedelta(microseconds=1), edge, edge + timedelta(microseconds=1)]
+        edges += [edge + timedelta(seconds=offset) for offset in offsets]
+        day += timedelta(days=1)
+    instants = [event.recorded_at for event in events] + [each for each in edges if each <= now]
     for instant in instants:
         assert services.earnings.summary(ADMIN, creator, as_of=instant) == expected_summaries(creator, events, instant)
     assert services.earnings.summary(ADMIN, creator, as_of=now) == services.earnings.summary(ADMIN, creator)

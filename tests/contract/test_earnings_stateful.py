@@ -47,7 +47,7 @@ def test_random_ledgers_agree_and_keep_their_invariants(pg_url: str, pg_dsn: str
         # The ledger refuses TRUNCATE; replica mode skips the guard (superuser, tests only).
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute("SET session_replication_role = replica")
-            conn.execute("TRUNCATE earning_events, earning_totals")
+            conn.execute("TRUNCATE earning_events, earning_totals, earning_days")
 
     class Ledgers(RuleBasedStateMachine):
         earnings = Bundle("earnings")

@@ -134,6 +134,11 @@ ROWS: dict[str, tuple[str, str]] = {
         "creator_id",
         "INSERT INTO earning_totals (creator_id, currency, shard, total, events) VALUES (:owner, 'USD', 3, 500, 1)",
     ),
+    "earning_days": (
+        "creator_id",
+        "INSERT INTO earning_days (creator_id, day, currency, shard, total, events) "
+        "VALUES (:owner, '2026-01-15', 'USD', 3, 500, 1)",
+    ),
     "assistant_memory_heads": (
         "user_id",
         "INSERT INTO assistant_memory_heads (user_id, version) VALUES (:owner, 1)",
@@ -176,6 +181,7 @@ UNFILTERED_WRITES = {
     "feed_hidden_items": "DELETE FROM feed_hidden_items",
     "feed_cart_items": "DELETE FROM feed_cart_items",
     "earning_totals": "DELETE FROM earning_totals",
+    "earning_days": "DELETE FROM earning_days",
     "assistant_memory_heads": "UPDATE assistant_memory_heads SET version = version + 1",
     "assistant_memories": "DELETE FROM assistant_memories",
     "assistant_memory_history": "UPDATE assistant_memory_history SET text = ''",

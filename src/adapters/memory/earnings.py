@@ -113,6 +113,10 @@ class MemoryEarningsLedger:
 
         self._db.record_undo(undo)
 
+    def rebuild_checkpoints(self, creator_id: str) -> None:
+        # sum_events_as_of scans the events: nothing kept to rebuild.
+        return
+
     def timeline(
         self, creator_id: str, where: TimelineFilter, after: TimelinePosition | None, limit: int
     ) -> Sequence[LedgerEvent]:

@@ -8,7 +8,9 @@ Concurrency, in short (docs/earnings.md has the long form):
   new statement and so a new snapshot, sum the earning's events: racing refunds are serial
   per earning and each one sees all the others that committed before it;
 * the totals live in 16 shard rows per creator and currency (the shard comes from the event
-  id), so writers for one creator rarely wait on the same row.
+  id), so writers for one creator rarely wait on the same row;
+* so do the per-day checkpoints (``earning_days``, the same shard), which a point-in-time
+  summary sums up to the instant's UTC day before adding that day's events.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Row, text
@@ -55,6 +57,17 @@ _APPEND = text(
             voided = t.voided + excluded.voided,
             refunded = t.refunded + excluded.refunded,
             events = t.events + 1
+    ),
+    -- The day's checkpoint (same shard as the totals): an as-of read sums days, then one day's events.
+    dayed AS (
+        INSERT INTO earning_days AS d (creator_id, day, currency, shard, total, captured, voided, refunded, events)
+        SELECT :creator_id, :day, :currency, :shard, :total, :captured, :voided, :refunded, 1 FROM appended
+        ON CONFLICT (creator_id, day, currency, shard) DO UPDATE SET
+            total = d.total + excluded.total,
+            captured = d.captured + excluded.captured,
+            voided = d.voided + excluded.voided,
+            refunded = d.refunded + excluded.refunded,
+            events = d.events + 1
     )
     SELECT count(*) FROM appended
     """
@@ -88,17 +101,25 @@ _SUM_EVENTS = text(
     FROM earning_events WHERE creator_id = :creator_id GROUP BY currency ORDER BY currency
     """
 )
-# Served by earning_events_timeline (creator_id, recorded_at, id): a range scan of the creator's
-# events up to the instant.
+# The checkpoints of the days before the instant's UTC day (earning_days' primary key), then
+# that day's events up to the instant (a range scan of earning_events_timeline, index-only).
 _SUM_EVENTS_AS_OF = text(
     """
-    SELECT currency,
-           coalesce(sum(amount) FILTER (WHERE type = 'earning'), 0)::bigint AS total,
-           coalesce(sum(amount) FILTER (WHERE type = 'capture'), 0)::bigint AS captured,
-           coalesce(sum(amount) FILTER (WHERE type = 'void'), 0)::bigint AS voided,
-           coalesce(sum(amount) FILTER (WHERE type = 'refund'), 0)::bigint AS refunded,
-           count(*) AS events
-    FROM earning_events WHERE creator_id = :creator_id AND recorded_at <= :as_of
+    SELECT currency, sum(total)::bigint AS total, sum(captured)::bigint AS captured, sum(voided)::bigint AS voided,
+           sum(refunded)::bigint AS refunded, sum(events)::bigint AS events
+    FROM (
+        SELECT currency, total, captured, voided, refunded, events
+        FROM earning_days WHERE creator_id = :creator_id AND day < :day
+        UNION ALL
+        SELECT currency,
+               CASE WHEN type = 'earning' THEN amount ELSE 0 END,
+               CASE WHEN type = 'capture' THEN amount ELSE 0 END,
+               CASE WHEN type = 'void' THEN amount ELSE 0 END,
+               CASE WHEN type = 'refund' THEN amount ELSE 0 END,
+               1
+        FROM earning_events
+        WHERE creator_id = :creator_id AND recorded_at >= :day_start AND recorded_at <= :as_of
+    ) AS sums
     GROUP BY currency ORDER BY currency
     """
 )
@@ -108,6 +129,20 @@ _INSERT_TOTALS = text(
     """
     INSERT INTO earning_totals (creator_id, currency, shard, total, captured, voided, refunded, events)
     VALUES (:creator_id, :currency, 0, :total, :captured, :voided, :refunded, :events)
+    """
+)
+_DELETE_DAYS = text("DELETE FROM earning_days WHERE creator_id = :creator_id")
+_INSERT_DAYS = text(
+    """
+    INSERT INTO earning_days (creator_id, day, currency, shard, total, captured, voided, refunded, events)
+    SELECT creator_id, (recorded_at AT TIME ZONE 'UTC')::date, currency,
+           position(right(id::text, 1) IN '0123456789abcdef') - 1,
+           coalesce(sum(amount) FILTER (WHERE type = 'earning'), 0),
+           coalesce(sum(amount) FILTER (WHERE type = 'capture'), 0),
+           coalesce(sum(amount) FILTER (WHERE type = 'void'), 0),
+           coalesce(sum(amount) FILTER (WHERE type = 'refund'), 0),
+           count(*)
+    FROM earning_events WHERE creator_id = :creator_id GROUP BY 1, 2, 3, 4
     """
 )
 _CREATORS = text("SELECT DISTINCT creator_id FROM earning_totals ORDER BY creator_id")
@@ -122,6 +157,11 @@ def creator_lock_key(creator_id: str) -> int:
 def shard_of(event_id: str) -> int:
     """The totals shard an event adds to: spread evenly by the (hash-derived) event id."""
     return uuid.UUID(event_id).int % SHARDS
+
+
+def utc_day(instant: datetime) -> date:
+    """The UTC day an instant falls on: the day of the checkpoint an event recorded then adds to."""
+    return instant.astimezone(UTC).date()
 
 
 def _event_from_row(row: Row[Any]) -> LedgerEvent:
@@ -173,6 +213,7 @@ class PgEarningsLedger:
                     "idempotency_key": event.idempotency_key,
                     "reason": event.reason,
                     "recorded_at": event.recorded_at,
+                    "day": utc_day(event.recorded_at),
                     "shard": shard_of(event.id),
                     "total": delta.total,
                     "captured": delta.captured,
@@ -223,7 +264,14 @@ class PgEarningsLedger:
         return [_totals_from_row(row) for row in rows]
 
     def sum_events_as_of(self, creator_id: str, as_of: datetime) -> Sequence[Totals]:
-        rows = self._db.connection().execute(_SUM_EVENTS_AS_OF, {"creator_id": creator_id, "as_of": as_of})
+        day = utc_day(as_of)
+        params = {
+            "creator_id": creator_id,
+            "as_of": as_of,
+            "day": day,
+            "day_start": datetime.combine(day, datetime.min.time(), tzinfo=UTC),
+        }
+        rows = self._db.connection().execute(_SUM_EVENTS_AS_OF, params)
         return [_totals_from_row(row) for row in rows]
 
     def replace_totals(self, creator_id: str, totals: Sequence[Totals]) -> None:
@@ -245,6 +293,11 @@ class PgEarningsLedger:
                     for each in totals
                 ],
             )
+
+    def rebuild_checkpoints(self, creator_id: str) -> None:
+        conn = self._db.connection()
+        conn.execute(_DELETE_DAYS, {"creator_id": creator_id})
+        conn.execute(_INSERT_DAYS, {"creator_id": creator_id})
 
     def timeline(
         self, creator_id: str, where: TimelineFilter, after: TimelinePosition | None, limit: int

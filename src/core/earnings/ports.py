@@ -70,6 +70,11 @@ class EarningsLedger(Protocol):
         """Make ``totals`` the creator's stored totals (after :meth:`lock_totals`)."""
         ...
 
+    def rebuild_checkpoints(self, creator_id: str) -> None:
+        """Rebuild whatever the store keeps to answer :meth:`sum_events_as_of` from the events (after
+        :meth:`lock_totals`); a store that sums the events themselves keeps nothing."""
+        ...
+
     def timeline(
         self, creator_id: str, where: TimelineFilter, after: TimelinePosition | None, limit: int
     ) -> Sequence[LedgerEvent]:

@@ -374,6 +374,8 @@ class EarningsService:
             report = reconcile(creator_id, self._ledger.stored_totals(creator_id), recomputed)
             if report.corrected:
                 self._ledger.replace_totals(creator_id, recomputed)
+            # The point-in-time checkpoints are rebuilt every time (a bulk load bypasses the append).
+            self._ledger.rebuild_checkpoints(creator_id)
         return report
 
     def creators(self, actor: Actor) -> list[str]:
