@@ -17,6 +17,7 @@ from townsquare.core.composer import (
     publish_job_key,
 )
 from townsquare.core.errors import Conflict, InvalidCursor, InvalidInput, NotFound
+from townsquare.core.feed import make_draft as make_feed_draft
 from townsquare.core.identity import Actor
 from townsquare.core.jobs import JobRunner
 
@@ -277,6 +278,60 @@ def test_the_publish_job_is_keyed_by_draft_and_version_and_runs_once(services: S
     assert services.jobs.enqueue("composer.publish_scheduled", {}, idempotency_key=key) == services.jobs.enqueue(
         "composer.publish_scheduled", {}, idempotency_key=key
     )
+
+
+def test_a_backlog_of_due_posts_publishes_with_the_first_job_and_later_ones_wait(
+    services: Services, clock: ManualClock
+) -> None:
+    # Given five posts of two authors due at 13:00 and one due at 15:00
+    due, authors = {}, {}
+    for number in range(5):
+        author = ALICE if number % 2 else BOB
+        created = draft(services, title=f"due {number}", actor=author)
+        when = datetime(2026, 1, 15, 13, 0)
+        due[created.draft_id] = services.composer.schedule(author, created.draft_id, 1, when, "UTC").version
+        authors[f"post:{created.draft_id}"] = author.user_id
+    later = draft(services, title="later")
+    later_version = services.composer.schedule(ALICE, later.draft_id, 1, datetime(2026, 1, 15, 15, 0), "UTC").version
+    # When one of the due posts' job runs at 13:00
+    clock.set(datetime(2026, 1, 15, 13, 0, tzinfo=UTC))
+    first_id = next(iter(due))
+    first = services.composer.publish_scheduled(first_id, due[first_id])
+    # Then all five are in the feed, each once, as their authors', and their drafts are gone
+    assert first is not None and first.item_id == f"post:{first_id}"
+    items = services.feed.home(BOB).items
+    assert sorted(item.title for item in items) == [f"due {n}" for n in range(5)]
+    assert {item.item_id: item.creator_id for item in items} == authors
+    for draft_id in due:
+        with pytest.raises(NotFound):
+            services.composer.get(Actor(authors[f"post:{draft_id}"]), draft_id)
+    # And the other due posts' own jobs find nothing to do; the later post waits for its time
+    for draft_id, version in due.items():
+        assert services.composer.publish_scheduled(draft_id, version) is None
+    run_due_jobs(services)
+    assert len(feed_titles(services)) == 5
+    assert services.composer.get(ALICE, later.draft_id).schedule is not None
+    clock.set(datetime(2026, 1, 15, 15, 0, tzinfo=UTC))
+    assert services.composer.publish_scheduled(later.draft_id, later_version) is not None
+    assert sorted(feed_titles(services)) == sorted([*(f"due {n}" for n in range(5)), "later"])
+
+
+def test_a_due_post_whose_id_is_taken_is_left_to_its_own_job(services: Services, clock: ManualClock) -> None:
+    # Given two posts due at 13:00, and another creator's item already under the second's post id
+    mine = draft(services, title="mine")
+    taken = services.composer.create(ALICE, make_content("taken", "body"), draft_id="taken-id")
+    mine_version = services.composer.schedule(ALICE, mine.draft_id, 1, datetime(2026, 1, 15, 13, 0), "UTC").version
+    taken_version = services.composer.schedule(ALICE, taken.draft_id, 1, datetime(2026, 1, 15, 13, 0), "UTC").version
+    services.feed.publish(BOB, make_feed_draft(taken.feed_item_id, "post", "bob's"))
+    # When the first post's job runs
+    clock.set(datetime(2026, 1, 15, 13, 0, tzinfo=UTC))
+    assert services.composer.publish_scheduled(mine.draft_id, mine_version) is not None
+    # Then the other draft was not taken along: it stays, and its own job refuses it, naming the id
+    assert services.composer.get(ALICE, taken.draft_id).version == taken_version
+    with pytest.raises(Conflict) as caught:
+        services.composer.publish_scheduled(taken.draft_id, taken_version)
+    assert caught.value.field == "item_id"
+    assert sorted(feed_titles(services)) == ["bob's", "mine"]
 
 
 def test_publishing_a_scheduled_draft_now_or_deleting_it_disarms_its_job(

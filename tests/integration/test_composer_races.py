@@ -1,5 +1,6 @@
-"""Real races on Postgres: concurrent autosaves on one version, and scheduled posts drained by
-worker processes while one of them is killed with SIGKILL mid-publish."""
+"""Real races on Postgres: concurrent autosaves on one version, due posts published in batches by
+eight threads at once, and scheduled posts drained by worker processes while one of them is
+killed with SIGKILL mid-publish."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -20,6 +22,7 @@ from tests.integration.test_jobs_worker import ROOT, wait_for
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.composer import DraftConflict, make_content
+from townsquare.core.feed import FeedItem
 from townsquare.core.identity import Actor, system_actor
 from townsquare.core.jobs import JobStatus
 from townsquare.hosts.worker.host import WorkerOptions
@@ -65,29 +68,88 @@ def test_twenty_concurrent_autosaves_on_one_version_exactly_one_wins(pg_url: str
         services.close()
 
 
+def test_eight_threads_publishing_due_posts_in_batches_publish_each_exactly_once(pg_url: str) -> None:
+    # Given 300 posts of 10 authors, all due
+    services = bootstrap(attrs.evolve(postgres_settings(pg_url), database_pool_size=10))
+    now = datetime.now(UTC)
+    past = bootstrap(postgres_settings(pg_url), clock=ManualClock(now - timedelta(minutes=3)))
+    when = (now - timedelta(minutes=1)).replace(tzinfo=None)
+    scheduled = {}
+    for number in range(300):
+        author = Actor(f"author-{number % 10}")
+        created = past.composer.create(author, make_content(f"post {number}", "due"))
+        scheduled[created.draft_id] = past.composer.schedule(author, created.draft_id, 1, when, "UTC").version
+    past.close()
+    order = list(scheduled)
+    barrier = threading.Barrier(8)
+    returned: list[str] = []
+    failures: list[BaseException] = []
+
+    def worker(number: int) -> None:
+        barrier.wait()
+        try:  # each thread runs its share of the jobs, in an order the others don't share
+            for draft_id in order[number::8]:
+                item = services.composer.publish_scheduled(draft_id, scheduled[draft_id])
+                if item is not None:
+                    returned.append(item.item_id)
+        except BaseException as error:
+            failures.append(error)
+
+    # When eight threads run the posts' jobs at once, each job taking due posts along in a batch
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        # Then nothing failed or waited forever, and every post is in the feed exactly once
+        assert not failures and not any(thread.is_alive() for thread in threads)
+        assert len(returned) == len(set(returned))
+        items = []
+        page = services.feed.home(Actor("reader"), limit=100)
+        items.extend(page.items)
+        while page.next_cursor is not None:
+            page = services.feed.home(Actor("reader"), cursor=page.next_cursor, limit=100)
+            items.extend(page.items)
+        assert sorted(item.item_id for item in items) == sorted(f"post:{draft_id}" for draft_id in scheduled)
+        # And the batches did the work: far fewer jobs published than there were posts
+        assert len(returned) < len(scheduled)
+        assert all(not services.composer.list_mine(Actor(f"author-{n}"), limit=1).drafts for n in range(10))
+    finally:
+        services.close()
+
+
 def publishing_worker(url: str, published: str, slow: bool) -> None:
     """Child process: the real ``run_worker`` (2 s lease); appends "pid draft_id" to ``published``
-    for each scheduled publish that committed. ``slow`` holds each publish's transaction open a
-    moment, so a SIGKILL lands mid-publish."""
+    for each draft a scheduled publish committed, its own and the due ones its batch took along.
+    ``slow`` holds each batch's transaction open a moment (its drafts locked, nothing committed)
+    and marks ``published.inflight`` first, so a SIGKILL lands mid-publish."""
 
     def setup(services: Services) -> None:
         composer = services.composer
         publish = composer.publish_scheduled
-        feed_publish = services.feed.publish
+        publish_batch = services.feed.publish_batch
+        batched = threading.local()
 
-        def slow_feed_publish(*args: object, **kwargs: object) -> object:
-            time.sleep(0.02)  # inside the publish transaction, after the draft's row lock
-            return feed_publish(*args, **kwargs)  # type: ignore[arg-type]
+        def recording_batch(actor: Actor, posts: Any) -> list[FeedItem]:
+            items = publish_batch(actor, posts)
+            if slow:
+                with open(published + ".inflight", "a") as file:
+                    file.write(f"{os.getpid()}\n")
+                time.sleep(1.0)  # inside the publish transaction, the batch's drafts locked
+            batched.items = items
+            return items
 
         def recording(draft_id: str, version: int) -> object:
+            batched.items = []
             item = publish(draft_id, version)
-            if item is not None:
-                with open(published, "a") as file:  # one short append per line: atomic between processes
-                    file.write(f"{os.getpid()} {draft_id}\n")
+            if item is not None:  # committed: record the draft and the batch it took along
+                drafts = [draft_id, *(taken.item_id.removeprefix("post:") for taken in batched.items)]
+                with open(published, "a") as file:  # one short append: atomic between processes
+                    file.write("".join(f"{os.getpid()} {published_id}\n" for published_id in drafts))
             return item
 
-        if slow:
-            services.feed.publish = slow_feed_publish  # type: ignore[method-assign]
+        services.feed.publish_batch = recording_batch  # type: ignore[method-assign]
         composer.publish_scheduled = recording  # type: ignore[method-assign]
         with open(published + ".ready", "a") as file:
             file.write(f"{os.getpid()}\n")
@@ -130,7 +192,8 @@ def test_scheduled_posts_drained_by_three_workers_one_killed_publish_exactly_onc
     # When three workers drain them, and the slow one is killed with SIGKILL mid-way
     victim = start(slow=True)
     wait_for(lambda: ready.exists() and len(ready.read_text().split()) == 1, 60, "the first worker")
-    wait_for(lambda: published.exists() and len(published.read_text().splitlines()) >= 10, 60, "first publishes")
+    inflight = tmp_path / "published.inflight"
+    wait_for(inflight.exists, 60, "the first worker's first batch")
     others = [start(slow=False) for _ in range(2)]
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)

@@ -69,6 +69,18 @@ class MemoryDraftStore:
         self._db.record_undo(lambda: self._drafts.__setitem__(draft_id, current))
         return True
 
+    def delete_each(self, versions: Sequence[tuple[str, int]]) -> list[str]:
+        return [draft_id for draft_id, version in versions if self.delete(draft_id, version)]
+
+    def due_for_update(self, now: datetime, limit: int) -> list[Draft]:
+        # Nothing is ever held by another transaction here: memory transactions are serial.
+        due = sorted(
+            (draft.schedule.publish_at, draft.draft_id, draft)
+            for draft in self._drafts.values()
+            if draft.schedule is not None and draft.schedule.publish_at <= now
+        )
+        return [draft for _, _, draft in due[:limit]]
+
     def list_by_author(self, author_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Draft]:
         mine = sorted(
             (draft for draft in self._drafts.values() if draft.author_id == author_id),

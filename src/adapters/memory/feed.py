@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
@@ -67,6 +68,9 @@ class MemoryFeedStore:
         self._db.record_undo(undo)
         return stored
 
+    def add_new(self, items: Sequence[FeedItem]) -> list[FeedItem]:
+        return [stored for item in items if (stored := self.add(item)) is not None]
+
     def mark_removed(self, item_id: str, at: datetime) -> None:
         item = self._items[item_id]
         if not item.is_live:
@@ -110,6 +114,9 @@ class MemoryFeedStore:
 
     def follower_count(self, creator_id: str) -> int:
         return self._followers.get(creator_id, 0)
+
+    def follower_counts(self, creator_ids: Sequence[str]) -> dict[str, int]:
+        return {creator_id: self._followers.get(creator_id, 0) for creator_id in creator_ids}
 
     def followed_by(self, follower_id: str) -> set[str]:
         """The creators ``follower_id`` follows (the composer's picker ranks them first)."""

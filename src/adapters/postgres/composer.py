@@ -48,6 +48,22 @@ _SET_SCHEDULE = text(
     """
 )
 _DELETE = text("DELETE FROM composer_drafts WHERE draft_id = :draft_id AND version = :version RETURNING draft_id")
+_DELETE_EACH = text(
+    """
+    DELETE FROM composer_drafts d
+    USING unnest(CAST(:draft_ids AS text[]), CAST(:versions AS bigint[])) AS v(id, version)
+    WHERE d.draft_id = v.id AND d.version = v.version
+    RETURNING d.draft_id
+    """
+)
+# Index composer_drafts_due (migration 0030) in publish order; SKIP LOCKED: a batch never
+# waits behind a draft another worker is publishing.
+_DUE_FOR_UPDATE = text(
+    f"""
+    SELECT {_COLUMNS} FROM composer_drafts WHERE publish_at IS NOT NULL AND publish_at <= :now
+    ORDER BY publish_at, draft_id LIMIT :limit FOR UPDATE SKIP LOCKED
+    """
+)
 _FIRST_PAGE = text(
     f"""
     SELECT {_COLUMNS} FROM composer_drafts WHERE author_id = :author_id
@@ -112,6 +128,16 @@ class PgDraftStore:
     def delete(self, draft_id: str, version: int) -> bool:
         row = self._db.connection().execute(_DELETE, {"draft_id": draft_id, "version": version}).one_or_none()
         return row is not None
+
+    def delete_each(self, versions: Sequence[tuple[str, int]]) -> list[str]:
+        if not versions:
+            return []
+        params = {"draft_ids": [draft_id for draft_id, _ in versions], "versions": [v for _, v in versions]}
+        return [row.draft_id for row in self._db.connection().execute(_DELETE_EACH, params)]
+
+    def due_for_update(self, now: datetime, limit: int) -> list[Draft]:
+        rows = self._db.connection().execute(_DUE_FOR_UPDATE, {"now": now, "limit": limit})
+        return [Draft.from_row(row) for row in rows.mappings()]
 
     def list_by_author(self, author_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Draft]:
         if after is None:

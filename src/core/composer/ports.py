@@ -47,6 +47,18 @@ class DraftStore(Protocol):
         """Delete the draft if it is at ``version``; False when it is not (or is gone)."""
         ...
 
+    def delete_each(self, versions: Sequence[tuple[str, int]]) -> list[str]:
+        """Delete each ``(draft_id, version)`` draft that is at that version; the ids deleted (one write)."""
+        ...
+
+    def due_for_update(self, now: datetime, limit: int) -> list[Draft]:
+        """Up to ``limit`` scheduled drafts due at ``now``, earliest first (publish time, then id), locked.
+
+        Drafts another transaction holds are skipped, not waited for (Postgres ``SKIP
+        LOCKED``): a batch takes what is free and never waits behind another worker.
+        """
+        ...
+
     def list_by_author(self, author_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Draft]:
         """The author's drafts, newest first (created_at, then draft_id, descending), after a position."""
         ...

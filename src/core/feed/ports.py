@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -62,6 +63,14 @@ class FeedStore(Protocol):
         """
         ...
 
+    def add_new(self, items: Sequence[FeedItem]) -> list[FeedItem]:
+        """Store each item whose id is free, in the order given, and return those stored.
+
+        One statement for all of them (a batch of scheduled posts); an item whose id is taken
+        is left out, not an error (the caller leaves it to the one-by-one path).
+        """
+        ...
+
     def mark_removed(self, item_id: str, at: datetime) -> None:
         """Take a live item out of every feed."""
         ...
@@ -72,6 +81,10 @@ class FeedStore(Protocol):
 
     def follower_count(self, creator_id: str) -> int:
         """How many users follow ``creator_id``."""
+        ...
+
+    def follower_counts(self, creator_ids: Sequence[str]) -> dict[str, int]:
+        """How many users follow each of ``creator_ids`` (one read for a batch)."""
         ...
 
     def follow(self, follower_id: str, creator_id: str, at: datetime) -> None:

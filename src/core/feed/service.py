@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,26 +150,34 @@ class FeedService:
         with self._uow.transaction(actor=actor.acting_as()):
             existing = self._store.get(draft.item_id)
             if existing is None:
-                stored = self._store.add(
-                    FeedItem(
-                        item_id=draft.item_id,
-                        creator_id=creator,
-                        kind=draft.kind,
-                        title=draft.title,
-                        body=draft.body,
-                        price_cents=draft.price_cents,
-                        currency=draft.currency,
-                        published_at=when,
-                        rank_key=rank_key(when, self._store.follower_count(creator)),
-                        sequence=0,
-                    )
-                )
+                stored = self._store.add(_new_item(draft, creator, when, self._store.follower_count(creator)))
                 if stored is not None:
                     return stored
                 # Another transaction published this id meanwhile: judge it as a retry.
                 existing = self._store.get(draft.item_id)
                 assert existing is not None
             return _as_retry(existing, creator, draft)
+
+    def publish_batch(self, actor: Actor, posts: Sequence[tuple[str, Draft]]) -> list[FeedItem]:
+        """Publish each ``(creator_id, draft)`` now, all in one transaction, skipping taken ids.
+
+        The batch path of scheduled posts (an admin or the system only): one read of the
+        creators' follower counts and one write for every item, where :meth:`publish` takes
+        three statements an item. An item whose id is taken is left out of the result and
+        not published; the caller leaves it to :meth:`publish`, which judges it as a retry.
+
+        Raises:
+            Forbidden: a non-admin actor.
+        """
+        if not actor.is_admin:
+            raise Forbidden("only an admin or the system publishes a batch for creators")
+        if not posts:
+            return []
+        when = self._clock.now()
+        with self._uow.transaction(actor=actor.acting_as()):
+            followers = self._store.follower_counts(sorted({creator for creator, _ in posts}))
+            items = [_new_item(draft, creator, when, followers.get(creator, 0)) for creator, draft in posts]
+            return self._store.add_new(items)
 
     def remove(self, actor: Actor, item_id: str) -> None:
         """Take an item out of every feed (its creator or an admin). Removing twice is a no-op.
@@ -318,6 +327,22 @@ def _past_time(when: datetime, now: datetime) -> datetime:
     if when > now:
         raise InvalidInput("published_at must not be in the future", field="published_at")
     return when.astimezone(UTC)
+
+
+def _new_item(draft: Draft, creator_id: str, when: datetime, followers: int) -> FeedItem:
+    """The item ``draft`` becomes, published by ``creator_id`` at ``when`` (the store numbers it)."""
+    return FeedItem(
+        item_id=draft.item_id,
+        creator_id=creator_id,
+        kind=draft.kind,
+        title=draft.title,
+        body=draft.body,
+        price_cents=draft.price_cents,
+        currency=draft.currency,
+        published_at=when,
+        rank_key=rank_key(when, followers),
+        sequence=0,
+    )
 
 
 def _as_retry(existing: FeedItem, creator_id: str, draft: Draft) -> FeedItem:
