@@ -7,11 +7,12 @@ one version exactly one matches.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.core.composer.media import Media
@@ -263,6 +264,9 @@ class PgEntityIndex:
 
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
+        # The transactions' connections that have the custom-plan settings (each transaction
+        # gets a Connection of its own, so one set_config serves every tier of a search).
+        self._planned: weakref.WeakSet[Connection] = weakref.WeakSet()
 
     def put(self, entity: Entity) -> None:
         self._db.connection().execute(
@@ -316,7 +320,9 @@ class PgEntityIndex:
     def _tier(self, statement: Any, query: SearchQuery, limit: int, **params: Any) -> list[Entity]:
         kinds = [kind.value for kind in query.kinds]
         conn = self._db.connection()
-        conn.execute(_CUSTOM_PLANS)
+        if conn not in self._planned:  # once a transaction: set_config(..., true) lasts until it ends
+            conn.execute(_CUSTOM_PLANS)
+            self._planned.add(conn)
         rows = conn.execute(statement, {"kinds": kinds, "searcher": query.searcher, "limit": limit, **params})
         return [entity_from_row(row) for row in rows.mappings()]
 
