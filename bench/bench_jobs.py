@@ -1,7 +1,9 @@
 """Jobs benchmark: enqueue (batch and single), drain, end to end through the Dramatiq worker host, claim latency,
 and how long after the last enqueue of a burst its last job is done (the wake-up on enqueue).
 
-Run: ``.venv/bin/python bench/bench_jobs.py [--explain]`` (``BENCH_SCALE=0.1`` for a quick run). It
+Run: ``.venv/bin/python bench/bench_jobs.py [--explain]`` (``BENCH_SCALE=0.1`` for a quick run;
+``--trace-parent``: only the enqueue figures before and after jobs carried their enqueuer's trace
+context, migration 0031). It
 drops and recreates the database ``bench_jobs`` on ``BENCH_PG`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``), uses the Redis broker at ``BENCH_REDIS``
 (default ``redis://127.0.0.1:6379/14``) for the end-to-end figure, and prints one JSON document.
@@ -14,8 +16,9 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -24,9 +27,11 @@ from sqlalchemy import text
 
 from common import SCALE, fresh_database, percentiles, scaled
 from townsquare.adapters.postgres.job_wakeups import CHANNEL
+from townsquare.adapters.postgres.jobs import _RESERVE_IDS, PgJobStore
 from townsquare.adapters.postgres.migrations import downgrade
+from townsquare.adapters.trace_context import current_trace_parent
 from townsquare.bootstrap import Services, bootstrap
-from townsquare.core.jobs import JobRequest, Outcome
+from townsquare.core.jobs import JobRequest, NewJob, Outcome
 from townsquare.hosts.worker.broker import setup_broker
 from townsquare.hosts.worker.host import WorkerHost, WorkerOptions
 from townsquare.settings import PortsMode, Settings
@@ -338,11 +343,142 @@ def claim_with_jobs_due_later(after_url: str, before_url: str, *, due_later: int
     return figures
 
 
+BEFORE_TRACE_PARENT = "0030_composer_due"
+"""The schema before jobs carried their enqueuer's trace context (migration 0031)."""
+# 0028's statements, as the store sent them before 0031 (the one-statement enqueue, the batch insert).
+_ADD_ONE_0028 = (
+    "SELECT app.jobs_add(%(role)s, %(actor)s, %(job_type)s, %(payload)s::jsonb, %(priority)s::smallint,"
+    " %(max_attempts)s::integer, %(run_at)s::timestamptz, %(key)s::text, %(now)s::timestamptz)"
+)
+_INSERT_MANY_0028 = text(
+    """
+    INSERT INTO jobs (
+        id, job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at, parked
+    )
+    SELECT r.id, r.job_type, r.payload, 'pending', r.priority, r.max_attempts, r.run_at, r.key, :now, r.run_at > :now
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        id bigint, job_type text, payload jsonb, priority smallint, max_attempts integer, run_at timestamptz, key text
+    )
+    """
+)
+
+
+class StoreBefore0031(PgJobStore):
+    """The enqueue paths as they were before 0031, on a database migrated back to 0030 (keyless
+    batches only: the bench's)."""
+
+    def add_one(self, job: NewJob, now: datetime) -> int:
+        params = {
+            "job_type": job.job_type,
+            "payload": json.dumps(job.payload, separators=(",", ":"), ensure_ascii=False),
+            "priority": job.priority,
+            "max_attempts": job.max_attempts,
+            "run_at": job.run_at,
+            "key": job.idempotency_key,
+            "now": now,
+        }
+        ((job_id,),) = self._db.call(_ADD_ONE_0028, params)
+        return int(job_id)
+
+    def add(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        assert all(job.idempotency_key is None for job in jobs)
+        conn = self._db.connection()
+        reserved: list[int] = conn.execute(_RESERVE_IDS, {"count": len(jobs)}).scalar_one()
+        rows = [
+            {
+                "id": job_id,
+                "job_type": job.job_type,
+                "payload": job.payload,
+                "priority": job.priority,
+                "max_attempts": job.max_attempts,
+                "run_at": job.run_at.isoformat(),
+                "key": None,
+            }
+            for job_id, job in zip(reserved, jobs, strict=True)
+        ]
+        conn.execute(
+            _INSERT_MANY_0028, {"rows": json.dumps(rows, separators=(",", ":"), ensure_ascii=False), "now": now}
+        )
+        return reserved
+
+
+def in_span(services: Services, tracer: Any, *, stored: bool = True) -> Services:
+    """Each enqueue under a recording span (as in a traced request), its context stored with the
+    job (``stored``) or not (the span's own cost, which a traced request pays anyway)."""
+    jobs = attrs.evolve(services.jobs, trace_parent=current_trace_parent if stored else None)
+
+    class Traced:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(jobs, name)
+
+        def enqueue(self, *args: Any, **kwargs: Any) -> int:
+            with tracer.start_as_current_span("request"):
+                return jobs.enqueue(*args, **kwargs)
+
+        def enqueue_many(self, *args: Any, **kwargs: Any) -> list[int]:
+            with tracer.start_as_current_span("request"):
+                return jobs.enqueue_many(*args, **kwargs)
+
+    return attrs.evolve(services, jobs=Traced())
+
+
+def enqueue_with_trace_parent(url: str, services: Services) -> dict[str, Any]:
+    """Enqueue before 0031 (a database migrated back, 0028's statements) beside after: tracing
+    off (no trace parent), tracing on (each enqueue in a recording span that is not exported:
+    the cost of reading and storing its context, not of exporting; beside it the same spans with
+    nothing stored), and the bare INSERT floor.
+    Interleaved rounds, the median of each."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    before_url = fresh_database("bench_jobs_before")
+    downgrade(before_url, BEFORE_TRACE_PARENT)
+    before = bootstrap(attrs.evolve(services.settings, database_url=before_url))
+    before.job_handlers.register(NOOP, lambda _context: None)
+    before = attrs.evolve(before, jobs=attrs.evolve(before.jobs, store=StoreBefore0031(before.jobs.store._db)))  # type: ignore[attr-defined]
+    tracer = TracerProvider().get_tracer("bench")
+    traced, spans_only = in_span(services, tracer), in_span(services, tracer, stored=False)
+
+    def both() -> None:
+        reset(services)
+        reset(before)
+
+    figures: dict[str, Any] = {}
+    for callers, count in ((1, scaled(2_000)), (8, scaled(8_000))):
+        figures[f"single_enqueue_{callers}_caller{'s' if callers > 1 else ''}"] = interleaved(
+            {
+                "before_0031": lambda n=count, k=callers: bench_single_enqueue(before, n, k),
+                "after_tracing_off": lambda n=count, k=callers: bench_single_enqueue(services, n, k),
+                "after_span_not_stored": lambda n=count, k=callers: bench_single_enqueue(spans_only, n, k),
+                "after_tracing_on": lambda n=count, k=callers: bench_single_enqueue(traced, n, k),
+                "floor_bare_insert": lambda n=count, k=callers: bare_insert_rate(url, n, k),
+            },
+            rounds=3,
+            between=both,
+        )
+    figures["batch_enqueue"] = interleaved(
+        {
+            "before_0031": lambda: bench_batch_enqueue(before, scaled(50_000)),
+            "after_tracing_off": lambda: bench_batch_enqueue(services, scaled(50_000)),
+            "after_span_not_stored": lambda: bench_batch_enqueue(spans_only, scaled(50_000)),
+            "after_tracing_on": lambda: bench_batch_enqueue(traced, scaled(50_000)),
+        },
+        rounds=3,
+        between=both,
+    )
+    before.close()
+    return figures
+
+
 def main() -> None:
     url = fresh_database(DATABASE)
     services = bootstrap(Settings(ports_mode=PortsMode.POSTGRES, database_url=url, seed_demo_data=False))
     services.job_handlers.register(NOOP, lambda _context: None)
     figures: dict[str, Any] = {"scale": SCALE}
+    if "--trace-parent" in sys.argv:
+        figures["enqueue_with_trace_parent"] = enqueue_with_trace_parent(url, services)
+        services.close()
+        print(json.dumps(figures, indent=2))
+        return
 
     figures["batch_enqueue_jobs_per_s"] = bench_batch_enqueue(services, scaled(100_000))
     vacuum(url)

@@ -347,6 +347,7 @@ def _bootstrap_memory(settings: Settings, clock: Clock, cursors: CursorCodec) ->
         handlers=job_handlers,
         cursors=cursors,
         lease=_lease(settings),
+        trace_parent=_trace_parent(settings),
     )
     feed_store = MemoryFeedStore(db)
     feed = FeedService(feed_store, db, clock, cursors)
@@ -409,6 +410,7 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         handlers=job_handlers,
         cursors=cursors,
         lease=_lease(settings),
+        trace_parent=_trace_parent(settings),
     )
     notifications, close_notifications = _postgres_notifications(settings, db, clock, cursors, jobs)
     feed_store = PgFeedStore(db)
@@ -439,6 +441,16 @@ def _bootstrap_postgres(settings: Settings, clock: Clock, cursors: CursorCodec) 
         readiness={"database": db.ping},
         closers=[db.dispose, wakeups.close, close_notifications],
     )
+
+
+def _trace_parent(settings: Settings) -> Callable[[], str | None] | None:
+    """What stores the enqueuer's trace context with each job: only when traces are on (an
+    OTLP endpoint is set); otherwise jobs carry none and enqueue never asks."""
+    if not settings.otlp_endpoint:
+        return None
+    from townsquare.adapters.trace_context import current_trace_parent
+
+    return current_trace_parent
 
 
 def _lease(settings: Settings) -> LeasePolicy:

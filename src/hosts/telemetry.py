@@ -3,7 +3,9 @@
 Traces: with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, the HTTP host makes a span per request
 (Litestar's OpenTelemetry middleware), every Postgres statement is a child span (psycopg's
 instrumentation, which also sees the statements the unit of work runs on its own cursor), and
-the worker makes a span per job run. Nothing is set up, and nothing costs, when it is unset.
+the worker makes a span per job run, linked to the span that enqueued the job (its trace
+context is stored with the job: ``townsquare.adapters.trace_context``). Nothing is set up, and
+nothing costs, when it is unset.
 
 Error reports: with ``SENTRY_DSN`` set, unhandled errors of requests (Litestar integration) and
 of job runs (the worker reports a failed run itself; Dramatiq's integration covers its own
@@ -20,11 +22,13 @@ from typing import Any
 
 import structlog
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from townsquare import __version__
+from townsquare.adapters.trace_context import linked_context
 from townsquare.settings import Settings
 
 log = structlog.get_logger("townsquare.telemetry")
@@ -57,14 +61,23 @@ class Tracing:
         self._psycopg.instrument(tracer_provider=self.provider, skip_dep_check=True)
 
     @contextmanager
-    def job_run(self, job_type: str, job_id: int, attempt: int) -> Iterator[None]:
-        """A span around one job run (its statements are its children)."""
+    def job_run(self, job_type: str, job_id: int, attempt: int, trace_parent: str | None = None) -> Iterator[None]:
+        """A span around one job run (its statements are its children).
+
+        The run is the root of a trace of its own, linked to the span that enqueued the job
+        (``trace_parent``, stored with the job): a consumer's span in OpenTelemetry's messaging
+        conventions, as a job may run long after that request, or more than once.
+        """
         attributes: dict[str, str | int] = {
             "townsquare.job.type": job_type,
             "townsquare.job.id": job_id,
             "townsquare.job.attempt": attempt,
         }
-        with self.tracer.start_as_current_span(f"job {job_type}", kind=trace.SpanKind.CONSUMER, attributes=attributes):
+        enqueuer = linked_context(trace_parent)
+        links = [] if enqueuer is None else [trace.Link(enqueuer)]
+        with self.tracer.start_as_current_span(
+            f"job {job_type}", context=Context(), kind=trace.SpanKind.CONSUMER, attributes=attributes, links=links
+        ):
             yield
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,6 +25,7 @@ from townsquare.core.jobs import (
     JobRunner,
     JobStatus,
     LeaseLost,
+    NewJob,
     Outcome,
     RetryPolicy,
 )
@@ -133,6 +135,46 @@ def test_enqueue_joins_the_callers_transaction(jobs_services: Services) -> None:
     assert jobs_services.jobs.stats(OPERATOR).by_status[JobStatus.PENDING] == 1
     assert jobs_services.jobs.get(OPERATOR, kept).idempotency_key == "kept"
     assert jobs_services.jobs.enqueue("test.noop", idempotency_key="rolled-back") != kept
+
+
+REQUEST_A = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+REQUEST_B = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+
+
+def test_jobs_carry_their_enqueuers_trace_parent_to_the_claim(jobs_services: Services) -> None:
+    # Given: enqueues under two requests' trace contexts (one alone, one batch), and none
+    under_a = attrs.evolve(jobs_services.jobs, trace_parent=lambda: REQUEST_A)
+    under_b = attrs.evolve(jobs_services.jobs, trace_parent=lambda: REQUEST_B)
+    single = under_a.enqueue("test.noop", idempotency_key="traced")
+    batch = under_b.enqueue_many([JobRequest(job_type="test.noop"), JobRequest(job_type="test.noop", priority=1)])
+    untraced = jobs_services.jobs.enqueue("test.noop", priority=2)
+    # When: the same key again under another context (the stored job keeps its own)
+    assert under_b.enqueue("test.noop", idempotency_key="traced") == single
+    claimed = jobs_services.jobs.claim(10)
+    # Then
+    parents = {job.id: job.trace_parent for job in claimed}
+    assert parents == {single: REQUEST_A, batch[0]: REQUEST_B, batch[1]: REQUEST_B, untraced: None}
+
+
+def test_a_batch_of_jobs_from_different_contexts_keeps_each_ones(jobs_services: Services, clock: ManualClock) -> None:
+    # Given: the store's batch insert with jobs that do not share one trace context
+    def new(trace_parent: str | None, key: str | None = None) -> NewJob:
+        return NewJob(
+            job_type="test.noop",
+            payload={},
+            max_attempts=3,
+            run_at=clock.now(),
+            priority=0,
+            idempotency_key=key,
+            trace_parent=trace_parent,
+        )
+
+    with jobs_services.uow.transaction():
+        ids = jobs_services.jobs.store.add([new(REQUEST_A), new(None), new(REQUEST_B, "k")], clock.now())
+    # When
+    claimed = jobs_services.jobs.claim(10)
+    # Then
+    assert {job.id: job.trace_parent for job in claimed} == dict(zip(ids, [REQUEST_A, None, REQUEST_B], strict=True))
 
 
 def test_claim_takes_due_jobs_by_priority_then_time_and_only_once(jobs_services: Services, clock: ManualClock) -> None:

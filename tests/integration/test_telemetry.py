@@ -85,6 +85,67 @@ def test_a_job_run_is_a_span(spans: tuple[Tracing, InMemorySpanExporter]) -> Non
     assert (run.attributes or {})["townsquare.job.id"] == job_id
 
 
+@pytest.mark.parametrize("adapter", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_job_run_links_to_the_request_that_enqueued_it(
+    adapter: str, request: pytest.FixtureRequest, spans: tuple[Tracing, InMemorySpanExporter]
+) -> None:
+    # Given: a traced HTTP host and worker host on the same queue (traces on: an OTLP endpoint
+    # is set, the spans go to the in-memory exporter)
+    tracing, exporter = spans
+    endpoint = "http://127.0.0.1:4318"
+    settings = (
+        memory_settings(otlp_endpoint=endpoint)
+        if adapter == "memory"
+        else postgres_settings(request.getfixturevalue("pg_url"), otlp_endpoint=endpoint)
+    )
+    services = bootstrap(settings)
+    broker = setup_broker(settings)
+    host = WorkerHost(services, broker, WorkerOptions(threads=1, poll_interval=0.02), tracing=tracing)
+    try:
+        # When: a request enqueues a job, and the worker runs it
+        with TestClient(create_app(settings, services, tracing=tracing)) as client:
+            response = client.post("/api/v1/admin/jobs/test", json={"fail": False}, headers=bearer("root", admin=True))
+        assert response.status_code == 201, response.text
+        job_id = response.json()["job_id"]
+        host.start()
+        deadline = time.monotonic() + 10
+        while services.jobs.get(OPERATOR, job_id).status.value != "completed" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        host.stop()
+        broker.close()
+        services.close()
+    tracing.provider.force_flush()
+    finished = exporter.get_finished_spans()
+    # Then: the run's span is the root of its own trace, with one link: the request's span
+    [server] = [span for span in finished if span.kind is SpanKind.SERVER and "/admin/jobs/test" in span.name]
+    [run] = [span for span in finished if span.name == "job poison_test"]
+    assert (run.attributes or {})["townsquare.job.id"] == job_id
+    assert run.parent is None and run.context.trace_id != server.context.trace_id
+    [link] = run.links
+    assert (link.context.trace_id, link.context.span_id) == (server.context.trace_id, server.context.span_id)
+
+
+def test_jobs_enqueued_without_a_span_or_with_tracing_off_link_to_nothing(
+    spans: tuple[Tracing, InMemorySpanExporter],
+) -> None:
+    # Given: a job enqueued with traces on but no current span, and one with traces off
+    tracing, exporter = spans
+    traced = bootstrap(memory_settings(otlp_endpoint="http://127.0.0.1:4318"))
+    untraced = bootstrap(memory_settings())
+    for services in (traced, untraced):
+        services.job_handlers.register("test.traced", lambda _context: None)
+        services.jobs.enqueue("test.traced")
+        # When
+        [job] = services.jobs.claim(1)
+        # Then
+        assert job.trace_parent is None
+        with tracing.job_run(job.job_type, job.id, job.attempt, job.trace_parent):
+            pass
+    tracing.provider.force_flush()
+    assert [span.links for span in exporter.get_finished_spans()] == [(), ()]
+
+
 class CapturingTransport:
     """A sentry-sdk transport that keeps events here instead of sending them."""
 

@@ -36,6 +36,8 @@ class MemoryJobStore:
         self._keys: dict[str, int] = {}
         self._workers: dict[uuid.UUID, datetime] = {}  # worker id -> last heartbeat
         self._controls: dict[str, TypeControl] = {}
+        # The enqueuer's trace context, beside the job (admins' Job view does not show it).
+        self._trace_parents: dict[int, str] = {}
         # Ids are never reused, not even after a rollback (as a Postgres sequence).
         self._last_id = 0
         db.on_reset(self._reset)
@@ -46,6 +48,7 @@ class MemoryJobStore:
         self._keys.clear()
         self._workers.clear()
         self._controls.clear()
+        self._trace_parents.clear()
         self._last_id = 0
 
     def _put(self, job: Job, token: uuid.UUID | None = None) -> None:
@@ -101,8 +104,18 @@ class MemoryJobStore:
                 self._put(job)
                 if key is not None:
                     self._set_key(key, job.id)
+                if new.trace_parent is not None:
+                    self._set_trace_parent(job.id, new.trace_parent)
                 ids.append(job.id)
             return ids
+
+    def _set_trace_parent(self, job_id: int, trace_parent: str) -> None:
+        self._trace_parents[job_id] = trace_parent
+
+        def undo() -> None:
+            self._trace_parents.pop(job_id, None)
+
+        self._db.record_undo(undo)
 
     def _set_key(self, key: str, job_id: int) -> None:
         self._keys[key] = job_id
@@ -169,6 +182,7 @@ class MemoryJobStore:
                         max_attempts=job.max_attempts,
                         lease_token=token,
                         lease_expires_at=lease_expires_at,
+                        trace_parent=self._trace_parents.get(job.id),
                     )
                 )
             return claimed
@@ -435,6 +449,7 @@ class MemoryJobStore:
     def _delete(self, job_id: int) -> None:
         job = self._jobs.pop(job_id)
         token = self._tokens.pop(job_id, None)
+        trace_parent = self._trace_parents.pop(job_id, None)
         key = job.idempotency_key
         if key is not None and self._keys.get(key) == job_id:
             del self._keys[key]
@@ -443,6 +458,8 @@ class MemoryJobStore:
             self._jobs[job_id] = job
             if token is not None:
                 self._tokens[job_id] = token
+            if trace_parent is not None:
+                self._trace_parents[job_id] = trace_parent
             if key is not None:
                 self._keys[key] = job_id
 

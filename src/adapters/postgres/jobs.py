@@ -36,21 +36,26 @@ _JOB_COLUMNS = (
     " created_at, finished_at, lease_expires_at, last_error, errors, worker_id, started_at"
 )
 
-# One enqueue is one call (migration 0024): alone, in autocommit, it is a single round trip.
+# One enqueue is one call (migration 0024; the trace parent since 0031): alone, in autocommit,
+# it is a single round trip.
 _ADD_ONE = (
     "SELECT app.jobs_add(%(role)s, %(actor)s, %(job_type)s, %(payload)s::jsonb, %(priority)s::smallint,"
-    " %(max_attempts)s::integer, %(run_at)s::timestamptz, %(key)s::text, %(now)s::timestamptz)"
+    " %(max_attempts)s::integer, %(run_at)s::timestamptz, %(key)s::text, %(now)s::timestamptz,"
+    " %(trace_parent)s::text)"
 )
 _RESERVE_IDS = text("SELECT array(SELECT nextval('jobs_id_seq') FROM generate_series(1, :count))")
 # The batch travels as one JSON document (one fast encode, no per-element array quoting).
 # A job due later is parked (migration 0028): out of the claim's index until it is due.
 _INSERT_ROWS = """
     INSERT INTO jobs (
-        id, job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at, parked
+        id, job_type, payload, status, priority, max_attempts, run_at, idempotency_key, created_at, parked,
+        trace_parent
     )
-    SELECT r.id, r.job_type, r.payload, 'pending', r.priority, r.max_attempts, r.run_at, r.key, :now, r.run_at > :now
+    SELECT r.id, r.job_type, r.payload, 'pending', r.priority, r.max_attempts, r.run_at, r.key, :now, r.run_at > :now,
+        coalesce(r.trace_parent, CAST(:trace_parent AS text))
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-        id bigint, job_type text, payload jsonb, priority smallint, max_attempts integer, run_at timestamptz, key text
+        id bigint, job_type text, payload jsonb, priority smallint, max_attempts integer, run_at timestamptz, key text,
+        trace_parent text
     )
 """
 _INSERT_MANY = text(_INSERT_ROWS)
@@ -246,23 +251,27 @@ class PgJobStore:
         # Insert keyed rows in key order: two batches racing on the same keys then take the
         # unique-index locks in the same order and wait for each other instead of deadlocking.
         rows.sort(key=lambda row: (row[1].idempotency_key is not None, row[1].idempotency_key or ""))
-        document = json.dumps(
-            [
-                {
-                    "id": job_id,
-                    "job_type": job.job_type,
-                    "payload": job.payload,
-                    "priority": job.priority,
-                    "max_attempts": job.max_attempts,
-                    "run_at": job.run_at.isoformat(),
-                    "key": job.idempotency_key,
-                }
-                for job_id, job in rows
-            ],
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        params = {"rows": document, "now": now}
+        # A batch's jobs were enqueued under one span (one call): its context travels once, as a
+        # parameter; only jobs of different contexts carry their own in the document.
+        shared: str | None = jobs[0].trace_parent
+        records = [
+            {
+                "id": job_id,
+                "job_type": job.job_type,
+                "payload": job.payload,
+                "priority": job.priority,
+                "max_attempts": job.max_attempts,
+                "run_at": job.run_at.isoformat(),
+                "key": job.idempotency_key,
+            }
+            for job_id, job in rows
+        ]
+        if any(job.trace_parent != shared for job in jobs):
+            shared = None
+            for record, (_job_id, job) in zip(records, rows, strict=True):
+                record["trace_parent"] = job.trace_parent
+        document = json.dumps(records, separators=(",", ":"), ensure_ascii=False)
+        params = {"rows": document, "now": now, "trace_parent": shared}
         if not first_of_key:
             conn.execute(_INSERT_MANY, params)
             return reserved
@@ -292,6 +301,7 @@ class PgJobStore:
             "run_at": job.run_at,
             "key": job.idempotency_key,
             "now": now,
+            "trace_parent": job.trace_parent,
         }
         ((job_id,),) = self._db.call(_ADD_ONE, params)
         return int(job_id)
@@ -325,6 +335,7 @@ class PgJobStore:
                 max_attempts=row.max_attempts,
                 lease_token=token,
                 lease_expires_at=lease_expires_at,
+                trace_parent=row.trace_parent,
             )
             for row in rows
         ]

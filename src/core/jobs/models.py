@@ -51,7 +51,8 @@ class NewJob:
     """A validated job about to be stored; built by :class:`~townsquare.core.jobs.JobService`.
 
     ``payload`` is already normalised through JSON, so every adapter stores and returns the
-    same value.
+    same value. ``trace_parent`` is the W3C ``traceparent`` of the span that was current when
+    the job was enqueued (``None`` without tracing): the run's span links to it.
     """
 
     job_type: str
@@ -60,6 +61,7 @@ class NewJob:
     run_at: datetime
     priority: int
     idempotency_key: str | None
+    trace_parent: str | None = None
 
 
 def _errors(values: Iterable[JobError]) -> tuple[JobError, ...]:
@@ -119,6 +121,8 @@ class ClaimedJob:
         max_attempts: failures allowed before dead-lettering.
         lease_token: fences this run: reports carrying another token change nothing.
         lease_expires_at: when the lease runs out unless extended by a heartbeat.
+        trace_parent: the W3C ``traceparent`` current when the job was enqueued (``None``
+            without tracing); the run's span links to it.
     """
 
     id: int
@@ -128,6 +132,7 @@ class ClaimedJob:
     max_attempts: int
     lease_token: uuid.UUID
     lease_expires_at: datetime
+    trace_parent: str | None = None
 
     @property
     def lease(self) -> Lease:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -103,6 +103,9 @@ class JobService:
         retry: the backoff policy.
         lease: the lease duration.
         retention: how long completed jobs are kept before pruning.
+        trace_parent: the W3C ``traceparent`` of the span current in the calling thread, or
+            ``None``; stored with every job enqueued, so its run can link to the enqueuer
+            (wired by the composition root when tracing is on; ``None``: not called at all).
     """
 
     uow: UnitOfWork
@@ -114,6 +117,7 @@ class JobService:
     retry: RetryPolicy = field(factory=RetryPolicy)
     lease: LeasePolicy = field(factory=LeasePolicy)
     retention: timedelta = timedelta(days=7)
+    trace_parent: Callable[[], str | None] | None = None
 
     # -- enqueue -----------------------------------------------------------------------
 
@@ -170,7 +174,9 @@ class JobService:
         if not requests:
             return []
         now = self.clock.now()
-        jobs = [self._new_job(request, now) for request in requests]
+        # Every enqueue passes here: the one place the enqueuer's trace context is read.
+        parent = self.trace_parent() if self.trace_parent is not None else None
+        jobs = [self._new_job(request, now, parent) for request in requests]
         # One job is one statement, atomic on its own: alone it commits by itself (one round
         # trip in Postgres); inside the caller's transaction it joins it, like a batch.
         unit = self.uow.single_statements() if len(jobs) == 1 else self.uow.transaction()
@@ -182,7 +188,7 @@ class JobService:
                 self.wakeups.announce()
         return ids
 
-    def _new_job(self, request: JobRequest, now: datetime) -> NewJob:
+    def _new_job(self, request: JobRequest, now: datetime, trace_parent: str | None) -> NewJob:
         check_job_type(request.job_type)
         if request.job_type not in self.handlers:
             raise InvalidInput(f"unknown job type {request.job_type!r}: no handler is registered", field="job_type")
@@ -206,6 +212,7 @@ class JobService:
             run_at=_due_time(request.run_at, request.delay, now),
             priority=request.priority,
             idempotency_key=key,
+            trace_parent=trace_parent,
         )
 
     # -- running jobs ------------------------------------------------------------------

@@ -448,7 +448,7 @@ class WorkerHost:
                 if self.tracing is None:
                     outcome = execute(self.services.job_handlers, job, heartbeat)
                 else:
-                    with self.tracing.job_run(job.job_type, job.id, job.attempt):
+                    with self.tracing.job_run(job.job_type, job.id, job.attempt, job.trace_parent):
                         outcome = execute(self.services.job_handlers, job, heartbeat)
                 if self.metrics is not None:
                     seconds = time.perf_counter() - started
