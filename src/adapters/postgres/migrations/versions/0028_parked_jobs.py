@@ -14,7 +14,6 @@ Revision ID: 0028_parked_jobs
 Revises: 0027_composer_save
 """
 
-import importlib.util
 from pathlib import Path
 
 from alembic import op
@@ -41,12 +40,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute((_HERE / "0024_jobs_add.sql").read_text().replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
-    # 0020's claim, as it was (a module whose name starts with a digit is loaded by path).
-    spec = importlib.util.spec_from_file_location("_0020", _HERE / "0020_job_controls.py")
-    assert spec is not None and spec.loader is not None
-    earlier = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(earlier)
-    op.execute(earlier._CLAIM.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    # 0020's claim, as it was.
+    op.execute((_HERE / "0020_jobs_claim.sql").read_text().replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
     op.execute("CREATE INDEX jobs_due_all ON jobs (priority, run_at, id) WHERE status = 'pending'")
     op.execute("DROP INDEX jobs_due")
     op.execute("DROP INDEX jobs_parked")
