@@ -19,6 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from townsquare import bootstrap as composition_root
+from townsquare.adapters.memory.mail import RecordingMailSender
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.settings import PortsMode, Settings
@@ -123,6 +125,15 @@ def settings(adapter: str, request: pytest.FixtureRequest) -> Settings:
     if adapter == "memory":
         return memory_settings()
     return postgres_settings(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def mailbox(monkeypatch: pytest.MonkeyPatch) -> RecordingMailSender:
+    """The mail sender of every service bootstrapped after it (the one wired without SMTP_URL),
+    held by the test to read what was sent or to refuse sends. Request it before ``services``."""
+    box = RecordingMailSender()
+    monkeypatch.setattr(composition_root, "_mail_sender", lambda _settings: box)
+    return box
 
 
 @pytest.fixture

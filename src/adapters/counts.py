@@ -95,8 +95,3 @@ class LocalCountsHub:
                 if not self._subscribers[user_id]:
                     del self._subscribers[user_id]
             subscription.close()
-
-    @property
-    def subscriber_count(self) -> int:
-        with self._lock:
-            return sum(len(subs) for subs in self._subscribers.values())

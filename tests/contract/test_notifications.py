@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from townsquare.adapters.memory.mail import RecordingMailSender
 from townsquare.bootstrap import Services
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import Forbidden, InvalidCursor, InvalidInput, NotFound
@@ -29,8 +30,10 @@ def run_jobs(services: Services) -> None:
     JobRunner(services.jobs, services.job_handlers).run_due()
 
 
-def recorded_mail(services: Services) -> list[Any]:
-    return services.notifications.mailer.messages  # type: ignore[attr-defined, no-any-return]
+@pytest.fixture
+def services(mailbox: RecordingMailSender, services: Services) -> Services:
+    """conftest's services, bootstrapped after ``mailbox``: their outbox mail goes there."""
+    return services
 
 
 # -- sending and the policy ------------------------------------------------------------------
@@ -387,7 +390,9 @@ def test_bad_preferences_name_the_field_and_change_nothing(services: Services, p
 # -- mail and digests ------------------------------------------------------------------------
 
 
-def test_email_notifications_go_through_the_outbox_and_the_worker(services: Services) -> None:
+def test_email_notifications_go_through_the_outbox_and_the_worker(
+    services: Services, mailbox: RecordingMailSender
+) -> None:
     # Given alice has an email address
     services.notifications.trust_email_address(SENDER, "alice", "alice@example.com")
     # When an email notification is sent
@@ -396,33 +401,37 @@ def test_email_notifications_go_through_the_outbox_and_the_worker(services: Serv
     assert result.sent
     assert [m.status.value for m in services.notifications.outbox(Actor("alice"))] == ["pending"]
     assert services.notifications.counts(Actor("alice")).total == 0
-    assert recorded_mail(services) == []
+    assert mailbox.messages == []
     # When the worker runs the outbox sweep and the delivery job (twice: nothing is repeated)
     services.notifications.process_outbox(WORKER)
     run_jobs(services)
     run_jobs(services)
     # Then the mail was delivered exactly once
-    [mail] = recorded_mail(services)
+    [mail] = mailbox.messages
     assert (mail.to, mail.subject, mail.text) == ("alice@example.com", "Order shipped", "On its way\n")
     assert [m.status.value for m in services.notifications.outbox(Actor("alice"))] == ["delivered"]
 
 
-def test_a_refused_delivery_is_retried_by_the_jobs_port(services: Services, clock: ManualClock) -> None:
+def test_a_refused_delivery_is_retried_by_the_jobs_port(
+    services: Services, mailbox: RecordingMailSender, clock: ManualClock
+) -> None:
     services.notifications.trust_email_address(SENDER, "alice", "alice@example.com")
-    services.notifications.mailer.fail_times = 1  # type: ignore[attr-defined]
+    mailbox.fail_times = 1
     send(services, channel="email", category="payout")
     services.notifications.process_outbox(WORKER)
     run_jobs(services)
-    assert recorded_mail(services) == []
+    assert mailbox.messages == []
     assert services.notifications.outbox(Actor("alice"))[0].status.value == "dispatched"
     # After the 60 s backoff the job runs again and delivers
     clock.advance(timedelta(seconds=61))
     run_jobs(services)
-    assert len(recorded_mail(services)) == 1
+    assert len(mailbox.messages) == 1
     assert services.notifications.outbox(Actor("alice"))[0].status.value == "delivered"
 
 
-def test_a_daily_digest_is_queued_once_per_period_at_the_local_hour(services: Services, clock: ManualClock) -> None:
+def test_a_daily_digest_is_queued_once_per_period_at_the_local_hour(
+    services: Services, mailbox: RecordingMailSender, clock: ManualClock
+) -> None:
     # Given alice in Berlin wants a daily digest at 18:00 and has unread notifications
     services.notifications.update_preferences(
         Actor("alice"), {"timezone": "Europe/Berlin", "digest": {"frequency": "daily", "hour": 18}}
@@ -443,7 +452,7 @@ def test_a_daily_digest_is_queued_once_per_period_at_the_local_hour(services: Se
     run_jobs(services)
     services.notifications.process_outbox(WORKER)
     run_jobs(services)
-    [mail] = recorded_mail(services)
+    [mail] = mailbox.messages
     assert mail.to == "alice@example.com"
     assert "2 unread" in mail.subject
     assert "Bob follows you" in mail.text and "You sold a print" in mail.text
@@ -457,7 +466,7 @@ def test_a_daily_digest_is_queued_once_per_period_at_the_local_hour(services: Se
 
 
 def test_weekly_digests_use_the_chosen_weekday_and_empty_ones_are_skipped(
-    services: Services, clock: ManualClock
+    services: Services, mailbox: RecordingMailSender, clock: ManualClock
 ) -> None:
     # 2026-01-15 is a Thursday. Alice wants Fridays at 08:00 UTC; bob Mondays at 08:00.
     services.notifications.update_preferences(
@@ -478,11 +487,11 @@ def test_weekly_digests_use_the_chosen_weekday_and_empty_ones_are_skipped(
     run_jobs(services)
     services.notifications.process_outbox(WORKER)
     run_jobs(services)
-    assert [m.to for m in recorded_mail(services)] == ["b@example.com"]
+    assert [m.to for m in mailbox.messages] == ["b@example.com"]
     assert services.notifications.digest_runs(Actor("alice"))[0].status.value == "skipped"
 
 
-def test_digest_preview_and_test_send(services: Services) -> None:
+def test_digest_preview_and_test_send(services: Services, mailbox: RecordingMailSender) -> None:
     send(services, category="mention", title="You were mentioned")
     services.notifications.update_preferences(Actor("alice"), {"digest": {"frequency": "daily", "hour": 9}})
     preview = services.notifications.digest_preview(Actor("alice"))
@@ -497,7 +506,7 @@ def test_digest_preview_and_test_send(services: Services) -> None:
     services.notifications.send_test_digest(Actor("alice"))
     services.notifications.process_outbox(WORKER)
     run_jobs(services)
-    [mail] = recorded_mail(services)
+    [mail] = mailbox.messages
     assert mail.subject.startswith("[test]")
     assert "You were mentioned" in mail.text
 
@@ -512,12 +521,14 @@ def test_a_test_notification_is_sent_through_the_policy(services: Services) -> N
 
 
 def test_live_subscribers_hear_count_changes(services: Services, adapter: str) -> None:
-    if adapter == "postgres":
-        assert services.notifications._events.wait_until_listening(10)  # type: ignore[attr-defined]
     with (
         services.notifications.subscribe_counts(Actor("alice")) as alice,
         services.notifications.subscribe_counts(Actor("bob")) as bob,
     ):
+        if adapter == "postgres":
+            # The listener starts with the first subscriber and, once it listens, wakes everyone
+            # (what was announced before is unknown to it): alice's first wake-up says it listens.
+            assert alice.wait(10)
         while alice.wait(0.05) or bob.wait(0.05):
             pass  # drain the listener's "connected" wake-up
         ident = send(services).notification_id

@@ -183,7 +183,10 @@ def test_a_hundred_concurrent_checkouts_with_a_code_of_five_uses_use_it_exactly_
         run_together(100, checkout)
         # Then exactly 5 got it
         assert (len(used), len(refused)) == (5, 95)
-        assert services.events.code_uses(PRODUCER, "FIVE") == 5
+        # And the code is used up for whoever comes next
+        with pytest.raises(Conflict) as late:
+            services.events.reserve(Actor("late-fan"), "jazz", "standard", 1, idempotency_key="go", code="FIVE")
+        assert late.value.field == "code"
     finally:
         services.close()
 

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from tests.conftest import EPOCH
+from townsquare.adapters.memory.mail import RecordingMailSender
 from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.adapters.postgres.engine import create_database_engine
 from townsquare.adapters.postgres.notifications import COUNTS_CHANNEL, PgNotificationEvents
@@ -124,9 +125,10 @@ def test_racing_preference_updates_lose_nothing(pg_services: Services) -> None:
 
 
 def test_two_workers_enqueueing_and_sending_digests_send_one_email_per_user(
-    pg_url: str, pg_dsn: str, clock: ManualClock
+    pg_url: str, pg_dsn: str, clock: ManualClock, mailbox: RecordingMailSender
 ) -> None:
-    # Given 40 users with a daily 09:00 UTC digest and something unread each
+    # Given 40 users with a daily 09:00 UTC digest and something unread each (both workers'
+    # mail goes to one mailbox)
     first, second = wired(pg_url, clock), wired(pg_url, clock)
     try:
         users = [f"user-{i}" for i in range(40)]
@@ -144,7 +146,7 @@ def test_two_workers_enqueueing_and_sending_digests_send_one_email_per_user(
         race(2, lambda i: (first, second)[i].notifications.process_outbox(WORKER))
         race(2, lambda i: JobRunner((first, second)[i].jobs, (first, second)[i].job_handlers).run_due())
         # Then exactly one email per user went out, and every run is marked sent
-        mails = first.notifications.mailer.messages + second.notifications.mailer.messages  # type: ignore[attr-defined]
+        mails = mailbox.messages
         assert sorted(m.to for m in mails) == sorted(f"{user}@example.com" for user in users)
         assert rows(pg_dsn, "SELECT status, count(*) FROM notification_digest_runs GROUP BY status") == [("sent", 40)]
     finally:
@@ -169,10 +171,10 @@ print(result.notification_id)
 
 
 def test_a_send_in_another_process_reaches_a_subscriber_here(pg_services: Services, pg_url: str) -> None:
-    # Given alice subscribes in this process (its listener is connected)
+    # Given alice subscribes in this process (her first wake-up: its listener is connected)
     events = pg_services.notifications._events  # type: ignore[attr-defined]
-    assert events.wait_until_listening(10)
     with pg_services.notifications.subscribe_counts(Actor("alice")) as subscription:
+        assert subscription.wait(10)
         while subscription.wait(0.2):
             pass
         # A rolled-back change is never announced
@@ -235,10 +237,9 @@ def test_mark_all_read_racing_sends_covers_only_what_it_counted(pg_services: Ser
 
 
 def test_a_count_change_is_announced_once_its_transaction_has_committed(pg_services: Services) -> None:
-    # Given alice subscribes (the listener is connected) and nothing is pending
-    events = pg_services.notifications._events  # type: ignore[attr-defined]
-    assert events.wait_until_listening(10)
+    # Given alice subscribes (her first wake-up: the listener is connected) and nothing is pending
     with pg_services.notifications.subscribe_counts(Actor("alice")) as subscription:
+        assert subscription.wait(10)
         while subscription.wait(0.2):
             pass
         # When a transaction changes her counts, nothing is announced while it is open

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -507,7 +507,6 @@ class PgNotificationEvents:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._listening = threading.Event()
         self._outgoing: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._publisher: threading.Thread | None = None
 
@@ -575,14 +574,13 @@ class PgNotificationEvents:
     def _notify(self, conn: psycopg.Connection[Any], users: set[str]) -> None:
         conn.execute(_NOTIFY_MANY, {"user_ids": sorted(users)})
 
-    def subscribe(self, user_id: str) -> AbstractContextManager[CountsSubscription]:
-        self._ensure_listener()
-        return self.hub.subscribe(user_id)
-
-    def wait_until_listening(self, timeout: float) -> bool:
-        """Block until the listener has run LISTEN (tests use it to avoid a missed first event)."""
-        self._ensure_listener()
-        return self._listening.wait(timeout)
+    @contextmanager
+    def subscribe(self, user_id: str) -> Iterator[CountsSubscription]:
+        # Registered before the listener starts: its wake-up of everyone once it listens (what
+        # was announced before is unknown to it) reaches this subscriber too.
+        with self.hub.subscribe(user_id) as subscription:
+            self._ensure_listener()
+            yield subscription
 
     def _ensure_listener(self) -> None:
         with self._lock:
@@ -597,14 +595,12 @@ class PgNotificationEvents:
             try:
                 with psycopg.connect(self._dsn, autocommit=True, application_name="townsquare-listener") as conn:
                     conn.execute(f"LISTEN {COUNTS_CHANNEL}")
-                    self._listening.set()
                     # Anything published while we were (re)connecting is unknown: tell everyone.
                     self.hub.publish_all()
                     backoff = 0.5
                     for notice in self._notices(conn):
                         self.hub.publish(notice)
             except psycopg.Error:
-                self._listening.clear()
                 log.warning("notification listener lost its connection; reconnecting", exc_info=True)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -624,4 +620,3 @@ class PgNotificationEvents:
         thread = self._thread
         if thread is not None:
             thread.join(timeout=5)
-        self._listening.clear()

@@ -676,18 +676,6 @@ class EventService:
         with self._uow.transaction(actor=actor.user_id):
             return self._events.codes_of(actor.user_id)
 
-    def code_uses(self, actor: Actor, code: str) -> int:
-        """How many uses one of the actor's codes has now (confirmed plus unexpired holds).
-
-        Raises:
-            NotFound: no such code of the actor's.
-        """
-        checked = normalize_code(code)
-        with self._uow.transaction():
-            if self._events.get_code(actor.user_id, checked) is None:
-                raise NotFound(f"no code {checked!r} of yours", field="code")
-            return self._events.code_uses(actor.user_id, checked, actor.user_id, self._clock.now())[0]
-
     def _apply_code(
         self, actor: Actor, event: Event, ticket: TicketType, *, quantity: int, code: str, now: datetime
     ) -> int:

@@ -122,11 +122,6 @@ class NotificationService:
             raise ValueError("daily_cap must be at least 1")
         self._sender.daily_cap = cap
 
-    @property
-    def mailer(self) -> MailSender:
-        """The MailSender outbox mail goes through."""
-        return self._mailer
-
     def subscribe_counts(self, actor: Actor, user_id: str | None = None) -> AbstractContextManager[CountsSubscription]:
         """Listen for changes of unread counts (sends, reads) until the block ends.
 
