@@ -6,10 +6,11 @@ Run: ``.venv/bin/python bench/bench_events.py`` (``BENCH_SCALE=0.1`` for a quick
 and recreates the database ``bench_events`` on ``BENCH_PG`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``) and prints one JSON document.
 
-Floor: the same work's statements sent by psycopg alone on 8 connections, one transaction per
-checkout (lock the event, count seats, lock the code, count its uses, insert the hold; then
-lock the event and the hold, append the earning, update the hold): no unit of work, no
-models, no rules. The promotion's floor: the bare INSERTs of as many holds, by psycopg in one
+Floor: the checkout's own statements sent by psycopg alone on 8 connections: the reservation's
+two autocommit calls (``app.events_checkout``, ``app.events_hold``), then the confirmation's
+transaction (role switch, ``app.events_lock_for_confirm``, the ledger append with its totals
+upsert, the registration's update): no unit of work, no models, no rules.
+The promotion's floor: the bare INSERTs of as many holds, by psycopg in one
 transaction (``executemany``, pipelined), and the same rows as one ``unnest`` statement.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 import psycopg
 
 from common import SCALE, database_dsn, fresh_database, percentiles, scaled
+from townsquare.adapters.postgres.earnings import creator_lock_key
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.events import make_details
@@ -37,18 +39,25 @@ CALLERS = 8
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
+_WINDOW = {
+    "starts_at": NOW + timedelta(days=30),
+    "sales_start": NOW - timedelta(days=1),
+    "sales_end": NOW + timedelta(days=29),
+}
+
+
 def make_event(services: Services, event_id: str, seats: int) -> None:
     producer = Actor("producer")
     services.events.create_event(
         producer,
         make_details(
             title=f"Show {event_id}",
-            starts_at=NOW + timedelta(days=30),
+            starts_at=_WINDOW["starts_at"],
             ends_at=NOW + timedelta(days=30, hours=2),
             time_zone="Europe/Paris",
             venue="Hall",
-            sales_start=NOW - timedelta(days=1),
-            sales_end=NOW + timedelta(days=29),
+            sales_start=_WINDOW["sales_start"],
+            sales_end=_WINDOW["sales_end"],
             capacity=seats,
             currency="EUR",
         ),
@@ -101,29 +110,31 @@ def bench_checkouts(services: Services, per_caller: int, *, hot: bool) -> dict[s
     return {"checkouts": total, "per_second": round(total / seconds, 1), **percentiles(latencies)}
 
 
-_FLOOR_LOCK = "SELECT capacity FROM events WHERE event_id = %(e)s FOR UPDATE"
-_FLOOR_HELD = (
-    "SELECT type_id, sum(quantity) FROM event_registrations WHERE event_id = %(e)s "
-    "AND status IN ('reserved', 'confirmed') AND (status = 'confirmed' OR expires_at > %(now)s) GROUP BY type_id"
+# The floor: the checkout's own statements (issue 17's shape), sent by psycopg alone.
+# Reserve: two autocommit calls. Confirm: one transaction (role switch, the locks, the ledger
+# append with its totals, the registration's update).
+_FLOOR_CHECKOUT = "SELECT * FROM app.events_checkout('townsquare_system', NULL, %(e)s, 'BENCH', %(r)s)"
+_FLOOR_PLACE_HOLD = (
+    "SELECT app.events_hold('townsquare_system', NULL, %(r)s, %(e)s, 'standard', %(a)s, 'producer', 1, 'EUR', "
+    "2500, 2500, 250, 2250, %(exp)s, 'k', 'BENCH', %(now)s, 'published', %(sales_start)s, %(sales_end)s, "
+    "%(starts_at)s, %(seats)s, %(seats)s, NULL, NULL)"
 )
-_FLOOR_CODE = "SELECT max_uses FROM event_discount_codes WHERE producer_id = 'producer' AND code = 'BENCH' FOR UPDATE"
-_FLOOR_USES = (
-    "SELECT count(*) FROM event_registrations WHERE producer_id = 'producer' AND discount_code = 'BENCH' "
-    "AND status IN ('reserved', 'confirmed') AND (status = 'confirmed' OR expires_at > %(now)s)"
-)
-_FLOOR_INSERT = (
-    "INSERT INTO event_registrations (registration_id, event_id, type_id, attendee_id, producer_id, quantity, "
-    "currency, unit_price, subtotal, discount, total, status, expires_at, reserve_key, created_at, updated_at, "
-    "discount_code) VALUES (%(r)s, %(e)s, 'standard', %(a)s, 'producer', 1, 'EUR', 2500, 2500, 250, 2250, "
-    "'reserved', %(exp)s, 'k', %(now)s, %(now)s, 'BENCH')"
-)
-_FLOOR_LOCK_REG = "SELECT status FROM event_registrations WHERE registration_id = %(r)s FOR UPDATE"
-_FLOOR_EARNING = (
-    "INSERT INTO earning_events (id, creator_id, type, kind, amount, currency, idempotency_key, recorded_at) "
-    "VALUES (%(id)s, 'producer', 'earning', 'ticket', 2250, 'EUR', %(key)s, %(now)s)"
-)
+_FLOOR_ROLE = "SELECT set_config('role', 'townsquare_system', true)"
+_FLOOR_LOCK_FOR_CONFIRM = "SELECT * FROM app.events_lock_for_confirm(NULL, NULL, %(r)s, %(a)s, 'pay')"
+_FLOOR_EARNING = """
+    WITH gate AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%(creator_lock)s)),
+    appended AS (
+        INSERT INTO earning_events (id, creator_id, type, kind, earning_id, amount, currency, idempotency_key, reason,
+                                    recorded_at)
+        SELECT %(id)s, 'producer', 'earning', 'ticket', NULL, 2250, 'EUR', %(key)s, NULL, %(now)s FROM gate
+        ON CONFLICT (id) DO NOTHING RETURNING id
+    )
+    INSERT INTO earning_totals AS t (creator_id, currency, shard, total, captured, voided, refunded, events)
+    SELECT 'producer', 'EUR', %(shard)s, 2250, 0, 0, 0, 1 FROM appended
+    ON CONFLICT (creator_id, currency, shard) DO UPDATE SET total = t.total + excluded.total, events = t.events + 1
+"""
 _FLOOR_CONFIRM = (
-    "UPDATE event_registrations SET status = 'confirmed', expires_at = NULL, confirm_key = 'pay', "
+    "UPDATE event_registrations SET status = 'confirmed', expires_at = NULL, refunded = 0, confirm_key = 'pay', "
     "earning_id = %(id)s, updated_at = %(now)s WHERE registration_id = %(r)s"
 )
 
@@ -132,32 +143,35 @@ def bench_floor(url: str, per_caller: int, *, hot: bool) -> dict[str, Any]:
     """The checkout's statements by psycopg alone (no unit of work, no models, no rules)."""
     dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
     prefix = "hot" if hot else "cold"
-    connections = [psycopg.connect(dsn) for _ in range(CALLERS)]
+    connections = [psycopg.connect(dsn, autocommit=True) for _ in range(CALLERS)]
+    lock = creator_lock_key("producer")
 
     def checkout(caller: int, n: int) -> None:
         conn = connections[caller]
         event_id = f"{prefix}-0" if hot else f"{prefix}-{caller}"
         registration = str(uuid.uuid4())
+        earning = uuid.uuid4()
         params = {
             "e": event_id,
             "now": NOW,
             "exp": NOW + timedelta(minutes=15),
             "r": registration,
             "a": f"floor-{prefix}-{caller}-{n}",
-            "id": str(uuid.uuid4()),
+            "id": earning,
             "key": f"floor:{registration}",
+            "creator_lock": lock,
+            "shard": earning.int % 16,
+            "seats": CALLERS * per_caller * 2,
+            **_WINDOW,
         }
+        conn.execute(_FLOOR_CHECKOUT, params).fetchall()
+        outcome = conn.execute(_FLOOR_PLACE_HOLD, params).fetchone()
+        assert outcome is not None and outcome[0] == "held", outcome
         with conn.transaction():
-            conn.execute(_FLOOR_LOCK, params)
-            conn.execute(_FLOOR_HELD, params).fetchall()
-            conn.execute(_FLOOR_CODE, params).fetchall()
-            conn.execute(_FLOOR_USES, params).fetchall()
-            conn.execute(_FLOOR_INSERT, params)
-        with conn.transaction():
-            conn.execute(_FLOOR_LOCK, params)
-            conn.execute(_FLOOR_LOCK_REG, params).fetchall()
+            conn.execute(_FLOOR_ROLE)
+            conn.execute(_FLOOR_LOCK_FOR_CONFIRM, params).fetchall()
             conn.execute(_FLOOR_EARNING, params)
-            conn.execute(_FLOOR_CONFIRM, params)
+            conn.execute(_FLOOR_CONFIRM, {**params, "id": str(earning)})
 
     try:
         seconds, latencies = run_callers(checkout, per_caller)

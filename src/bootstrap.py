@@ -501,8 +501,9 @@ def _memory_events(
     from townsquare.adapters.memory.events import MemoryEventStore, MemoryWaitlistStore
     from townsquare.adapters.memory.reports import MemoryBulkActionStore, MemoryReportStore
 
-    store = MemoryEventStore(db)
-    stores = _EventStores(store, MemoryWaitlistStore(db), MemoryReportStore(store, ledger), MemoryBulkActionStore(db))
+    waitlist = MemoryWaitlistStore(db)
+    store = MemoryEventStore(db, waitlist)
+    stores = _EventStores(store, waitlist, MemoryReportStore(store, ledger), MemoryBulkActionStore(db))
     return _events(
         stores, db, clock, cursors, ledger=ledger, feed=feed, jobs=jobs, notifications=notifications, ids=ids
     )

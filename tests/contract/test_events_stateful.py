@@ -6,7 +6,8 @@ held never above a quota or the capacity, a code's uses never above its maximum.
 machine drives the waitlist (joins, leaves, declines, offers confirmed, seats freed, quota
 raises, promotions, offer expiry, queued jobs) with its invariants: offers in join order (no
 entry still waiting ahead of one of its type that got an offer), one offer per entry, and
-seats held (offers included) within quota and capacity."""
+seats held (offers included) within quota and capacity. On Postgres both check after every step that
+the store's counters (seats and uses held, migration 0032) equal a recount of the registrations."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from tests.conftest import EPOCH, memory_settings, postgres_settings
 from tests.contract.test_events import details
 
@@ -67,6 +68,32 @@ def _emptied(pg_url: str, clock: ManualClock) -> Services:
     return bootstrap(postgres_settings(pg_url), clock=clock)
 
 
+# The store's counters (migration 0032) against a recount of the registrations they count.
+_COUNTERS_OFF = text(
+    """
+    SELECT 'type ' || t.event_id || '/' || t.type_id || ': ' || t.held || ' <> ' || r.recount AS off
+    FROM event_ticket_types t
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(quantity), 0) AS recount FROM event_registrations
+        WHERE event_id = t.event_id AND type_id = t.type_id AND status IN ('reserved', 'confirmed')
+    ) r WHERE t.held <> r.recount
+    UNION ALL
+    SELECT 'code ' || c.code || ': ' || c.uses_held || ' <> ' || r.recount
+    FROM event_discount_codes c
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS recount FROM event_registrations
+        WHERE producer_id = c.producer_id AND discount_code = c.code AND status IN ('reserved', 'confirmed')
+    ) r WHERE c.uses_held <> r.recount
+    """
+)
+
+
+def counters_off(engine: Engine) -> list[str]:
+    """The Postgres store's counters that differ from a recount (none, when it kept them right)."""
+    with engine.connect() as conn:
+        return list(conn.execute(_COUNTERS_OFF).scalars())
+
+
 def _setup(services: Services, producer: Actor) -> None:
     events = services.events
     events.create_event(producer, details(capacity=CAPACITY), event_id="jazz")  # type: ignore[arg-type]
@@ -94,6 +121,7 @@ def test_memory_and_postgres_agree_step_by_step(pg_url: str) -> None:
                 "postgres": _emptied(pg_url, self.clocks["postgres"]),
             }
             self.producer = Actor(f"pat-{next(EXAMPLES)}")
+            self.engine = create_engine(pg_url)
             for services in self.adapters.values():
                 _setup(services, self.producer)
 
@@ -163,9 +191,15 @@ def test_memory_and_postgres_agree_step_by_step(pg_url: str) -> None:
                 assert sum(1 for each in held if each.discount_code == "HALF") <= MAX_USES
                 assert all(left >= 0 for left in availability.values())
 
+        @invariant()
+        def counters_equal_a_recount(self) -> None:
+            if hasattr(self, "engine"):
+                assert counters_off(self.engine) == []
+
         def teardown(self) -> None:
             if hasattr(self, "adapters"):
                 self.adapters["postgres"].close()
+                self.engine.dispose()
 
     assert timedelta(minutes=15) == HOLD_DURATION
     run_state_machine_as_test(
@@ -206,6 +240,7 @@ def test_the_waitlist_agrees_and_keeps_its_order(pg_url: str) -> None:
                 "postgres": _emptied(pg_url, self.clocks["postgres"]),
             }
             self.producer = Actor(f"pat-line-{next(EXAMPLES)}")
+            self.engine = create_engine(pg_url)
             for services in self.adapters.values():
                 _setup_line(services, self.producer)
 
@@ -313,9 +348,15 @@ def test_the_waitlist_agrees_and_keeps_its_order(pg_url: str) -> None:
                 for type_id, quota in types.items():
                     assert sum(each.quantity for each in held if each.type_id == type_id) <= quota
 
+        @invariant()
+        def counters_equal_a_recount(self) -> None:
+            if hasattr(self, "engine"):
+                assert counters_off(self.engine) == []
+
         def teardown(self) -> None:
             if hasattr(self, "adapters"):
                 self.adapters["postgres"].close()
+                self.engine.dispose()
 
     run_state_machine_as_test(
         WaitlistMachine,

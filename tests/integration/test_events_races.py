@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import postgres_settings
 from tests.contract.test_events import PRODUCER, details, published_event
+from tests.contract.test_events_stateful import counters_off
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import Conflict
@@ -269,4 +270,66 @@ def test_concurrent_promotion_runs_make_each_offer_once(pg_url: str, clock: Manu
         offered = [entry.entry_id for entry in line if entry.registration_id is not None]
         assert offered == entries[:20]
     finally:
+        services.close()
+
+
+def test_racing_checkouts_cancellations_and_the_sweep_keep_the_counters_equal_to_a_recount(
+    pg_url: str, clock: ManualClock
+) -> None:
+    # Given two events sharing a producer-wide code of 12 uses, with a few holds already lapsed
+    services = race_services(pg_url, clock)
+    engine = create_engine(pg_url)
+    try:
+        for event_id in ("jazz", "blues"):
+            published_event(services, capacity=1_000, quota=30, event_id=event_id)
+        services.events.create_code(
+            PRODUCER,
+            code="TWELVE",
+            kind="percent",
+            value=10,
+            valid_from=clock.now() - timedelta(days=1),
+            valid_until=clock.now() + timedelta(days=1),
+            max_uses=12,
+        )
+        for number in range(4):
+            services.events.reserve(Actor(f"early-{number}"), "jazz", "standard", 2, idempotency_key="e", code="TWELVE")
+        clock.advance(timedelta(minutes=16))
+
+        def work(number: int) -> None:
+            if number % 10 == 0:
+                services.events.expire_holds()  # the bookkeeping job, racing the checkouts
+                return
+            buyer = Actor(f"fan-{number}")
+            event_id = ("jazz", "blues")[number % 2]
+            try:
+                held = services.events.reserve(
+                    buyer, event_id, "standard", 1 + number % 2, idempotency_key="go", code="TWELVE"
+                )
+            except Conflict:
+                return
+            if number % 3 == 0:
+                services.events.cancel(buyer, held.registration_id)
+                return
+            confirmed = services.events.confirm(buyer, held.registration_id, idempotency_key="pay")
+            if number % 3 == 1:
+                services.events.refund(PRODUCER, confirmed.registration_id, reason="r", idempotency_key="r")
+
+        # When 80 of them run at once
+        run_together(80, work)
+        # Then every counter equals a recount, and no limit was passed
+        assert counters_off(engine) == []
+        assert services.events.code_uses(PRODUCER, "TWELVE") <= 12
+        for event_id in ("jazz", "blues"):
+            assert all(left >= 0 for left in services.events.availability(PRODUCER, event_id).values())
+        with engine.connect() as conn:
+            held_now = conn.execute(
+                text(
+                    "SELECT event_id, sum(quantity) AS seats FROM event_registrations WHERE status = 'confirmed' "
+                    "OR (status = 'reserved' AND expires_at > :now) GROUP BY event_id"
+                ),
+                {"now": clock.now()},
+            ).all()
+        assert all(row.seats <= 30 for row in held_now)
+    finally:
+        engine.dispose()
         services.close()

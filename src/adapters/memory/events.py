@@ -13,6 +13,7 @@ from typing import TypeVar
 from attrs import evolve
 
 from townsquare.adapters.memory.database import MemoryDatabase
+from townsquare.core.events.checkout import CheckoutContext, ConfirmLocks, HoldOutcome, HoldTerms
 from townsquare.core.events.discounts import DiscountCode
 from townsquare.core.events.models import (
     ACTIVE_ENTRY_STATUSES,
@@ -31,8 +32,9 @@ V = TypeVar("V")
 class MemoryEventStore:
     """Implements :class:`townsquare.core.events.EventStore` in process memory."""
 
-    def __init__(self, db: MemoryDatabase) -> None:
+    def __init__(self, db: MemoryDatabase, waitlist: MemoryWaitlistStore) -> None:
         self._db = db
+        self._waitlist = waitlist  # a hold is written at once only while nobody waits (place_hold)
         self._events: dict[str, Event] = {}
         self._types: dict[tuple[str, str], TicketType] = {}
         self._registrations: dict[str, Registration] = {}
@@ -119,14 +121,19 @@ class MemoryEventStore:
     def save_registration(self, registration: Registration) -> None:
         self._put(self._registrations, registration.registration_id, registration)
 
-    def lock_confirm_key(self, attendee_id: str, confirm_key: str) -> None:
-        return None  # the transaction holds the one lock already
-
-    def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
-        for registration in self._registrations.values():
-            if registration.attendee_id == attendee_id and registration.confirm_key == confirm_key:
-                return registration
-        return None
+    def lock_for_confirm(self, registration_id: str, attendee_id: str, confirm_key: str) -> ConfirmLocks | None:
+        found = self._registrations.get(registration_id)
+        if found is None or found.attendee_id != attendee_id:
+            return None  # the transaction holds the one lock already, for everything below too
+        prior = next(
+            (
+                each.registration_id
+                for each in self._registrations.values()
+                if each.attendee_id == attendee_id and each.confirm_key == confirm_key
+            ),
+            None,
+        )
+        return ConfirmLocks(registration=found, prior_registration_id=prior)
 
     def registrations_of(
         self, attendee_id: str, *, after: tuple[datetime, str] | None, limit: int
@@ -208,6 +215,47 @@ class MemoryEventStore:
         return sorted(
             (code for (producer, _), code in self._codes.items() if producer == producer_id), key=lambda c: c.code
         )
+
+    # -- the checkout's fast path (each call holds the one lock: atomic on its own) --------
+
+    def checkout_context(self, event_id: str, code: str | None, registration_id: str) -> CheckoutContext | None:
+        event = self._events.get(event_id)
+        if event is None:
+            return None
+        return CheckoutContext(
+            event=event,
+            types=tuple(self.ticket_types(event_id)),
+            code=None if code is None else self._codes.get((event.producer_id, code)),
+            taken=registration_id in self._registrations,
+            waiting=self._waitlist.has_waiting(event_id),
+        )
+
+    def place_hold(self, terms: HoldTerms) -> HoldOutcome:
+        hold = terms.registration
+        event = self._events.get(hold.event_id)
+        ticket = self._types.get((hold.event_id, hold.type_id))
+        if event is None or ticket is None or not _decided_on(event, terms.event):
+            return HoldOutcome.CHANGED
+        if (ticket.quota, ticket.price) != (terms.ticket.quota, terms.ticket.price):
+            return HoldOutcome.CHANGED
+        if hold.registration_id in self._registrations:
+            return HoldOutcome.TAKEN
+        if self._waitlist.has_waiting(hold.event_id):
+            return HoldOutcome.LINE
+        held = self.held_seats(hold.event_id, hold.created_at)
+        if (
+            held.get(hold.type_id, 0) + hold.quantity > ticket.quota
+            or sum(held.values()) + hold.quantity > event.details.capacity
+        ):
+            return HoldOutcome.FULL
+        code = terms.code
+        if code is not None and (code.max_uses is not None or code.per_user_limit is not None):
+            uses, mine = self.code_uses(code.producer_id, code.code, hold.attendee_id, hold.created_at)
+            if (code.max_uses is not None and uses >= code.max_uses) or (
+                code.per_user_limit is not None and mine >= code.per_user_limit
+            ):
+                return HoldOutcome.USED_UP
+        return HoldOutcome.HELD if self.add_registration(hold) else HoldOutcome.TAKEN
 
     def _put(self, table: dict[K, V], key: K, value: V) -> None:
         _put(self._db, table, key, value)
@@ -343,3 +391,16 @@ def _put(db: MemoryDatabase, table: dict[K, V], key: K, value: V) -> None:
             table[key] = previous
 
     db.record_undo(undo)
+
+
+def _decided_on(stored: Event, read: Event) -> bool:
+    """Whether the stored event is still as read in what a reservation decides on (as Postgres compares)."""
+    now, then = stored.details, read.details
+    return (stored.status, stored.producer_id, now.sales_start, now.sales_end, now.starts_at, now.capacity) == (
+        read.status,
+        read.producer_id,
+        then.sales_start,
+        then.sales_end,
+        then.starts_at,
+        then.capacity,
+    ) and now.currency == then.currency

@@ -1,10 +1,12 @@
 """The Postgres events store: named-parameter statements over ``events``, ``event_ticket_types``
 ``event_registrations`` (migration 0018) and ``event_waitlist`` (migration 0021).
 
-What makes capacity exact is the event row's lock (``SELECT ... FOR UPDATE``): reservations,
-confirmations, cancellations and refunds of an event take it first, and the seats counted
-after it (one statement, one snapshot, read committed) include every registration committed
-before the lock was granted.
+What makes capacity exact is the event row's lock (``SELECT ... FOR UPDATE``): reservations
+(in ``app.events_hold`` or a transaction), cancellations and refunds of an event take it first
+(confirmations ``FOR SHARE``), and the seats counted after it (one statement, one snapshot,
+read committed) include every registration committed before the lock was granted. Seats and a
+code's uses are counters the triggers of migration 0032 keep (``event_ticket_types.held``,
+``event_discount_codes.uses_held``) less the lapsed holds still marked reserved.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 
 from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.core.events.checkout import CheckoutContext, ConfirmLocks, HoldOutcome, HoldTerms
 from townsquare.core.events.discounts import DiscountCode
 from townsquare.core.events.models import Event, Registration, TicketType, WaitlistEntry, WaitlistStatus
 
@@ -67,12 +70,18 @@ _SAVE_TYPE = text(
     "WHERE event_id = :event_id AND type_id = :type_id"
 )
 _TYPES = text(f"SELECT {_TYPE_COLUMNS} FROM event_ticket_types WHERE event_id = :event_id ORDER BY created_at, type_id")
+# The counters (migration 0032) less the holds lapsed by now that they still count, in one
+# statement (one snapshot). Lapsed holds come from event_registrations_reserved (reserved rows only).
 _HELD = text(
     """
-    SELECT type_id, sum(quantity)::bigint AS held FROM event_registrations
-    WHERE event_id = :event_id AND status IN ('reserved', 'confirmed')
-      AND (status = 'confirmed' OR expires_at > :now)
-    GROUP BY type_id
+    SELECT t.type_id, (t.held - coalesce(l.lapsed, 0))::bigint AS held
+    FROM event_ticket_types t
+    LEFT JOIN (
+        SELECT r.type_id, sum(r.quantity) AS lapsed FROM event_registrations r
+        WHERE r.event_id = :event_id AND r.status = 'reserved' AND r.expires_at <= :now
+        GROUP BY r.type_id
+    ) l ON l.type_id = t.type_id
+    WHERE t.event_id = :event_id AND t.held - coalesce(l.lapsed, 0) > 0
     """
 )
 _REG_COLUMNS = (
@@ -115,11 +124,6 @@ _SAVE_REG = text(
         confirm_key = :confirm_key, earning_id = :earning_id, updated_at = :updated_at
     WHERE registration_id = :registration_id
     """
-)
-# A transaction-scoped advisory lock on the (attendee, key) pair: no row exists to lock before the first use.
-_LOCK_CONFIRM_KEY = text("SELECT pg_advisory_xact_lock(hashtextextended(:attendee_id || E'\\n' || :confirm_key, 0))")
-_BY_CONFIRM_KEY = text(
-    f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE attendee_id = :attendee_id AND confirm_key = :confirm_key"
 )
 _REGS_FIRST = text(
     f"SELECT {_REG_COLUMNS} FROM event_registrations WHERE attendee_id = :attendee_id "
@@ -165,11 +169,39 @@ _LOCK_CODE = text(
 _CODES_OF = text(f"SELECT {_CODE_COLUMNS} FROM event_discount_codes WHERE producer_id = :producer_id ORDER BY code")
 _CODE_USES = text(
     """
-    SELECT count(*) AS uses, count(*) FILTER (WHERE attendee_id = :attendee_id) AS mine
-    FROM event_registrations
-    WHERE producer_id = :producer_id AND discount_code = :code AND status IN ('reserved', 'confirmed')
-      AND (status = 'confirmed' OR expires_at > :now)
+    SELECT c.uses_held - (
+               SELECT count(*) FROM event_registrations r
+               WHERE r.producer_id = c.producer_id AND r.discount_code = c.code AND r.status = 'reserved'
+                 AND r.expires_at <= :now
+           ) AS uses,
+           (
+               SELECT count(*) FROM event_registrations r
+               WHERE r.producer_id = c.producer_id AND r.discount_code = c.code AND r.attendee_id = :attendee_id
+                 AND r.status IN ('reserved', 'confirmed') AND (r.status = 'confirmed' OR r.expires_at > :now)
+           ) AS mine
+    FROM event_discount_codes c WHERE c.producer_id = :producer_id AND c.code = :code
     """
+)
+# The sweep locks the events of the holds it marks, in key order, before their counters
+# change: the order every other writer of a counter takes (event first).
+_LOCK_EVENTS_OF = text(
+    """
+    SELECT e.event_id FROM events e
+    WHERE e.event_id IN (SELECT r.event_id FROM event_registrations r WHERE r.registration_id = ANY (:ids))
+    ORDER BY e.event_id FOR UPDATE
+    """
+)
+# The checkout's calls (migration 0032, bodies in 0032_*.sql): atomic on their own.
+_CHECKOUT = "SELECT * FROM app.events_checkout(%(role)s, %(actor)s, %(event_id)s, %(code)s, %(registration_id)s)"
+_HOLD = (
+    "SELECT app.events_hold(%(role)s, %(actor)s, %(registration_id)s, %(event_id)s, %(type_id)s, %(attendee_id)s,"
+    " %(producer_id)s, %(quantity)s, %(currency)s, %(unit_price)s, %(subtotal)s, %(discount)s, %(total)s,"
+    " %(expires_at)s, %(reserve_key)s, %(discount_code)s, %(now)s, %(status)s, %(sales_start)s, %(sales_end)s,"
+    " %(starts_at)s, %(capacity)s, %(quota)s, %(max_uses)s, %(per_user_limit)s) AS outcome"
+)
+_LOCK_FOR_CONFIRM = (
+    "SELECT * FROM app.events_lock_for_confirm(%(role)s, %(actor)s, %(registration_id)s, %(attendee_id)s,"
+    " %(confirm_key)s)"
 )
 
 _ENTRY_COLUMNS = (
@@ -317,11 +349,13 @@ class PgEventStore:
     def save_registration(self, registration: Registration) -> None:
         self._run(_SAVE_REG, _registration_params(registration))
 
-    def lock_confirm_key(self, attendee_id: str, confirm_key: str) -> None:
-        self._run(_LOCK_CONFIRM_KEY, {"attendee_id": attendee_id, "confirm_key": confirm_key})
-
-    def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
-        return self._one_registration(_BY_CONFIRM_KEY, {"attendee_id": attendee_id, "confirm_key": confirm_key})
+    def lock_for_confirm(self, registration_id: str, attendee_id: str, confirm_key: str) -> ConfirmLocks | None:
+        params = {"registration_id": registration_id, "attendee_id": attendee_id, "confirm_key": confirm_key}
+        rows = self._db.call(_LOCK_FOR_CONFIRM, params)
+        if not rows:
+            return None
+        row = rows[0]._asdict()
+        return ConfirmLocks(registration=Registration.from_row(row), prior_registration_id=row["prior_registration_id"])
 
     def registrations_of(
         self, attendee_id: str, *, after: tuple[datetime, str] | None, limit: int
@@ -343,6 +377,7 @@ class PgEventStore:
     def mark_expired(self, registration_ids: Sequence[str], now: datetime) -> int:
         if not registration_ids:
             return 0
+        self._run(_LOCK_EVENTS_OF, {"ids": list(registration_ids)})
         result = self._run(_MARK_EXPIRED, {"ids": list(registration_ids), "now": now})
         return int(result.rowcount)
 
@@ -366,6 +401,39 @@ class PgEventStore:
 
     def codes_of(self, producer_id: str) -> list[DiscountCode]:
         return [DiscountCode.from_row(row) for row in self._run(_CODES_OF, {"producer_id": producer_id}).mappings()]
+
+    # -- the checkout's fast path (database functions, atomic on their own) ---------------
+
+    def checkout_context(self, event_id: str, code: str | None, registration_id: str) -> CheckoutContext | None:
+        params = {"event_id": event_id, "code": code, "registration_id": registration_id}
+        rows = [row._asdict() for row in self._db.call(_CHECKOUT, params)]
+        if not rows:
+            return None
+        first = rows[0]
+        return CheckoutContext(
+            event=Event.from_row(_prefixed(first, "e_")),
+            types=tuple(TicketType.from_row(_prefixed(row, "t_")) for row in rows if row["t_type_id"] is not None),
+            code=None if first["c_code"] is None else DiscountCode.from_row(_prefixed(first, "c_")),
+            taken=first["taken"],
+            waiting=first["waiting"],
+        )
+
+    def place_hold(self, terms: HoldTerms) -> HoldOutcome:
+        details = terms.event.details
+        code = terms.code
+        params = {
+            **_registration_params(terms.registration),
+            "now": terms.registration.created_at,
+            "status": terms.event.status.value,
+            "sales_start": details.sales_start,
+            "sales_end": details.sales_end,
+            "starts_at": details.starts_at,
+            "capacity": details.capacity,
+            "quota": terms.ticket.quota,
+            "max_uses": None if code is None else code.max_uses,
+            "per_user_limit": None if code is None else code.per_user_limit,
+        }
+        return HoldOutcome(self._db.call(_HOLD, params)[0].outcome)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -551,3 +619,8 @@ def _code_params(code: DiscountCode) -> dict[str, Any]:
         "type_ids": list(code.type_ids),
         "created_at": code.created_at,
     }
+
+
+def _prefixed(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The columns of ``row`` that start with ``prefix``, named without it (a call's columns are distinct)."""
+    return {name[len(prefix) :]: value for name, value in row.items() if name.startswith(prefix)}

@@ -11,12 +11,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from townsquare.core.events.checkout import CheckoutContext, ConfirmLocks, HoldOutcome, HoldTerms
 from townsquare.core.events.discounts import DiscountCode
 from townsquare.core.events.models import Event, Registration, TicketType, WaitlistEntry, WaitlistStatus
 
 
 class EventStore(Protocol):
-    """Stores events, ticket types and registrations. Every call runs inside ``uow.transaction()``."""
+    """Stores events, ticket types and registrations.
+
+    Every call runs inside ``uow.transaction()``, but for the checkout's fast path (at the end),
+    whose calls are atomic on their own.
+    """
 
     def add_event(self, event: Event) -> bool:
         """Store a new event; False (storing nothing) when its id is taken."""
@@ -82,16 +87,17 @@ class EventStore(Protocol):
         """Replace the stored registration (same id) with ``registration``."""
         ...
 
-    def lock_confirm_key(self, attendee_id: str, confirm_key: str) -> None:
-        """Hold the attendee's confirmation key until the transaction ends.
+    def lock_for_confirm(self, registration_id: str, attendee_id: str, confirm_key: str) -> ConfirmLocks | None:
+        """The attendee's registration under a confirmation's locks, and what the key confirmed before.
 
-        Two confirmations of different registrations under one key then run one after the
-        other, and the second sees the first's (a conflict) instead of racing it to the index.
+        None (locking nothing) when no registration of ``attendee_id`` has this id. Otherwise,
+        in this order, until the transaction ends: the attendee's confirmation key (two
+        confirmations under one key run one after the other, and the second sees the first's
+        registration), the event (shared with other confirmations of it; whatever changes its
+        seats, :meth:`lock_event` or :meth:`place_hold`, waits for them), a code with limited
+        uses the registration applied (shared likewise), and the registration itself. What it
+        returns was read under those locks.
         """
-        ...
-
-    def registration_confirmed_with(self, attendee_id: str, confirm_key: str) -> Registration | None:
-        """The attendee's registration confirmed with this idempotency key, if any."""
         ...
 
     def registrations_of(
@@ -135,6 +141,32 @@ class EventStore(Protocol):
 
     def codes_of(self, producer_id: str) -> list[DiscountCode]:
         """The producer's codes, by code."""
+        ...
+
+    # The checkout's fast path (townsquare.core.events.checkout): each call atomic on its own,
+    # so it may run in ``single_statements()`` as well as in a transaction.
+
+    def checkout_context(self, event_id: str, code: str | None, registration_id: str) -> CheckoutContext | None:
+        """What a reservation decides on, in one reading: None when there is no such event.
+
+        The event, its ticket types, the event's producer's ``code`` (when given and it
+        exists), whether ``registration_id`` is taken and whether anyone waits in its line.
+        Nothing is locked.
+        """
+        ...
+
+    def place_hold(self, terms: HoldTerms) -> HoldOutcome:
+        """Write ``terms.registration`` (a new hold) if, under the event's lock, the terms still stand.
+
+        Atomic on its own: under :meth:`lock_event`'s lock, the event and ticket type are as
+        in ``terms`` (status, sales window, start, capacity, currency; quota, price), nobody
+        waits in the event's line, and the seats held at the hold's ``created_at`` plus its
+        quantity fit within the type's quota and the event's capacity; with a code that has
+        ``max_uses`` or ``per_user_limit``, under the code's lock (:meth:`lock_code`), its uses
+        and the attendee's at that instant are below them. Returns why not, writing nothing,
+        when any of that fails, checked in the order of :class:`HoldOutcome` (the id taken
+        right after the event and type).
+        """
         ...
 
 

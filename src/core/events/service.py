@@ -27,6 +27,7 @@ from townsquare.core.earnings.models import (
 from townsquare.core.earnings.money import Money
 from townsquare.core.earnings.ports import EarningsLedger
 from townsquare.core.errors import Conflict, InvalidCursor, InvalidInput, NotFound
+from townsquare.core.events.checkout import new_hold, reserve_at_once
 from townsquare.core.events.discounts import DiscountCode, make_code, normalize_code
 from townsquare.core.events.models import (
     MAX_CAPACITY,
@@ -35,7 +36,6 @@ from townsquare.core.events.models import (
     EventDetails,
     EventPage,
     EventStatus,
-    PriceBreakdown,
     Registration,
     RegistrationPage,
     RegistrationStatus,
@@ -414,6 +414,23 @@ class EventService:
         checked_code = None if code is None else normalize_code(code)
         key = check_idempotency_key(idempotency_key)
         registration_id = registration_id_for(actor.user_id, key)
+        # The fast path (docs/events.md, "Speed"): two statements, the hold written at once
+        # under the event's lock if the rules accept it; anything else is decided below.
+        held = reserve_at_once(
+            self._events,
+            self._uow,
+            actor,
+            event_id=event_id,
+            type_id=type_id,
+            quantity=checked_quantity,
+            key=key,
+            registration_id=registration_id,
+            code=checked_code,
+            now=self._clock.now(),
+            hold_for=self._hold_for,
+        )
+        if held is not None:
+            return held
         with self._uow.transaction():
             event = self._events.lock_event(event_id)
             if event is None or event.status is EventStatus.DRAFT:
@@ -431,30 +448,29 @@ class EventService:
             event.check_sales_open(now)
             types = self._events.ticket_types(event_id)
             ticket = _ticket_in(types, event_id, type_id)
-            held = self._events.held_seats(event_id, now)
+            held_seats = self._events.held_seats(event_id, now)
             check_capacity(
-                event, ticket, held, checked_quantity, types=types, waiting=self._waitlist.waiting_counts(event_id)
+                event,
+                ticket,
+                held_seats,
+                checked_quantity,
+                types=types,
+                waiting=self._waitlist.waiting_counts(event_id),
             )
             discount = 0
             if checked_code is not None:
                 discount = self._apply_code(actor, event, ticket, quantity=checked_quantity, code=checked_code, now=now)
-            registration = Registration(
+            registration = new_hold(
+                actor,
+                event,
+                ticket,
                 registration_id=registration_id,
-                event_id=event_id,
-                type_id=type_id,
-                attendee_id=actor.user_id,
-                producer_id=event.producer_id,
                 quantity=checked_quantity,
-                price=PriceBreakdown.of(ticket, checked_quantity, event.details.currency, discount),
-                status=RegistrationStatus.RESERVED,
-                expires_at=now + self._hold_for,
-                refunded=0,
-                reserve_key=key,
-                confirm_key=None,
-                earning_id=None,
-                created_at=now,
-                updated_at=now,
-                discount_code=checked_code,
+                key=key,
+                code=checked_code,
+                discount=discount,
+                now=now,
+                hold_for=self._hold_for,
             )
             if not self._events.add_registration(registration):
                 raise Conflict(f"idempotency key {key!r} was already used", field="idempotency_key")
@@ -472,17 +488,16 @@ class EventService:
         """
         key = check_idempotency_key(idempotency_key)
         with self._uow.transaction():
-            found = self._events.get_registration(registration_id)
-            if found is None or found.attendee_id != actor.user_id:
+            # One statement: the key's lock and what it confirmed before, the event's lock (shared
+            # with other confirmations), a limited code's, and the registration's own.
+            locked = self._events.lock_for_confirm(registration_id, actor.user_id, key)
+            if locked is None:
                 raise NotFound(f"no registration {registration_id!r} of yours", field="registration_id")
-            self._events.lock_confirm_key(actor.user_id, key)
-            prior = self._events.registration_confirmed_with(actor.user_id, key)
-            if prior is not None and prior.registration_id != registration_id:
+            if locked.prior_registration_id not in (None, registration_id):
                 raise Conflict(
                     f"idempotency key {key!r} already confirmed another registration", field="idempotency_key"
                 )
-            self._events.lock_event(found.event_id)
-            registration = self._locked_registration(registration_id)
+            registration = locked.registration
             # Read after the lock: a reservation that counted this hold as expired has committed
             # by now with an earlier time, so this confirmation sees the expiry too.
             now = self._clock.now()
