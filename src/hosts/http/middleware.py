@@ -155,6 +155,37 @@ def rate_limit_storage(settings: RateLimitStorageSettings) -> Storage | None:
     )
 
 
+class LocalCounters(MemoryStorage):
+    """limits' in-process counters, swept for idle callers' keys at most once a second.
+
+    limits starts a sweep of every key after each hit whose previous sweep has ended: a walk
+    of all callers per request (about 80 us at 200 callers, growing with them). A read expires
+    its own key (``MemoryStorage.get``), so the sweep only gives back idle callers' memory, and
+    once a second does that as well.
+
+    Args:
+        monotonic: seconds for the interval (tests move it).
+    """
+
+    SWEEP_EVERY_S = 1.0
+
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._monotonic = monotonic
+        self._swept_at: float | None = None
+        self.sweeps = 0
+        """How many sweeps were started."""
+
+    # The base class's private hook, called by every counter operation.
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = self._monotonic()
+        if self._swept_at is not None and now - self._swept_at < self.SWEEP_EVERY_S:
+            return
+        self._swept_at = now
+        self.sweeps += 1
+        await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
 class RateLimitStorageSettings(Protocol):
     """What :func:`rate_limit_storage` reads from the settings."""
 
@@ -188,7 +219,7 @@ class RateLimiter:
         self, limit: RateLimit, shared: Storage | None, *, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         self._item = _ITEMS[limit.per](limit.count)
-        self._local = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._local = SlidingWindowCounterRateLimiter(LocalCounters(monotonic=monotonic))
         self._shared_storage = shared
         self._shared = SlidingWindowCounterRateLimiter(shared) if shared is not None else None
         self._monotonic = monotonic
