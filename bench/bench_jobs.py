@@ -205,13 +205,16 @@ def burst_tail(services: Services, *, bursts: int, per_burst: int, options: Work
 
 
 def interleaved(
-    variants: dict[str, Callable[[], float]], *, rounds: int, between: Callable[[], None]
+    variants: dict[str, Callable[[], float]], *, rounds: int, between: Callable[[], None], rotate: bool = False
 ) -> dict[str, float]:
-    """Each variant's median rate over ``rounds`` interleaved runs."""
+    """Each variant's median rate over ``rounds`` interleaved runs (``rotate``: each round
+    starts one variant later, so none always runs first after the reset)."""
     runs: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, run in variants.items():
-            runs[name].append(run())
+    names = list(variants)
+    for round_ in range(rounds):
+        start = round_ % len(names) if rotate else 0
+        for name in names[start:] + names[:start]:
+            runs[name].append(variants[name]())
             between()
     return {name: sorted(rates)[len(rates) // 2] for name, rates in runs.items()}
 
@@ -427,7 +430,7 @@ def enqueue_with_trace_parent(url: str, services: Services) -> dict[str, Any]:
     off (no trace parent), tracing on (each enqueue in a recording span that is not exported:
     the cost of reading and storing its context, not of exporting; beside it the same spans with
     nothing stored), and the bare INSERT floor.
-    Interleaved rounds, the median of each."""
+    Interleaved rounds, each starting one variant later, the median of each."""
     from opentelemetry.sdk.trace import TracerProvider
 
     before_url = fresh_database("bench_jobs_before")
@@ -452,8 +455,9 @@ def enqueue_with_trace_parent(url: str, services: Services) -> dict[str, Any]:
                 "after_tracing_on": lambda n=count, k=callers: bench_single_enqueue(traced, n, k),
                 "floor_bare_insert": lambda n=count, k=callers: bare_insert_rate(url, n, k),
             },
-            rounds=3,
+            rounds=4,
             between=both,
+            rotate=True,
         )
     figures["batch_enqueue"] = interleaved(
         {
@@ -462,8 +466,9 @@ def enqueue_with_trace_parent(url: str, services: Services) -> dict[str, Any]:
             "after_span_not_stored": lambda: bench_batch_enqueue(spans_only, scaled(50_000)),
             "after_tracing_on": lambda: bench_batch_enqueue(traced, scaled(50_000)),
         },
-        rounds=3,
+        rounds=4,
         between=both,
+        rotate=True,
     )
     before.close()
     return figures
