@@ -45,6 +45,11 @@ def _terms(services: Services, who: Actor, key: str, quantity: int, code: str | 
     return HoldTerms(registration=hold, event=context.event, ticket=ticket, code=context.code)
 
 
+def _uses(services: Services, code: str) -> int:
+    with services.uow.transaction():
+        return _store(services).code_uses(PRODUCER.user_id, code, "nobody", services.clock.now())[0]
+
+
 def _place(services: Services, terms: HoldTerms) -> HoldOutcome:
     with services.uow.single_statements():
         return _store(services).place_hold(terms)
@@ -116,11 +121,30 @@ def test_a_code_with_limited_uses_is_used_up_on_the_fast_path_too(services: Serv
     )
     assert _place(services, _terms(services, ALICE, "r1", 1, code="ONE")) is HoldOutcome.HELD
     assert _place(services, _terms(services, BOB, "r1", 1, code="ONE")) is HoldOutcome.USED_UP
-    assert services.events.code_uses(PRODUCER, "ONE") == 1
+    assert _uses(services, "ONE") == 1
     clock.advance(timedelta(minutes=15))  # type: ignore[attr-defined]
     # The lapsed hold gives its use back at once
-    assert services.events.code_uses(PRODUCER, "ONE") == 0
+    assert _uses(services, "ONE") == 0
     assert _place(services, _terms(services, BOB, "r1", 1, code="ONE")) is HoldOutcome.HELD
+
+
+def test_an_unlimited_codes_uses_are_counted_too(services: Services) -> None:
+    published_event(services, quota=50)
+    clock = services.clock
+    services.events.create_code(
+        PRODUCER,
+        code="ANY",
+        kind="fixed",
+        value=100,
+        valid_from=clock.now() - timedelta(days=1),
+        valid_until=clock.now() + timedelta(days=1),
+    )
+    held = services.events.reserve(ALICE, "jazz", "standard", 1, idempotency_key="a", code="ANY")
+    services.events.confirm(ALICE, held.registration_id, idempotency_key="pay")
+    services.events.reserve(BOB, "jazz", "standard", 1, idempotency_key="b", code="ANY")
+    assert _uses(services, "ANY") == 2
+    clock.advance(timedelta(minutes=15))  # type: ignore[attr-defined]
+    assert _uses(services, "ANY") == 1
 
 
 def test_counts_follow_cancellations_refunds_and_the_bookkeeping_job(services: Services) -> None:

@@ -83,6 +83,7 @@ _COUNTERS_OFF = text(
     CROSS JOIN LATERAL (
         SELECT count(*) AS recount FROM event_registrations
         WHERE producer_id = c.producer_id AND discount_code = c.code AND status IN ('reserved', 'confirmed')
+          AND (c.max_uses IS NOT NULL OR c.per_user_limit IS NOT NULL)  -- only limited codes are counted
     ) r WHERE c.uses_held <> r.recount
     """
 )

@@ -167,13 +167,22 @@ _LOCK_CODE = text(
     f"SELECT {_CODE_COLUMNS} FROM event_discount_codes WHERE producer_id = :producer_id AND code = :code FOR UPDATE"
 )
 _CODES_OF = text(f"SELECT {_CODE_COLUMNS} FROM event_discount_codes WHERE producer_id = :producer_id ORDER BY code")
+# A limited code's uses: its counter less its lapsed holds still marked reserved. An unlimited
+# code has no counter (migration 0032): its uses are counted from its live registrations (only
+# a producer's own read asks).
 _CODE_USES = text(
     """
-    SELECT c.uses_held - (
+    SELECT CASE WHEN c.max_uses IS NOT NULL OR c.per_user_limit IS NOT NULL THEN
+               c.uses_held - (
+                   SELECT count(*) FROM event_registrations r
+                   WHERE r.producer_id = c.producer_id AND r.discount_code = c.code AND r.status = 'reserved'
+                     AND r.expires_at <= :now
+               )
+           ELSE (
                SELECT count(*) FROM event_registrations r
-               WHERE r.producer_id = c.producer_id AND r.discount_code = c.code AND r.status = 'reserved'
-                 AND r.expires_at <= :now
-           ) AS uses,
+               WHERE r.producer_id = c.producer_id AND r.discount_code = c.code
+                 AND r.status IN ('reserved', 'confirmed') AND (r.status = 'confirmed' OR r.expires_at > :now)
+           ) END AS uses,
            (
                SELECT count(*) FROM event_registrations r
                WHERE r.producer_id = c.producer_id AND r.discount_code = c.code AND r.attendee_id = :attendee_id
