@@ -66,7 +66,7 @@ class NotificationStore(Protocol):
         ...
 
     def unread_counts(self, user_id: str) -> Mapping[Lane, int]:
-        """Unread in-app notifications per lane (lanes with none may be missing)."""
+        """Unread in-app notifications per lane (lanes with none may be missing); one statement, atomic on its own."""
         ...
 
     def owned(self, user_id: str, ids: Sequence[str]) -> set[str]:

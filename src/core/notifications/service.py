@@ -265,7 +265,8 @@ class NotificationService:
     def counts(self, actor: Actor, user_id: str | None = None) -> UnreadCounts:
         """Unread in-app notifications per lane and in total: the actor's, or (admins) ``user_id``'s."""
         user_id = _whose(actor, user_id)
-        with self._uow.transaction(actor=user_id):
+        # One read, atomic on its own: a single round trip in Postgres.
+        with self._uow.single_statements(actor=user_id):
             return UnreadCounts.of(self._notifications.unread_counts(user_id))
 
     def mark_read(self, actor: Actor, ids: Sequence[str]) -> int:
