@@ -1,4 +1,4 @@
--- app.notification_counts (migration 0033_notification_counts): a user's unread in-app
+-- app.notification_counts (migration 0034_notification_counts): a user's unread in-app
 -- notifications per lane, in one call. Per lane: an index probe for the latest read mark, then
 -- an index-only range scan of what is past it (the statement PgNotificationStore ran before).
 CREATE FUNCTION app.notification_counts(p_role text, p_user text, p_user_id text, p_lanes text[])

@@ -6,8 +6,8 @@ inside a transaction before. Like ``0009``'s and ``0010``'s functions it switche
 (``NULL`` keeps the transaction's), so the counts run alone in autocommit: one round trip
 where the transaction took four (BEGIN, the role switch, the statement, COMMIT).
 
-Revision ID: 0033_notification_counts
-Revises: 0032_event_counts
+Revision ID: 0034_notification_counts
+Revises: 0033_unlimited_code_counts
 """
 
 from pathlib import Path
@@ -16,8 +16,8 @@ from alembic import op
 
 from townsquare.adapters.postgres.migrations.calls import grant_calls
 
-revision = "0033_notification_counts"
-down_revision = "0032_event_counts"
+revision = "0034_notification_counts"
+down_revision = "0033_unlimited_code_counts"
 branch_labels = None
 depends_on = None
 
@@ -25,7 +25,7 @@ _FUNCTION = "app.notification_counts(text, text, text, text[])"
 
 
 def upgrade() -> None:
-    op.execute((Path(__file__).parent / "0033_notification_counts.sql").read_text())
+    op.execute((Path(__file__).parent / "0034_notification_counts.sql").read_text())
     grant_calls(_FUNCTION)
 
 
