@@ -39,7 +39,7 @@ def tests(session: nox.Session) -> None:
     session.run("mypy")
     session.run("lint-imports")
     workers = os.environ.get("PYTEST_WORKERS", "2")
-    session.run("pytest", "-n", workers, "--dist", "loadfile", *session.posargs)
+    session.run("pytest", "-n", workers, "--dist", "loadfile", "--durations=25", *session.posargs)
 
 
 @nox.session
