@@ -26,6 +26,7 @@ from tests.contract.test_events import details
 
 from townsquare.adapters.postgres.events import EVENTS_TABLES
 from townsquare.adapters.postgres.feed import FEED_TABLES
+from townsquare.adapters.postgres.reports import REPORT_TABLES
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import DomainError
@@ -62,7 +63,7 @@ def _outcome(call: Callable[[Services], Any], services: Services) -> Any:
 
 def _emptied(pg_url: str, clock: ManualClock) -> Services:
     # The ledger is append-only (no TRUNCATE): each example writes to a producer of its own.
-    tables = ", ".join((*EVENTS_TABLES, *FEED_TABLES, "jobs"))
+    tables = ", ".join((*EVENTS_TABLES, *REPORT_TABLES, *FEED_TABLES, "jobs"))
     with create_engine(pg_url).begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return bootstrap(postgres_settings(pg_url), clock=clock)

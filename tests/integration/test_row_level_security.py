@@ -134,6 +134,18 @@ ROWS: dict[str, tuple[str, str]] = {
         "creator_id",
         "INSERT INTO earning_totals (creator_id, currency, shard, total, events) VALUES (:owner, 'USD', 3, 500, 1)",
     ),
+    # The reports' hourly sums: the registration above already made its count row (a trigger).
+    "report_hour_counts": (
+        "producer_id",
+        "INSERT INTO report_hour_counts (producer_id, event_id, hour, status, type_id, currency, registrations) "
+        f"VALUES (:owner, 'ev-' || :owner, date_trunc('hour', {AT}::timestamptz, 'UTC'), 'reserved', 'std', 'EUR', 1) "
+        "ON CONFLICT DO NOTHING",
+    ),
+    "report_hour_money": (
+        "producer_id",
+        "INSERT INTO report_hour_money (producer_id, event_id, hour, currency, gross) "
+        f"VALUES (:owner, 'ev-' || :owner, {AT}, 'EUR', 100)",
+    ),
     "earning_days": (
         "creator_id",
         "INSERT INTO earning_days (creator_id, day, currency, shard, total, events) "
@@ -182,6 +194,7 @@ UNFILTERED_WRITES = {
     "feed_cart_items": "DELETE FROM feed_cart_items",
     "earning_totals": "DELETE FROM earning_totals",
     "earning_days": "DELETE FROM earning_days",
+    "report_hour_money": "UPDATE report_hour_money SET gross = gross + 1",
     "assistant_memory_heads": "UPDATE assistant_memory_heads SET version = version + 1",
     "assistant_memories": "DELETE FROM assistant_memories",
     "assistant_memory_history": "UPDATE assistant_memory_history SET text = ''",

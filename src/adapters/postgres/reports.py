@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -37,6 +37,7 @@ _FILTERS = {
     "since": "r.created_at >= :since",
     "until": "r.created_at < :until",
 }
+_ZERO = timedelta(0)
 _REG_COLUMNS_R = ", ".join(f"r.{column.strip()}" for column in REGISTRATION_COLUMNS.split(","))
 
 _FIGURES = """
@@ -62,6 +63,45 @@ _FIGURES = """
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
 """
+# The same figures from the hourly sums the triggers keep (migration 0030_report_hours): the
+# counts per stored status, lapsed holds moved from reserved to expired (the few rows
+# event_registrations_lapsing finds), and the money per hour with no status. One statement,
+# one snapshot; the day of an hour is its bucket among the boundaries (all on whole hours).
+_FIGURES_FROM_HOURS = """
+    SELECT width_bucket(hour, CAST(:boundaries AS timestamptz[])) - 1 AS day, status, currency,
+           sum(registrations) AS registrations, sum(tickets) AS tickets, sum(discounts) AS discounts,
+           sum(gross) AS gross, sum(captured) AS captured, sum(voided) AS voided, sum(refunded) AS refunded
+    FROM (
+        SELECT hour, status, currency, registrations, tickets, discounts,
+               0 AS gross, 0 AS captured, 0 AS voided, 0 AS refunded
+        FROM report_hour_counts WHERE {hours}
+        UNION ALL
+        SELECT date_trunc('hour', r.created_at, 'UTC'), s.status, r.currency, s.sign,
+               s.sign * CASE WHEN r.confirm_key IS NOT NULL THEN r.quantity ELSE 0 END,
+               s.sign * CASE WHEN r.confirm_key IS NOT NULL THEN r.discount ELSE 0 END, 0, 0, 0, 0
+        FROM event_registrations r CROSS JOIN (VALUES ('reserved', -1), ('expired', 1)) AS s (status, sign)
+        WHERE r.status = 'reserved' AND r.expires_at <= :now AND {where}
+        UNION ALL
+        SELECT hour, NULL, currency, 0, 0, 0, gross, captured, voided, refunded
+        FROM report_hour_money WHERE {hours}
+    ) AS sums
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+"""
+# Seats held now: the confirmed quantities the hourly sums keep (every hour of the event), plus
+# the unexpired holds (event_registrations_lapsing: only the live holds of every event, few).
+_HELD_FROM_HOURS = text(
+    """
+    SELECT type_id, sum(quantity)::bigint AS held FROM (
+        SELECT type_id, quantity FROM report_hour_counts
+        WHERE producer_id = :producer_id AND event_id = :event_id AND status = 'confirmed'
+        UNION ALL
+        SELECT type_id, quantity FROM event_registrations
+        WHERE status = 'reserved' AND expires_at > :now AND event_id = :event_id
+    ) AS seats
+    GROUP BY type_id
+    """
+)
 _REGISTRATIONS = """
     SELECT {columns} FROM event_registrations r
     WHERE {where}
@@ -137,6 +177,10 @@ _FAILURES = text(
 )
 
 
+REPORT_TABLES = ("report_hour_counts", "report_hour_money")
+"""The reports' hourly sums (a TRUNCATE of the registrations in tests must truncate them too)."""
+
+
 def _where(where: RegistrationFilter, now: datetime) -> tuple[str, dict[str, Any]]:
     """The WHERE clause and parameters of a filter (fixed fragments, one per field present)."""
     clauses = ["true"]
@@ -155,13 +199,60 @@ def _where(where: RegistrationFilter, now: datetime) -> tuple[str, dict[str, Any
     return " AND ".join(clauses), params
 
 
+def _whole_hour(instant: datetime) -> bool:
+    return instant.minute == 0 and instant.second == 0 and instant.microsecond == 0 and instant.utcoffset() == _ZERO
+
+
+def _hours_answer(where: RegistrationFilter, boundaries: Sequence[datetime]) -> bool:
+    """Whether the hourly sums answer these figures exactly: every day boundary on a whole UTC
+    hour (zones with whole-hour offsets; not India's +05:30), and nothing filtered but the
+    producer, the event and the range of the days."""
+    return (
+        where.status is None
+        and where.type_id is None
+        and where.code is None
+        and where.since == boundaries[0]
+        and where.until == boundaries[-1]
+        and all(_whole_hour(each) for each in boundaries)
+    )
+
+
 class PgReportStore:
     """Implements :class:`townsquare.core.reports.ReportStore` on Postgres (reads only)."""
 
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
 
+    def held_seats(self, producer_id: str, event_id: str, now: datetime) -> dict[str, int]:
+        params = {"producer_id": producer_id, "event_id": event_id, "now": now}
+        return {row.type_id: int(row.held) for row in self._run(_HELD_FROM_HOURS, params)}
+
     def figures(self, where: RegistrationFilter, boundaries: Sequence[datetime], now: datetime) -> list[FigureRow]:
+        if _hours_answer(where, boundaries):
+            return self.figures_from_hours(where, boundaries, now)
+        return self.figures_from_registrations(where, boundaries, now)
+
+    def figures_from_hours(
+        self, where: RegistrationFilter, boundaries: Sequence[datetime], now: datetime
+    ) -> list[FigureRow]:
+        """:meth:`figures` from the hourly sums (boundaries on whole UTC hours, no filter but the
+        producer, event and range)."""
+        clause, params = _where(where, now)
+        clause += " AND r.created_at >= :first_boundary AND r.created_at < :last_boundary"
+        hours = ["hour >= :first_boundary", "hour < :last_boundary"]
+        if where.producer_id is not None:
+            hours.append("producer_id = :producer_id")
+        if where.event_id is not None:
+            hours.append("event_id = :event_id")
+        params.update(boundaries=list(boundaries), first_boundary=boundaries[0], last_boundary=boundaries[-1])
+        statement = text(_FIGURES_FROM_HOURS.format(hours=" AND ".join(hours), where=clause))
+        return [FigureRow.from_row(row) for row in self._run(statement, params).mappings()]
+
+    def figures_from_registrations(
+        self, where: RegistrationFilter, boundaries: Sequence[datetime], now: datetime
+    ) -> list[FigureRow]:
+        """:meth:`figures` summed from the registrations and their ledger events themselves (any
+        filter, any boundaries; and the check of the hourly sums)."""
         clause, params = _where(where, now)
         clause += " AND r.created_at >= :first_boundary AND r.created_at < :last_boundary"
         params.update(boundaries=list(boundaries), first_boundary=boundaries[0], last_boundary=boundaries[-1])

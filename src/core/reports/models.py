@@ -142,13 +142,21 @@ class MoneyTotals:
         )
 
 
+def _status_or_none(value: str | None) -> RegistrationStatus | None:
+    return None if value is None else RegistrationStatus(value)
+
+
 @frozen(kw_only=True)
 class FigureRow:
     """What a report store sums: the registrations made in one day with one status and currency.
 
+    A store may give the money of a day and currency in rows of their own, with no status (and
+    no registrations), and the counts in rows with a status and no money: a report's money is
+    per day and currency, never per status.
+
     Attributes:
         day: the index of the day in the range (0 for the first day).
-        status: the status a reader sees now (a lapsed hold is ``expired``).
+        status: the status a reader sees now (a lapsed hold is ``expired``); None on a row of money only.
         currency: the registrations' currency.
         registrations: how many.
         tickets: their tickets (quantities) among the ones that were ever confirmed.
@@ -160,7 +168,7 @@ class FigureRow:
     """
 
     day: int
-    status: RegistrationStatus = field(converter=RegistrationStatus)
+    status: RegistrationStatus | None = field(converter=_status_or_none)
     currency: str
     registrations: int
     tickets: int
@@ -280,7 +288,8 @@ def fold(
     totals: dict[str, MoneyTotals] = {}
     tickets = 0
     for row in rows:
-        by_status[row.status.value] += row.registrations
+        if row.status is not None:
+            by_status[row.status.value] += row.registrations
         tickets += row.tickets
         count, day_tickets, money = per_day[row.day]
         money[row.currency] = money.get(row.currency, MoneyTotals(currency=row.currency)) + row.money

@@ -22,9 +22,17 @@ class ReportStore(Protocol):
     def figures(self, where: RegistrationFilter, boundaries: Sequence[datetime], now: datetime) -> list[FigureRow]:
         """Sums over the registrations passing ``where`` made in ``[boundaries[0], boundaries[-1])``.
 
-        One row per day (``i`` for ``[boundaries[i], boundaries[i + 1])``), status seen at
-        ``now`` and currency, with the ledger's earnings, captures, voids and refunds of those
-        registrations. Groups with no registration are absent.
+        Rows per day (``i`` for ``[boundaries[i], boundaries[i + 1])``), status seen at ``now``
+        and currency, with the ledger's earnings, captures, voids and refunds of those
+        registrations; the money may come in rows of its own with no status (see
+        :class:`FigureRow`). Groups with no registration may be absent or all zero.
+        """
+        ...
+
+    def held_seats(self, producer_id: str, event_id: str, now: datetime) -> dict[str, int]:
+        """Seats of the producer's event held at ``now`` per ticket type: confirmed plus unexpired holds.
+
+        The events store's ``held_seats``, answered from whatever the report store keeps.
         """
         ...
 
