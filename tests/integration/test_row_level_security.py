@@ -137,8 +137,8 @@ ROWS: dict[str, tuple[str, str]] = {
     # The reports' hourly sums: the registration above already made its count row (a trigger).
     "report_hour_counts": (
         "producer_id",
-        "INSERT INTO report_hour_counts (producer_id, event_id, hour, status, type_id, currency, registrations) "
-        f"VALUES (:owner, 'ev-' || :owner, date_trunc('hour', {AT}::timestamptz, 'UTC'), 'reserved', 'std', 'EUR', 1) "
+        "INSERT INTO report_hour_counts (producer_id, event_id, hour, status, currency, registrations) "
+        f"VALUES (:owner, 'ev-' || :owner, date_trunc('hour', {AT}::timestamptz, 'UTC'), 'reserved', 'EUR', 1) "
         "ON CONFLICT DO NOTHING",
     ),
     "report_hour_money": (

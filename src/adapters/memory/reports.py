@@ -47,9 +47,6 @@ class MemoryReportStore:
     def _matching(self, where: RegistrationFilter, now: datetime) -> list[Registration]:
         return [each for each in self._events.all_registrations() if _passes(each, where, now)]
 
-    def held_seats(self, producer_id: str, event_id: str, now: datetime) -> dict[str, int]:
-        return self._events.held_seats(event_id, now)
-
     def figures(self, where: RegistrationFilter, boundaries: Sequence[datetime], now: datetime) -> list[FigureRow]:
         start, end = boundaries[0], boundaries[-1]
         sums: dict[tuple[int, RegistrationStatus, str], list[int]] = {}

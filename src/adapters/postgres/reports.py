@@ -88,20 +88,6 @@ _FIGURES_FROM_HOURS = """
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
 """
-# Seats held now: the confirmed quantities the hourly sums keep (every hour of the event), plus
-# the unexpired holds (event_registrations_lapsing: only the live holds of every event, few).
-_HELD_FROM_HOURS = text(
-    """
-    SELECT type_id, sum(quantity)::bigint AS held FROM (
-        SELECT type_id, quantity FROM report_hour_counts
-        WHERE producer_id = :producer_id AND event_id = :event_id AND status = 'confirmed'
-        UNION ALL
-        SELECT type_id, quantity FROM event_registrations
-        WHERE status = 'reserved' AND expires_at > :now AND event_id = :event_id
-    ) AS seats
-    GROUP BY type_id
-    """
-)
 _REGISTRATIONS = """
     SELECT {columns} FROM event_registrations r
     WHERE {where}
@@ -222,10 +208,6 @@ class PgReportStore:
 
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
-
-    def held_seats(self, producer_id: str, event_id: str, now: datetime) -> dict[str, int]:
-        params = {"producer_id": producer_id, "event_id": event_id, "now": now}
-        return {row.type_id: int(row.held) for row in self._run(_HELD_FROM_HOURS, params)}
 
     def figures(self, where: RegistrationFilter, boundaries: Sequence[datetime], now: datetime) -> list[FigureRow]:
         if _hours_answer(where, boundaries):

@@ -29,13 +29,6 @@ class ReportStore(Protocol):
         """
         ...
 
-    def held_seats(self, producer_id: str, event_id: str, now: datetime) -> dict[str, int]:
-        """Seats of the producer's event held at ``now`` per ticket type: confirmed plus unexpired holds.
-
-        The events store's ``held_seats``, answered from whatever the report store keeps.
-        """
-        ...
-
     def registrations(
         self, where: RegistrationFilter, now: datetime, *, after: tuple[datetime, str] | None, limit: int
     ) -> list[Registration]:

@@ -139,7 +139,7 @@ class ReportService:
         with self._uow.transaction(actor=actor.acting_as()):
             rows = self._reports.figures(where, days.boundaries, now)
             types = self._event_store.ticket_types(event_id)
-            held = self._reports.held_seats(event.producer_id, event_id, now)
+            held = self._event_store.held_seats(event_id, now)
             waiting = None if self._waitlist is None else self._waitlist.waiting_counts(event_id)
         by_status, tickets, money, series = fold(days, rows)
         capacity = tuple(

@@ -1,9 +1,8 @@
 """Reports: hourly sums of the registrations and of their ledger money, kept in the writers' transactions.
 
-- ``report_hour_counts (producer_id, event_id, hour, status, type_id, currency)``:
-  registrations made in one UTC hour, per stored status and ticket type: how many, their
-  quantities (of the confirmed ones: the seats they hold), and the tickets and discounts of the
-  ones ever confirmed.
+- ``report_hour_counts (producer_id, event_id, hour, status, currency)``: registrations made
+  in one UTC hour, per stored status: how many, and the tickets and discounts of the ones ever
+  confirmed.
 - ``report_hour_money (producer_id, event_id, hour, currency)``: the ledger's earnings,
   captures, voids and refunds of the registrations made in that hour.
 - Statement triggers (``0032_report_hours.sql``) add what each INSERT into ``earning_events``
@@ -43,13 +42,11 @@ def upgrade() -> None:
             event_id      text NOT NULL,
             hour          timestamptz NOT NULL,
             status        text NOT NULL,
-            type_id       text NOT NULL,
             currency      text NOT NULL,
             registrations bigint NOT NULL DEFAULT 0,
-            quantity      bigint NOT NULL DEFAULT 0,
             tickets       bigint NOT NULL DEFAULT 0,
             discounts     bigint NOT NULL DEFAULT 0,
-            PRIMARY KEY (producer_id, event_id, hour, status, type_id, currency)
+            PRIMARY KEY (producer_id, event_id, hour, status, currency)
         )
         """
     )
@@ -76,12 +73,12 @@ def upgrade() -> None:
     )
     op.execute(
         """
-        INSERT INTO report_hour_counts (producer_id, event_id, hour, status, type_id, currency, registrations,
-                                        quantity, tickets, discounts)
-        SELECT producer_id, event_id, date_trunc('hour', created_at, 'UTC'), status, type_id, currency, count(*),
-               sum(quantity), coalesce(sum(quantity) FILTER (WHERE confirm_key IS NOT NULL), 0),
+        INSERT INTO report_hour_counts (producer_id, event_id, hour, status, currency, registrations, tickets,
+                                        discounts)
+        SELECT producer_id, event_id, date_trunc('hour', created_at, 'UTC'), status, currency, count(*),
+               coalesce(sum(quantity) FILTER (WHERE confirm_key IS NOT NULL), 0),
                coalesce(sum(discount) FILTER (WHERE confirm_key IS NOT NULL), 0)
-        FROM event_registrations GROUP BY 1, 2, 3, 4, 5, 6
+        FROM event_registrations GROUP BY 1, 2, 3, 4, 5
         """
     )
     op.execute(

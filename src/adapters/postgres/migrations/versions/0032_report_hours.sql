@@ -1,9 +1,8 @@
 -- The reports' hourly sums (migration 0032_report_hours), kept by triggers in the transaction of
 -- every write to the ledger and to the registrations; docs/reports.md, "Storage (Postgres)".
 --
--- report_hour_counts: the registrations made in one UTC hour of one event, per stored status,
--- ticket type and currency: how many, their quantities, and the tickets and discounts of
--- those ever confirmed (the quantities of the confirmed ones are the seats they hold).
+-- report_hour_counts: the registrations made in one UTC hour of one event, per stored status
+-- and currency: how many, the tickets and discounts of those ever confirmed.
 -- report_hour_money: the ledger's earnings, captures, voids and refunds of the registrations
 -- made in one UTC hour of one event, per currency. No status: a report's money is per day and
 -- currency, so a status change moves no money (and needs nothing of the ledger).
@@ -42,16 +41,15 @@ $$;
 CREATE FUNCTION app.report_hours_registrations_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-        INSERT INTO report_hour_counts AS c (producer_id, event_id, hour, status, type_id, currency, registrations,
-                                             quantity, tickets, discounts)
-        SELECT producer_id, event_id, date_trunc('hour', created_at, 'UTC'), status, type_id, currency, count(*),
-               sum(quantity), coalesce(sum(quantity) FILTER (WHERE confirm_key IS NOT NULL), 0),
+        INSERT INTO report_hour_counts AS c (producer_id, event_id, hour, status, currency, registrations, tickets,
+                                             discounts)
+        SELECT producer_id, event_id, date_trunc('hour', created_at, 'UTC'), status, currency, count(*),
+               coalesce(sum(quantity) FILTER (WHERE confirm_key IS NOT NULL), 0),
                coalesce(sum(discount) FILTER (WHERE confirm_key IS NOT NULL), 0)
-        FROM new_rows GROUP BY 1, 2, 3, 4, 5, 6
-        ORDER BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (producer_id, event_id, hour, status, type_id, currency) DO UPDATE SET
+        FROM new_rows GROUP BY 1, 2, 3, 4, 5
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (producer_id, event_id, hour, status, currency) DO UPDATE SET
             registrations = c.registrations + excluded.registrations,
-            quantity = c.quantity + excluded.quantity,
             tickets = c.tickets + excluded.tickets,
             discounts = c.discounts + excluded.discounts;
         INSERT INTO report_hour_money AS m (producer_id, event_id, hour, currency, gross, captured, voided, refunded)
@@ -83,28 +81,25 @@ $$;
 CREATE FUNCTION app.report_hours_registrations_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-        INSERT INTO report_hour_counts AS c (producer_id, event_id, hour, status, type_id, currency, registrations,
-                                             quantity, tickets, discounts)
-        SELECT producer_id, event_id, hour, status, type_id, currency, sum(registrations), sum(quantity),
-               sum(tickets), sum(discounts)
+        INSERT INTO report_hour_counts AS c (producer_id, event_id, hour, status, currency, registrations, tickets,
+                                             discounts)
+        SELECT producer_id, event_id, hour, status, currency, sum(registrations), sum(tickets), sum(discounts)
         FROM (
-            SELECT producer_id, event_id, date_trunc('hour', created_at, 'UTC') AS hour, status, type_id, currency,
-                   -1 AS registrations, -quantity AS quantity,
-                   -CASE WHEN confirm_key IS NOT NULL THEN quantity ELSE 0 END AS tickets,
+            SELECT producer_id, event_id, date_trunc('hour', created_at, 'UTC') AS hour, status, currency,
+                   -1 AS registrations, -CASE WHEN confirm_key IS NOT NULL THEN quantity ELSE 0 END AS tickets,
                    -CASE WHEN confirm_key IS NOT NULL THEN discount ELSE 0 END AS discounts
             FROM old_rows
             UNION ALL
-            SELECT producer_id, event_id, date_trunc('hour', created_at, 'UTC'), status, type_id, currency,
-                   1, quantity, CASE WHEN confirm_key IS NOT NULL THEN quantity ELSE 0 END,
+            SELECT producer_id, event_id, date_trunc('hour', created_at, 'UTC'), status, currency,
+                   1, CASE WHEN confirm_key IS NOT NULL THEN quantity ELSE 0 END,
                    CASE WHEN confirm_key IS NOT NULL THEN discount ELSE 0 END
             FROM new_rows
         ) AS changes
-        GROUP BY 1, 2, 3, 4, 5, 6
-        HAVING sum(registrations) <> 0 OR sum(quantity) <> 0 OR sum(tickets) <> 0 OR sum(discounts) <> 0
-        ORDER BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (producer_id, event_id, hour, status, type_id, currency) DO UPDATE SET
+        GROUP BY 1, 2, 3, 4, 5
+        HAVING sum(registrations) <> 0 OR sum(tickets) <> 0 OR sum(discounts) <> 0
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (producer_id, event_id, hour, status, currency) DO UPDATE SET
             registrations = c.registrations + excluded.registrations,
-            quantity = c.quantity + excluded.quantity,
             tickets = c.tickets + excluded.tickets,
             discounts = c.discounts + excluded.discounts;
         -- Money moves only when what places it changed: the link to an earning (written at
