@@ -14,8 +14,10 @@
 A report over days whose boundaries fall on whole UTC hours (every zone with a whole-hour
 offset) sums these rows instead of 100,000 registrations and their ledger events. Backfilled.
 
+Also merges the two 0033 heads that landed side by side on 0032_event_counts.
+
 Revision ID: 0034_report_hours
-Revises: 0033_unlimited_code_counts
+Revises: 0033_notification_counts, 0033_unlimited_code_counts
 """
 
 from pathlib import Path
@@ -25,7 +27,7 @@ from alembic import op
 from townsquare.adapters.postgres.database import APP_ROLE, SYSTEM_ROLE
 
 revision = "0034_report_hours"
-down_revision = "0033_unlimited_code_counts"
+down_revision = ("0033_notification_counts", "0033_unlimited_code_counts")
 branch_labels = None
 depends_on = None
 
