@@ -7,7 +7,7 @@ machine drives the waitlist (joins, leaves, declines, offers confirmed, seats fr
 raises, promotions, offer expiry, queued jobs) with its invariants: offers in join order (no
 entry still waiting ahead of one of its type that got an offer), one offer per entry, and
 seats held (offers included) within quota and capacity. On Postgres both check after every step that
-the store's counters (seats and uses held, migration 0034) equal a recount of the registrations."""
+the store's counters (seats and uses held, migration 0035) equal a recount of the registrations."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _emptied(pg_url: str, clock: ManualClock) -> Services:
     return bootstrap(postgres_settings(pg_url), clock=clock)
 
 
-# The store's counters (migration 0034) against a recount of the registrations they count.
+# The store's counters (migration 0035) against a recount of the registrations they count.
 _COUNTERS_OFF = text(
     """
     SELECT 'type ' || t.event_id || '/' || t.type_id || ': ' || t.held || ' <> ' || r.recount AS off

@@ -1,4 +1,4 @@
-"""The reports' hourly sums on Postgres (migration 0034): kept by the ledger's and the registrations'
+"""The reports' hourly sums on Postgres (migration 0035): kept by the ledger's and the registrations'
 own writes, they equal a recomputation over the ledger and the registrations after any sequence of
 sales, holds, captures, voids, refunds, cancellations and expiries, also when writers race; and the
 figures read from them equal the figures summed from the registrations themselves."""

@@ -57,7 +57,7 @@ _DELETE_EACH = text(
     RETURNING d.draft_id
     """
 )
-# Index composer_drafts_due (migration 0034) in publish order; SKIP LOCKED: a batch never
+# Index composer_drafts_due (migration 0035) in publish order; SKIP LOCKED: a batch never
 # waits behind a draft another worker is publishing.
 _DUE_FOR_UPDATE = text(
     f"""

@@ -70,7 +70,7 @@ _SAVE_TYPE = text(
     "WHERE event_id = :event_id AND type_id = :type_id"
 )
 _TYPES = text(f"SELECT {_TYPE_COLUMNS} FROM event_ticket_types WHERE event_id = :event_id ORDER BY created_at, type_id")
-# The counters (migration 0034) less the holds lapsed by now that they still count, in one
+# The counters (migration 0035) less the holds lapsed by now that they still count, in one
 # statement (one snapshot). Lapsed holds come from event_registrations_reserved (reserved rows only).
 _HELD = text(
     """
@@ -168,7 +168,7 @@ _LOCK_CODE = text(
 )
 _CODES_OF = text(f"SELECT {_CODE_COLUMNS} FROM event_discount_codes WHERE producer_id = :producer_id ORDER BY code")
 # A limited code's uses: its counter less its lapsed holds still marked reserved. An unlimited
-# code has no counter (migration 0034): its uses are counted from its live registrations (only
+# code has no counter (migration 0035): its uses are counted from its live registrations (only
 # a producer's own read asks).
 _CODE_USES = text(
     """

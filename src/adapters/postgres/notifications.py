@@ -108,7 +108,7 @@ _UNREAD_IN = (
     + _PAST_MARK.format(user=":user_id", lane="l.lane")
 )
 _LANES = "unnest(CAST(:lanes AS text[])) AS l(lane)"
-# One call (migration 0034): alone, in autocommit, the counts are a single round trip.
+# One call (migration 0035): alone, in autocommit, the counts are a single round trip.
 _COUNTS = "SELECT lane, unread FROM app.notification_counts(%(role)s, %(actor)s, %(user_id)s, %(lanes)s::text[])"
 _OWNED = text(
     "SELECT id FROM notifications WHERE user_id = :user_id AND channel = 'inapp' AND id = ANY(CAST(:ids AS uuid[]))"

@@ -63,7 +63,7 @@ _FIGURES = """
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
 """
-# The same figures from the hourly sums the triggers keep (migration 0034_report_hours): the
+# The same figures from the hourly sums the triggers keep (migration 0035_report_hours): the
 # counts per stored status, lapsed holds moved from reserved to expired (the few rows
 # event_registrations_lapsing finds), and the money per hour with no status. One statement,
 # one snapshot; the day of an hour is its bucket among the boundaries (all on whole hours).

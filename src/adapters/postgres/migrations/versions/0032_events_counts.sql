@@ -1,4 +1,4 @@
--- Events' counters (migration 0034): the store's own bookkeeping, kept in the statement that
+-- Events' counters (migration 0035): the store's own bookkeeping, kept in the statement that
 -- changes a registration's status, so that counting seats and a code's uses no longer reads
 -- every registration.
 --

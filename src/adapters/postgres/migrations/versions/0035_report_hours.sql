@@ -1,4 +1,4 @@
--- The reports' hourly sums (migration 0034_report_hours), kept by triggers in the transaction of
+-- The reports' hourly sums (migration 0035_report_hours), kept by triggers in the transaction of
 -- every write to the ledger and to the registrations; docs/reports.md, "Storage (Postgres)".
 --
 -- report_hour_counts: the registrations made in one UTC hour of one event, per stored status

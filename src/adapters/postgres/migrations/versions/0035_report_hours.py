@@ -5,7 +5,7 @@
   confirmed.
 - ``report_hour_money (producer_id, event_id, hour, currency)``: the ledger's earnings,
   captures, voids and refunds of the registrations made in that hour.
-- Statement triggers (``0034_report_hours.sql``) add what each INSERT into ``earning_events``
+- Statement triggers (``0035_report_hours.sql``) add what each INSERT into ``earning_events``
   and each INSERT or UPDATE of ``event_registrations`` changed, in the same transaction: the
   ledger's and the registrations' own bookkeeping, not a second one (a test compares them
   with a recomputation after random sequences of sales, captures, refunds and voids).
@@ -14,10 +14,8 @@
 A report over days whose boundaries fall on whole UTC hours (every zone with a whole-hour
 offset) sums these rows instead of 100,000 registrations and their ledger events. Backfilled.
 
-Also merges the two 0033 heads that landed side by side on 0032_event_counts.
-
-Revision ID: 0034_report_hours
-Revises: 0033_notification_counts, 0033_unlimited_code_counts
+Revision ID: 0035_report_hours
+Revises: 0034_notification_counts
 """
 
 from pathlib import Path
@@ -26,8 +24,8 @@ from alembic import op
 
 from townsquare.adapters.postgres.database import APP_ROLE, SYSTEM_ROLE
 
-revision = "0034_report_hours"
-down_revision = ("0033_notification_counts", "0033_unlimited_code_counts")
+revision = "0035_report_hours"
+down_revision = "0034_notification_counts"
 branch_labels = None
 depends_on = None
 
@@ -96,7 +94,7 @@ def upgrade() -> None:
         GROUP BY 1, 2, 3, 4
         """
     )
-    op.execute((_HERE / "0034_report_hours.sql").read_text())
+    op.execute((_HERE / "0035_report_hours.sql").read_text())
     for table in TABLES:
         # Written by the triggers as whoever writes: the system role, or a creator refunding
         # their own earning (the app role, for their own events' rows only).
