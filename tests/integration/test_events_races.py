@@ -18,7 +18,8 @@ from tests.contract.test_events_stateful import counters_off
 from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import ManualClock
 from townsquare.core.errors import Conflict
-from townsquare.core.events import RegistrationStatus
+from townsquare.core.events import RegistrationStatus, registration_id_for
+from townsquare.core.events.checkout import HoldOutcome, HoldTerms, new_hold
 from townsquare.core.identity import Actor
 
 pytestmark = pytest.mark.postgres
@@ -337,6 +338,109 @@ def test_racing_checkouts_cancellations_and_the_sweep_keep_the_counters_equal_to
             ).scalar_one()
         assert all(row.seats <= 30 for row in held_now)
         assert uses <= 12
+    finally:
+        engine.dispose()
+        services.close()
+
+
+def _count_as_lapsed_then_wait(
+    services: Services, how: str, counted: threading.Event, release: threading.Event
+) -> None:
+    """In one transaction, count seats for a decision (as a reservation does), then wait to commit."""
+    store = services.events._events  # type: ignore[attr-defined]
+    with services.uow.transaction():
+        if how == "locked path":
+            assert store.held_seats_for_change("jazz", services.clock.now()) == {}
+        else:
+            terms = _bob_terms(services)
+            assert store.place_hold(terms) is HoldOutcome.HELD
+        counted.set()
+        release.wait(30)
+
+
+def _bob_terms(services: Services) -> HoldTerms:
+    store = services.events._events  # type: ignore[attr-defined]
+    registration_id = registration_id_for("bob", "b")
+    with services.uow.single_statements():
+        context = store.checkout_context("jazz", None, registration_id)
+    ticket = context.types[0]
+    hold = new_hold(
+        Actor("bob"),
+        context.event,
+        ticket,
+        registration_id=registration_id,
+        quantity=1,
+        key="b",
+        code=None,
+        discount=0,
+        now=services.clock.now(),
+        hold_for=timedelta(minutes=15),
+    )
+    return HoldTerms(registration=hold, event=context.event, ticket=ticket, code=None)
+
+
+@pytest.mark.parametrize("how", ["locked path", "at once"])
+def test_a_confirmation_of_a_hold_a_reservation_counted_as_lapsed_waits_for_it_and_refuses(
+    pg_url: str, clock: ManualClock, how: str
+) -> None:
+    # Given alice's hold on the one seat, lapsed by the time a reservation counts it
+    services = race_services(pg_url, clock)
+    try:
+        published_event(services, quota=1)
+        alice = Actor("alice")
+        held = services.events.reserve(alice, "jazz", "standard", 1, idempotency_key="a")
+        clock.advance(timedelta(minutes=15))
+        counted, release = threading.Event(), threading.Event()
+        counting = threading.Thread(target=_count_as_lapsed_then_wait, args=(services, how, counted, release))
+        counting.start()
+        assert counted.wait(30)
+        # When alice confirms with a clock read earlier than the reservation's (it has not moved yet
+        # for her: the clock goes back to before her hold's expiry)
+        clock.advance(timedelta(minutes=-1))
+        outcome: list[object] = []
+
+        def confirm() -> None:
+            try:
+                outcome.append(services.events.confirm(alice, held.registration_id, idempotency_key="pay"))
+            except Conflict as refusal:
+                outcome.append(refusal.field)
+
+        confirming = threading.Thread(target=confirm)
+        confirming.start()
+        confirming.join(1.0)
+        # Then the confirmation waits for the reservation that counted her seat free
+        assert confirming.is_alive() and outcome == []
+        clock.advance(timedelta(minutes=1))  # time moves on while it waits
+        release.set()
+        counting.join(30)
+        confirming.join(30)
+        # and then reads the clock after it: the hold has lapsed, nothing is confirmed
+        assert outcome == ["registration_id"]
+        assert services.events.availability(PRODUCER, "jazz") == {"standard": 0 if how == "at once" else 1}
+    finally:
+        services.close()
+
+
+def test_a_confirmation_does_not_wait_for_the_events_lock(pg_url: str, clock: ManualClock) -> None:
+    # Given a hold, and a transaction holding its event's row (a reservation or a quota change)
+    services = race_services(pg_url, clock)
+    engine = create_engine(pg_url)
+    try:
+        published_event(services, quota=5)
+        alice = Actor("alice")
+        held = services.events.reserve(alice, "jazz", "standard", 1, idempotency_key="a")
+        with engine.begin() as conn:
+            conn.execute(text("SELECT 1 FROM events WHERE event_id = 'jazz' FOR UPDATE"))
+            # When alice confirms meanwhile, Then it completes without waiting for that lock
+            done: list[RegistrationStatus] = []
+            confirming = threading.Thread(
+                target=lambda: done.append(
+                    services.events.confirm(alice, held.registration_id, idempotency_key="pay").status
+                )
+            )
+            confirming.start()
+            confirming.join(10)
+            assert done == [RegistrationStatus.CONFIRMED]
     finally:
         engine.dispose()
         services.close()

@@ -99,6 +99,9 @@ class MemoryEventStore:
                 held[registration.type_id] = held.get(registration.type_id, 0) + registration.quantity
         return held
 
+    def held_seats_for_change(self, event_id: str, now: datetime) -> dict[str, int]:
+        return self.held_seats(event_id, now)  # the transaction holds the one lock already
+
     # -- registrations -------------------------------------------------------------------
 
     def add_registration(self, registration: Registration) -> bool:

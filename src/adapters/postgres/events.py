@@ -2,9 +2,11 @@
 ``event_registrations`` (migration 0018) and ``event_waitlist`` (migration 0021).
 
 What makes capacity exact is the event row's lock (``SELECT ... FOR UPDATE``): reservations
-(in ``app.events_hold`` or a transaction), cancellations and refunds of an event take it first
-(confirmations ``FOR SHARE``), and the seats counted after it (one statement, one snapshot,
-read committed) include every registration committed before the lock was granted. Seats and a
+(in ``app.events_hold`` or a transaction), cancellations and refunds of an event take it first,
+and the seats counted after it (one statement, one snapshot, read committed) include every
+registration committed before the lock was granted. A confirmation changes no count and takes
+only its registration's row: a count for a decision locks the lapsed holds it takes off, so a
+confirmation of one of those waits for it and reads the clock after (migration 0036). Seats and a
 code's uses are counters the triggers of migration 0032 keep (``event_ticket_types.held``,
 ``event_discount_codes.uses_held``) less the lapsed holds still marked reserved.
 """
@@ -83,6 +85,12 @@ _HELD = text(
     ) l ON l.type_id = t.type_id
     WHERE t.event_id = :event_id AND t.held - coalesce(l.lapsed, 0) > 0
     """
+)
+# A count for a decision: first the lapsed holds it takes off, locked until the commit (key order),
+# then the count in a new statement (a hold confirmed meanwhile is counted as held).
+_LOCK_LAPSED = text(
+    "SELECT 1 FROM event_registrations WHERE event_id = :event_id AND status = 'reserved' AND expires_at <= :now "
+    "ORDER BY registration_id FOR SHARE"
 )
 _REG_COLUMNS = (
     "registration_id, event_id, type_id, attendee_id, producer_id, quantity, currency, unit_price, subtotal, "
@@ -338,6 +346,10 @@ class PgEventStore:
     def held_seats(self, event_id: str, now: datetime) -> dict[str, int]:
         rows = self._run(_HELD, {"event_id": event_id, "now": now}).mappings()
         return {row["type_id"]: int(row["held"]) for row in rows}
+
+    def held_seats_for_change(self, event_id: str, now: datetime) -> dict[str, int]:
+        self._run(_LOCK_LAPSED, {"event_id": event_id, "now": now})
+        return self.held_seats(event_id, now)
 
     # -- registrations -------------------------------------------------------------------
 

@@ -67,6 +67,16 @@ class EventStore(Protocol):
         """
         ...
 
+    def held_seats_for_change(self, event_id: str, now: datetime) -> dict[str, int]:
+        """:meth:`held_seats`, for a decision made under :meth:`lock_event`'s lock.
+
+        The holds lapsed by ``now`` that the count takes off stay locked until the transaction
+        ends: a confirmation locks its hold before it reads the clock
+        (:meth:`lock_for_confirm`), so one of these confirms only after this commits, with a
+        later clock that sees the lapse too, and the seats counted free stay free.
+        """
+        ...
+
     def add_registration(self, registration: Registration) -> bool:
         """Store a new registration; False (storing nothing) when its id is taken."""
         ...
@@ -93,10 +103,13 @@ class EventStore(Protocol):
         None (locking nothing) when no registration of ``attendee_id`` has this id. Otherwise,
         in this order, until the transaction ends: the attendee's confirmation key (two
         confirmations under one key run one after the other, and the second sees the first's
-        registration), the event (shared with other confirmations of it; whatever changes its
-        seats, :meth:`lock_event` or :meth:`place_hold`, waits for them), a code with limited
-        uses the registration applied (shared likewise), and the registration itself. What it
-        returns was read under those locks.
+        registration), the event shared only for a waitlist offer (its entry changes under the
+        event's lock), the registration itself, and a code with limited uses the registration
+        applied (shared: a reservation counting its uses holds it exclusively). A confirmation
+        changes no count of seats or uses, so it does not wait for the event's reservations; a
+        reservation that counted this hold as lapsed holds the hold's row until it commits
+        (:meth:`held_seats_for_change`, :meth:`place_hold`), so the clock read after this call
+        sees the lapse too. What it returns was read under those locks.
         """
         ...
 
@@ -158,7 +171,8 @@ class EventStore(Protocol):
     def place_hold(self, terms: HoldTerms) -> HoldOutcome:
         """Write ``terms.registration`` (a new hold) if, under the event's lock, the terms still stand.
 
-        Atomic on its own: under :meth:`lock_event`'s lock, the event and ticket type are as
+        Atomic on its own: under :meth:`lock_event`'s lock, with the lapsed holds it takes off
+        locked as :meth:`held_seats_for_change` does, the event and ticket type are as
         in ``terms`` (status, sales window, start, capacity, currency; quota, price), nobody
         waits in the event's line, and the seats held at the hold's ``created_at`` plus its
         quantity fit within the type's quota and the event's capacity; with a code that has

@@ -183,7 +183,7 @@ class EventService:
                 raise Conflict(f"event {event_id!r} is cancelled", field="event_id")
             if details.currency != event.details.currency and self._events.ticket_types(event_id):
                 raise Conflict("the currency cannot change once ticket types exist", field="currency")
-            held = sum(self._events.held_seats(event_id, self._clock.now()).values())
+            held = sum(self._events.held_seats_for_change(event_id, self._clock.now()).values())
             if details.capacity < held:
                 raise Conflict(f"{held} seats are held; the capacity cannot go below that", field="capacity")
             updated = evolve(event, details=details, updated_at=self._clock.now())
@@ -342,7 +342,7 @@ class EventService:
                 changed = evolve(changed, price=check_price(price))
             if quota is not None:
                 new_quota = check_count(quota, "quota", low=1, high=MAX_CAPACITY)
-                held = self._events.held_seats(event_id, self._clock.now()).get(type_id, 0)
+                held = self._events.held_seats_for_change(event_id, self._clock.now()).get(type_id, 0)
                 if new_quota < held:
                     raise Conflict(
                         f"{held} tickets of this type are held; the quota cannot go below that", field="quota"
@@ -448,7 +448,7 @@ class EventService:
             event.check_sales_open(now)
             types = self._events.ticket_types(event_id)
             ticket = _ticket_in(types, event_id, type_id)
-            held_seats = self._events.held_seats(event_id, now)
+            held_seats = self._events.held_seats_for_change(event_id, now)
             check_capacity(
                 event,
                 ticket,
@@ -488,8 +488,9 @@ class EventService:
         """
         key = check_idempotency_key(idempotency_key)
         with self._uow.transaction():
-            # One statement: the key's lock and what it confirmed before, the event's lock (shared
-            # with other confirmations), a limited code's, and the registration's own.
+            # One statement: the key's lock and what it confirmed before, the registration's lock
+            # (and a limited code's, shared). A reservation that counted this hold as lapsed holds
+            # its row until it commits, so the clock read below is later than that reservation's.
             locked = self._events.lock_for_confirm(registration_id, actor.user_id, key)
             if locked is None:
                 raise NotFound(f"no registration {registration_id!r} of yours", field="registration_id")

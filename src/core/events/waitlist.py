@@ -173,7 +173,7 @@ class WaitlistService:
                 raise NotFound(f"no ticket type {type_id!r} for event {event_id!r}", field="type_id")
             if self._waitlist.active_entry(event_id, type_id, actor.user_id) is not None:
                 raise Conflict(f"you are already on the waitlist of ticket type {type_id!r}", field="type_id")
-            held = self._events.held_seats(event_id, now)
+            held = self._events.held_seats_for_change(event_id, now)
             left = seats_left(event, types, held, self._waitlist.waiting_counts(event_id))[type_id]
             if left > 0:
                 raise Conflict(
@@ -349,7 +349,7 @@ class WaitlistService:
             event.check_sales_open(now)
             entries = self._waiting_entries(event_id, ids)
             types = self._events.ticket_types(event_id)
-            held = self._events.held_seats(event_id, now)
+            held = self._events.held_seats_for_change(event_id, now)
             fits = in_line_for(entries, types, held, event.details.capacity)
             if len(fits) < len(entries):
                 free = sum(seats_left(event, types, held).values())
@@ -399,7 +399,7 @@ class WaitlistService:
                 if event is None or event.details.waitlist_mode is WaitlistMode.MANUAL or not event.sales_open(now):
                     return made
                 types = self._events.ticket_types(event_id)
-                held = self._events.held_seats(event_id, now)
+                held = self._events.held_seats_for_change(event_id, now)
                 event_left = event.details.capacity - sum(held.values())
                 room = [ticket.type_id for ticket in types if ticket.quota > held.get(ticket.type_id, 0)]
                 if event_left <= 0 or not room:
