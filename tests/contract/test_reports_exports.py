@@ -17,7 +17,7 @@ from townsquare.core.clock import ManualClock
 from townsquare.core.errors import Forbidden, NotFound
 from townsquare.core.identity import Actor
 from townsquare.core.reports import service as reports_service
-from townsquare.core.reports.export import FINANCIAL_HEADER, REGISTRATION_HEADER, escape_cell
+from townsquare.core.reports.export import FINANCIAL_HEADER, REGISTRATION_HEADER, csv_text, escape_cell
 
 HOSTILE = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "Zoë 🎷 «ok»", 'say "hi", ok']
 """Attendee ids (printable, as user ids are) that a spreadsheet would run, or that need quoting."""
@@ -71,6 +71,52 @@ def test_the_registrations_csv_round_trips_and_escapes_formulas(services: Servic
     assert {row["attendee_id"] for row in body if row["attendee_id"].startswith("'")} == {
         "'" + each for each in HOSTILE[:4]
     }
+
+
+def test_the_registrations_csv_is_the_bytes_of_every_cell_escaped(
+    services: Services, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export writes plain rows and escapes only the cells a client chose: its bytes are the
+    generic writer's (csv_text escapes every cell) over each registration's fields, as before."""
+    monkeypatch.setattr(reports_service, "EXPORT_PAGE", 4)
+    make_event(services)
+    for n, attendee in enumerate([*HOSTILE, "plain"]):
+        held = services.events.reserve(Actor(attendee), "jazz", "standard", 1 + n % 3, idempotency_key=f"k{n}")
+        if n % 3:
+            services.events.confirm(Actor(attendee), held.registration_id, idempotency_key=f"p{n}")
+        if n == 2:
+            services.events.refund(PRODUCER, held.registration_id, reason="r", idempotency_key="r")
+        clock.advance(timedelta(minutes=7, microseconds=n * 13))  # instants with and without microseconds
+    clock.advance(timedelta(hours=2))  # the holds lapse: they read as expired
+    where = services.reports.registration_filter(PRODUCER, event_id="jazz")
+    now = clock.now()
+    page = services.reports.registrations(PRODUCER, where, limit=100).registrations
+    expected = csv_text(
+        [
+            REGISTRATION_HEADER,
+            *[
+                (
+                    r.registration_id,
+                    r.event_id,
+                    r.type_id,
+                    r.attendee_id,
+                    r.status_at(now).value,
+                    r.quantity,
+                    r.price.currency,
+                    r.price.unit_price,
+                    r.price.subtotal,
+                    r.price.discount,
+                    r.price.total,
+                    r.refunded,
+                    r.discount_code,
+                    r.created_at.isoformat().replace("+00:00", "Z"),
+                )
+                for r in page
+            ],
+        ]
+    )
+    assert "".join(services.reports.export_registrations(PRODUCER, where)) == expected
+    assert "expired" in expected and "refunded" in expected and "'=cmd" in expected
 
 
 def test_the_export_reads_a_page_at_a_time_and_lists_each_once(

@@ -19,6 +19,7 @@ from townsquare.adapters.memory.events import MemoryEventStore
 from townsquare.core.earnings.models import EventType, LedgerEvent
 from townsquare.core.events.models import Registration, RegistrationStatus
 from townsquare.core.reports.bulk import BulkAction, BulkCandidate, BulkFailure, BulkProgress
+from townsquare.core.reports.export import RegistrationExportRow, export_instant
 from townsquare.core.reports.models import FigureRow, LedgerLine, RegistrationFilter
 
 
@@ -87,6 +88,29 @@ class MemoryReportStore:
         if after is not None:
             found = [each for each in found if (each.created_at, each.registration_id) < after]
         return found[:limit]
+
+    def export_rows(
+        self, where: RegistrationFilter, now: datetime, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[RegistrationExportRow]:
+        return [
+            RegistrationExportRow(
+                registration_id=each.registration_id,
+                event_id=each.event_id,
+                type_id=each.type_id,
+                attendee_id=each.attendee_id,
+                status=each.status_at(now).value,
+                quantity=each.quantity,
+                currency=each.price.currency,
+                unit_price=each.price.unit_price,
+                subtotal=each.price.subtotal,
+                discount=each.price.discount,
+                total=each.price.total,
+                refunded=each.refunded,
+                discount_code=each.discount_code,
+                created_at=export_instant(each.created_at),
+            )
+            for each in self.registrations(where, now, after=after, limit=limit)
+        ]
 
     def candidates(self, where: RegistrationFilter, now: datetime) -> list[BulkCandidate]:
         found = sorted(self._matching(where, now), key=lambda each: (each.created_at, each.registration_id))

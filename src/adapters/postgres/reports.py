@@ -11,6 +11,7 @@ gets its own plan.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,9 +19,11 @@ from typing import Any
 from sqlalchemy import text
 
 from townsquare.adapters.postgres.database import PgDatabase
+from townsquare.adapters.postgres.engine import kept_cursor
 from townsquare.adapters.postgres.events import REGISTRATION_COLUMNS
 from townsquare.core.events.models import Registration, RegistrationStatus
 from townsquare.core.reports.bulk import BulkAction, BulkCandidate, BulkFailure, BulkProgress
+from townsquare.core.reports.export import RegistrationExportRow
 from townsquare.core.reports.models import FigureRow, LedgerLine, RegistrationFilter
 
 # The status a reader sees: a reserved hold whose expiry has passed reads as expired.
@@ -38,6 +41,7 @@ _FILTERS = {
     "until": "r.created_at < :until",
 }
 _ZERO = timedelta(0)
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
 _REG_COLUMNS_R = ", ".join(f"r.{column.strip()}" for column in REGISTRATION_COLUMNS.split(","))
 
 _FIGURES = """
@@ -93,6 +97,20 @@ _REGISTRATIONS = """
     WHERE {where}
     ORDER BY r.created_at DESC, r.registration_id DESC
     LIMIT :limit
+"""
+# An export page as plain rows (psycopg's named tuples on the unit of work's kept cursor): no
+# SQLAlchemy row mapping and no model per row. The columns are RegistrationExportRow's, the
+# instant as export_instant writes it (Python's isoformat: microseconds only when not 0).
+_EXPORT_ROWS = """
+    SELECT r.registration_id, r.event_id, r.type_id, r.attendee_id, {status_seen} AS status, r.quantity, r.currency,
+           r.unit_price, r.subtotal, r.discount, r.total, r.refunded, r.discount_code,
+           to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+           || CASE WHEN date_trunc('second', r.created_at) = r.created_at THEN ''
+                   ELSE to_char(r.created_at AT TIME ZONE 'UTC', '.US') END || 'Z' AS created_at
+    FROM event_registrations r
+    WHERE {where}
+    ORDER BY r.created_at DESC, r.registration_id DESC
+    LIMIT %(limit)s
 """
 _CANDIDATES = """
     SELECT r.registration_id, {status_seen} AS status, r.currency,
@@ -185,6 +203,11 @@ def _where(where: RegistrationFilter, now: datetime) -> tuple[str, dict[str, Any
     return " AND ".join(clauses), params
 
 
+def _pyformat(statement: str) -> str:
+    """The filter's ``:name`` parameters in psycopg's ``%(name)s`` style (no ``::`` cast is near one)."""
+    return _NAMED.sub(r"%(\1)s", statement)
+
+
 def _whole_hour(instant: datetime) -> bool:
     return instant.minute == 0 and instant.second == 0 and instant.microsecond == 0 and instant.utcoffset() == _ZERO
 
@@ -251,6 +274,20 @@ class PgReportStore:
         params["limit"] = limit
         statement = text(_REGISTRATIONS.format(columns=_REG_COLUMNS_R, where=clause))
         return [Registration.from_row(row) for row in self._run(statement, params).mappings()]
+
+    def export_rows(
+        self, where: RegistrationFilter, now: datetime, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[RegistrationExportRow]:
+        clause, params = _where(where, now)
+        if after is not None:
+            clause += " AND (r.created_at, r.registration_id) < (:after_created_at, :after_id)"
+            params.update(after_created_at=after[0], after_id=after[1])
+        params["limit"] = limit
+        statement = _EXPORT_ROWS.format(status_seen=_pyformat(_STATUS_SEEN), where=_pyformat(clause))
+        rows: list[RegistrationExportRow] = (
+            kept_cursor(self._db.connection().connection).execute(statement, params).fetchall()
+        )
+        return rows
 
     def candidates(self, where: RegistrationFilter, now: datetime) -> list[BulkCandidate]:
         clause, params = _where(where, now)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from townsquare.core.events.models import Registration
 from townsquare.core.reports.bulk import BulkAction, BulkCandidate, BulkProgress
+from townsquare.core.reports.export import RegistrationExportRow
 from townsquare.core.reports.models import FigureRow, LedgerLine, ProducerStats, RegistrationFilter
 
 
@@ -37,6 +38,12 @@ class ReportStore(Protocol):
         Order: ``created_at`` descending, then ``registration_id`` descending (the keyset);
         ``after`` is the last position of the previous page.
         """
+        ...
+
+    def export_rows(
+        self, where: RegistrationFilter, now: datetime, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[RegistrationExportRow]:
+        """The page :meth:`registrations` would give, as plain export rows (no model per row)."""
         ...
 
     def candidates(self, where: RegistrationFilter, now: datetime) -> list[BulkCandidate]:

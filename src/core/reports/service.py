@@ -29,8 +29,9 @@ from townsquare.core.reports.export import (
     REGISTRATION_HEADER,
     Cell,
     csv_text,
+    export_position,
     financial_row,
-    registration_row,
+    registrations_csv,
 )
 from townsquare.core.reports.models import (
     MAX_DAYS,
@@ -289,7 +290,7 @@ class ReportService:
         """
         self._check_may_see(actor, where)
         now = self._clock.now()
-        return self._csv(actor, where, now, REGISTRATION_HEADER, lambda page: (registration_row(r, now) for r in page))
+        return self._registrations_csv(actor, where, now)
 
     def export_financials(
         self,
@@ -401,6 +402,19 @@ class ReportService:
             if len(page) < EXPORT_PAGE:
                 return
             after = (page[-1].created_at, page[-1].registration_id)
+
+    def _registrations_csv(self, actor: Actor, where: RegistrationFilter, now: datetime) -> Iterator[str]:
+        """:meth:`_csv` of the registrations' own rows, read as plain export rows (no model per row)."""
+        yield csv_text([REGISTRATION_HEADER])
+        after: tuple[datetime, str] | None = None
+        while True:
+            with self._uow.transaction(actor=actor.acting_as()):
+                page = self._reports.export_rows(where, now, after=after, limit=EXPORT_PAGE)
+            if page:
+                yield registrations_csv(page)
+            if len(page) < EXPORT_PAGE:
+                return
+            after = export_position(page[-1])
 
     # -- bulk actions --------------------------------------------------------------------
 
