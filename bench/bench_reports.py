@@ -43,6 +43,8 @@ from townsquare.bootstrap import Services, bootstrap
 from townsquare.core.clock import SystemClock
 from townsquare.core.events import make_details
 from townsquare.core.identity import Actor
+from townsquare.core.reports import bulk
+from townsquare.core.reports.bulk import MAX_PARTS
 from townsquare.settings import PortsMode, Settings
 
 DATABASE = "bench_reports"
@@ -259,7 +261,7 @@ def bench_export(services: Services, dsn: str) -> dict[str, Any]:
 # -- bulk refund through the worker ------------------------------------------------------
 
 _FLOOR_REFUND = [
-    "SELECT 1 FROM events WHERE event_id = 'floor' FOR UPDATE",
+    "SELECT 1 FROM events WHERE event_id = %(ev)s FOR UPDATE",
     "SELECT refunded, total FROM event_registrations WHERE registration_id = %(r)s FOR UPDATE",
     "SELECT 1 FROM earning_events WHERE id = %(e)s::uuid AND type = 'earning' FOR UPDATE",
     "SELECT sum(amount) FROM earning_events WHERE earning_id = %(e)s::uuid AND type <> 'earning'",
@@ -270,18 +272,23 @@ _FLOOR_REFUND = [
 ]
 
 
-def bench_bulk(services: Services, url: str, dsn: str, count: int, now: datetime) -> dict[str, Any]:
-    make_event(services, "bulk", count * 2, now)
-    make_event(services, "floor", count * 2, now)
-    insert_registrations(dsn, "bulk", count, now, refunds=False)
-    insert_registrations(dsn, "floor", count, now, refunds=False)
+def bench_bulk(
+    services: Services, url: str, dsn: str, count: int, now: datetime, *, event: str = "bulk", parts: int = MAX_PARTS
+) -> dict[str, Any]:
+    """The bulk refund of ``count`` registrations of ``event`` split into at most ``parts`` jobs."""
+    floor_event = f"floor-{event}"
+    make_event(services, event, count * 2, now)
+    make_event(services, floor_event, count * 2, now)
+    insert_registrations(dsn, event, count, now, refunds=False)
+    insert_registrations(dsn, floor_event, count, now, refunds=False)
+    bulk.MAX_PARTS = parts  # this process queues the jobs
     env = base_env(PORTS_MODE="postgres", DATABASE_URL=url, DATABASE_POOL_SIZE="5", LOG_LEVEL="WARNING")
     worker = Worker(env, threads=4)
     try:
         time.sleep(3)  # the worker connects and registers
-        where = services.reports.registration_filter(PRODUCER, event_id="bulk")
+        where = services.reports.registration_filter(PRODUCER, event_id=event)
         started = time.perf_counter()
-        action = services.reports.start_bulk(PRODUCER, "refund", where, reason="bench", idempotency_key="bench")
+        action = services.reports.start_bulk(PRODUCER, "refund", where, reason="bench", idempotency_key=event)
         action_id = action.action.action_id
 
         def finished() -> bool:
@@ -293,18 +300,26 @@ def bench_bulk(services: Services, url: str, dsn: str, count: int, now: datetime
         seconds = time.perf_counter() - started
     finally:
         worker.stop()
+        bulk.MAX_PARTS = MAX_PARTS
     progress = services.reports.bulk_report(PRODUCER, action_id).progress
     with psycopg.connect(dsn) as conn:
         refunds = conn.execute(
             "SELECT count(*), count(DISTINCT e.earning_id) FROM earning_events e JOIN event_registrations r "
-            "ON e.earning_id = r.earning_id::uuid WHERE r.event_id = 'bulk' AND e.type = 'refund'"
+            "ON e.earning_id = r.earning_id::uuid WHERE r.event_id = %s AND e.type = 'refund'",
+            [event],
         ).fetchone()
         floor_started = time.perf_counter()
         for n in range(1, count + 1):
-            registration = f"floor-{n}"
+            registration = f"{floor_event}-{n}"
             # The registration's earning id as the insert made it (md5 of the id, as a uuid).
             earning = str(uuid.UUID(hashlib.md5(registration.encode()).hexdigest()))
-            params = {"r": registration, "e": earning, "id": str(uuid.uuid4()), "k": f"floor:{registration}"}
+            params = {
+                "r": registration,
+                "e": earning,
+                "id": str(uuid.uuid4()),
+                "k": f"floor:{registration}",
+                "ev": floor_event,
+            }
             for statement in _FLOOR_REFUND:
                 conn.execute(statement, params)
             conn.commit()
@@ -320,6 +335,7 @@ def bench_bulk(services: Services, url: str, dsn: str, count: int, now: datetime
         "per_second": round(count / seconds, 1),
         "target_seconds": 10,
         "worker_threads": 4,
+        "jobs": len(bulk.parts(count)) if parts == MAX_PARTS else 1,
         "floor": {"seconds": round(floor_seconds, 3), "per_second": round(count / floor_seconds, 1)},
     }
 
@@ -412,7 +428,11 @@ def main() -> None:
         if "csv" in ONLY:
             figures["csv_export"] = bench_export(services, dsn)
         if "bulk" in ONLY:
-            figures["bulk_refund_worker"] = bench_bulk(services, url, dsn, scaled(1_000), now)
+            # One job per action (as before ranges) beside the ranges, back to back.
+            figures["bulk_refund_worker_one_job"] = bench_bulk(
+                services, url, dsn, scaled(1_000), now, event="bulk1", parts=1
+            )
+            figures["bulk_refund_worker"] = bench_bulk(services, url, dsn, scaled(1_000), now, event="bulk")
         if "as_of" in ONLY:
             figures["summary_as_of"] = bench_as_of(services, dsn, scaled(1_000_000), now)
     finally:

@@ -18,6 +18,7 @@ from townsquare.core.events import Registration, RegistrationStatus
 from townsquare.core.identity import Actor
 from townsquare.core.jobs import JobRunner, JobStatus
 from townsquare.core.reports import BULK_ACTION
+from townsquare.core.reports import bulk as reports_bulk
 
 
 def run_due_jobs(services: Services) -> None:
@@ -45,6 +46,38 @@ def paid_registrations(services: Services, count: int) -> list[Registration]:
         capture(services, registration)
         made.append(registration)
     return made
+
+
+def test_a_bulk_action_is_worked_by_one_job_per_range_and_finished_by_the_last(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given seven paid registrations and ranges of three items
+    monkeypatch.setattr(reports_bulk, "ITEMS_PER_PART", 3)
+    make_event(services)
+    made = paid_registrations(services, 7)
+    where = services.reports.registration_filter(PRODUCER, event_id="jazz")
+    # When the bulk refund starts
+    started = services.reports.start_bulk(PRODUCER, "refund", where, reason="storm", idempotency_key="parts")
+    action_id = started.action.action_id
+    # Then it queued one job per range: 3 + 2 + 2 items
+    admin = Actor("root", roles=["admin"])
+    queued = services.jobs.list_jobs(admin, JobStatus.PENDING, job_type=BULK_ACTION).jobs
+    assert sorted(tuple(job.payload["positions"]) for job in queued) == [(1, 3), (4, 5), (6, 7)]
+    assert {job.payload["action_id"] for job in queued} == {action_id}
+    # When the ranges run one by one (the middle one first, then again), progress shows in between
+    assert services.reports.run_bulk(action_id, positions=(4, 5)).pending == 5
+    assert services.reports.run_bulk(action_id, positions=(4, 5)).pending == 5  # a rerun: a no-op
+    assert not services.reports.bulk_report(PRODUCER, action_id).finished
+    assert services.reports.run_bulk(action_id, positions=(6, 7)).pending == 3
+    assert not services.reports.bulk_report(PRODUCER, action_id).finished
+    assert services.reports.run_bulk(action_id, positions=(1, 3)).pending == 0
+    # Then the last one finished the action, and each registration has one refund
+    report = services.reports.bulk_report(PRODUCER, action_id)
+    assert (report.progress.done, report.progress.pending, report.finished) == (7, 0, True)
+    assert sorted(ledger_refunds(services).values()) == [1] * len(made)
+    # and the queued jobs (run now) change nothing
+    run_due_jobs(services)
+    assert sorted(ledger_refunds(services).values()) == [1] * len(made)
 
 
 def test_a_dry_run_counts_and_sums_and_changes_nothing(services: Services) -> None:

@@ -60,3 +60,34 @@ def test_two_workers_on_one_bulk_refund_refund_each_registration_once(pg_url: st
         assert services.reports.bulk_report(PRODUCER, action_id).progress.done == COUNT
     finally:
         services.close()
+
+
+def test_the_ranges_of_one_bulk_refund_run_at_once_each_twice_refund_each_registration_once(
+    pg_url: str, clock: ManualClock
+) -> None:
+    # Given 60 paid registrations and a bulk refund of them in three ranges
+    services = race_services(pg_url, clock)
+    try:
+        make_event(services)
+        made = paid_registrations(services, COUNT)
+        where = services.reports.registration_filter(PRODUCER, event_id="jazz")
+        action_id = services.reports.start_bulk(
+            PRODUCER, "refund", where, reason="storm", idempotency_key="ranges"
+        ).action.action_id
+        ranges = [(1, 20), (21, 40), (41, 60)]
+
+        # When six workers run them at once, two on each range
+        def work(n: int) -> None:
+            services.reports.run_bulk(action_id, positions=ranges[n % 3])
+
+        run_together(6, work)
+
+        # Then each registration has exactly one refund, every item is done and the action finished
+        assert sorted(ledger_refunds(services).values()) == [1] * COUNT
+        report = services.reports.bulk_report(PRODUCER, action_id)
+        assert (report.progress.done, report.progress.failed, report.progress.pending) == (COUNT, 0, 0)
+        assert report.finished
+        (summary,) = services.earnings.summary(PRODUCER, PRODUCER.user_id)
+        assert summary.refunded == sum(each.price.total for each in made)
+    finally:
+        services.close()

@@ -183,9 +183,10 @@ class MemoryBulkActionStore:
     def get_action(self, action_id: str) -> BulkAction | None:
         return self._actions.get(action_id)
 
-    def claim_item(self, action_id: str) -> str | None:
+    def claim_item(self, action_id: str, positions: tuple[int, int] | None = None) -> str | None:
         # The transaction holds the one lock: no other worker can claim until it ends.
-        for item in self._items.get(action_id, ()):
+        first, last = positions if positions is not None else (1, len(self._items.get(action_id, ())))
+        for item in self._items.get(action_id, [])[first - 1 : last]:
             if item.finished_at is None:
                 return item.registration_id
         return None

@@ -22,7 +22,7 @@ from townsquare.adapters.postgres.database import PgDatabase
 from townsquare.adapters.postgres.engine import kept_cursor
 from townsquare.adapters.postgres.events import REGISTRATION_COLUMNS
 from townsquare.core.events.models import Registration, RegistrationStatus
-from townsquare.core.reports.bulk import BulkAction, BulkCandidate, BulkFailure, BulkProgress
+from townsquare.core.reports.bulk import MAX_ITEMS, BulkAction, BulkCandidate, BulkFailure, BulkProgress
 from townsquare.core.reports.export import RegistrationExportRow
 from townsquare.core.reports.models import FigureRow, LedgerLine, RegistrationFilter
 
@@ -152,7 +152,7 @@ _GET_ACTION = text(f"SELECT {_ACTION_COLUMNS} FROM bulk_actions WHERE action_id 
 _CLAIM_ITEM = text(
     """
     SELECT registration_id FROM bulk_action_items
-    WHERE action_id = :action_id AND state = 'pending'
+    WHERE action_id = :action_id AND state = 'pending' AND position BETWEEN :first AND :last
     ORDER BY position LIMIT 1
     FOR UPDATE SKIP LOCKED
     """
@@ -337,8 +337,9 @@ class PgBulkActionStore:
         row = self._run(_GET_ACTION, {"action_id": action_id}).mappings().one_or_none()
         return None if row is None else BulkAction.from_row(row)
 
-    def claim_item(self, action_id: str) -> str | None:
-        row = self._run(_CLAIM_ITEM, {"action_id": action_id}).one_or_none()
+    def claim_item(self, action_id: str, positions: tuple[int, int] | None = None) -> str | None:
+        first, last = positions if positions is not None else (1, MAX_ITEMS)
+        row = self._run(_CLAIM_ITEM, {"action_id": action_id, "first": first, "last": last}).one_or_none()
         return None if row is None else str(row.registration_id)
 
     def finish_item(self, action_id: str, registration_id: str, *, error: str | None, at: datetime) -> bool:

@@ -21,6 +21,28 @@ from townsquare.core.events.models import RegistrationStatus
 from townsquare.core.reports.models import RegistrationFilter
 
 MAX_ITEMS = 100_000
+ITEMS_PER_PART = 250
+"""A bulk action's items are worked by several jobs, each a range of about this many."""
+MAX_PARTS = 8
+"""At most this many jobs per action (a worker host runs a few at once; more would only queue)."""
+
+
+def parts(count: int) -> list[tuple[int, int]]:
+    """The item positions (1-based, inclusive ranges) of each job of an action of ``count`` items.
+
+    Contiguous, in order, covering ``1..count`` once, sizes differing by at most one; one
+    range when the action is small (``(1, 0)`` for no items: its job still finishes the action).
+    """
+    jobs = max(1, min(MAX_PARTS, -(-count // ITEMS_PER_PART)))
+    size, extra = divmod(count, jobs)
+    ranges, first = [], 1
+    for n in range(jobs):
+        last = first + size - 1 + (1 if n < extra else 0)
+        ranges.append((first, last))
+        first = last + 1
+    return ranges
+
+
 """The most registrations one bulk action may take."""
 
 

@@ -69,10 +69,12 @@ class BulkActionStore(Protocol):
         """The action with this id."""
         ...
 
-    def claim_item(self, action_id: str) -> str | None:
+    def claim_item(self, action_id: str, positions: tuple[int, int] | None = None) -> str | None:
         """A pending item's registration id, locked until the transaction ends (others skip it); None: none left.
 
-        Two workers running the same action never hold the same item.
+        ``positions``: only items whose position (1-based, in the order the action took them)
+        is in this inclusive range (one job's part); None: any. Two workers running the same
+        action never hold the same item.
         """
         ...
 

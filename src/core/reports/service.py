@@ -23,7 +23,16 @@ from townsquare.core.events.ports import EventStore
 from townsquare.core.events.service import EventService
 from townsquare.core.identity import Actor, check_user_id
 from townsquare.core.jobs import JobService
-from townsquare.core.reports.bulk import MAX_ITEMS, BulkAction, BulkKind, BulkPreview, BulkProgress, BulkReport, preview
+from townsquare.core.reports.bulk import (
+    MAX_ITEMS,
+    BulkAction,
+    BulkKind,
+    BulkPreview,
+    BulkProgress,
+    BulkReport,
+    parts,
+    preview,
+)
 from townsquare.core.reports.export import (
     FINANCIAL_HEADER,
     REGISTRATION_HEADER,
@@ -460,9 +469,19 @@ class ReportService:
                     f"a bulk action takes at most {MAX_ITEMS:,} registrations; this filter matches {plan.count:,}",
                     field="filter",
                 )
-            job_id = self._jobs.enqueue(
-                BULK_ACTION, {"action_id": action_id}, idempotency_key=f"{BULK_ACTION}:{action_id}", max_attempts=10
-            )
+            # One job per range of items, so a worker's threads work an action in parallel
+            # (items are claimed with SKIP LOCKED and refunded under idempotency keys, so even
+            # two runners of one range are safe).
+            job_ids = [
+                self._jobs.enqueue(
+                    BULK_ACTION,
+                    {"action_id": action_id, "positions": [first, last]},
+                    idempotency_key=f"{BULK_ACTION}:{action_id}:{first}-{last}",
+                    max_attempts=10,
+                )
+                for first, last in parts(plan.count)
+            ]
+            job_id = job_ids[0]  # the first part's (the action records one)
             action = BulkAction(
                 action_id=action_id,
                 producer_id=where.producer_id,
@@ -489,8 +508,18 @@ class ReportService:
                 raise NotFound(f"no bulk action {action_id!r} of yours", field="action_id")
             return BulkReport(action=action, progress=self._bulk.progress(action_id, failures=FAILURES_SHOWN))
 
-    def run_bulk(self, action_id: str, *, heartbeat: Callable[[], None] = lambda: None) -> BulkProgress:
-        """The bulk action's job: refund or cancel each pending item, one transaction per item.
+    def run_bulk(
+        self,
+        action_id: str,
+        *,
+        positions: tuple[int, int] | None = None,
+        heartbeat: Callable[[], None] = lambda: None,
+    ) -> BulkProgress:
+        """A bulk action's job: refund or cancel each pending item of its range, one transaction per item.
+
+        ``positions`` is the job's range of items (None: every item). The action is finished
+        by whichever job sees no pending item left once its own range is done: each job checks
+        after its last commit, so the last one to commit sees every other's.
 
         An item is claimed (locked, so a second worker skips it), acted on through the events
         service and marked done in one transaction; a domain error rolls that back and marks
@@ -508,7 +537,7 @@ class ReportService:
             claimed: str | None = None
             try:
                 with self._uow.transaction():
-                    claimed = self._bulk.claim_item(action_id)
+                    claimed = self._bulk.claim_item(action_id, positions)
                     if claimed is None:
                         break
                     try:
@@ -521,8 +550,10 @@ class ReportService:
                 with self._uow.transaction():
                     self._bulk.finish_item(action_id, claimed, error=failed.error.detail, at=self._clock.now())
         with self._uow.transaction():
-            self._bulk.finish_action(action_id, self._clock.now())
-            return self._bulk.progress(action_id, failures=FAILURES_SHOWN)
+            progress = self._bulk.progress(action_id, failures=FAILURES_SHOWN)
+            if progress.pending == 0:
+                self._bulk.finish_action(action_id, self._clock.now())
+            return progress
 
     def _act(self, action: BulkAction, producer: Actor, registration_id: str) -> None:
         if action.kind is BulkKind.REFUND:
