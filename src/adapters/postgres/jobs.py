@@ -69,13 +69,10 @@ _IDS_BY_KEY = text("SELECT idempotency_key, id FROM jobs WHERE idempotency_key =
 # The running cap (max_running) is read inside it, so a dispatcher never overshoots it by a
 # whole batch; concurrent dispatchers may still overshoot by their in-flight claims.
 _CLAIM = text("SELECT * FROM app.jobs_claim(:now, :limit, :token, :lease_expires_at, :worker_id, :max_running)")
-_START = text(
-    """
-    UPDATE jobs SET started_at = :now
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[])) AS r(id, token)
-    WHERE jobs.id = r.id AND jobs.status = 'running' AND jobs.lease_token = r.token
-    RETURNING jobs.id
-    """
+# Marking a chunk begun is one call (migration 0037): alone, in autocommit, one round trip
+# (the worker does it before every chunk it runs).
+_START = (
+    "SELECT * FROM app.jobs_start(%(role)s, %(actor)s, %(ids)s::bigint[], %(tokens)s::uuid[], %(now)s::timestamptz)"
 )
 _REGISTER_WORKER = text(
     """
@@ -341,11 +338,11 @@ class PgJobStore:
         ]
 
     def start(self, leases: Sequence[Lease], now: datetime) -> list[int]:
-        rows = self._db.connection().execute(
+        rows = self._db.call(
             _START,
             {"ids": [lease.job_id for lease in leases], "tokens": [lease.token for lease in leases], "now": now},
         )
-        return list(rows.scalars())
+        return [row[0] for row in rows]
 
     def register_worker(self, worker_id: uuid.UUID, name: str, now: datetime) -> None:
         self._db.connection().execute(_REGISTER_WORKER, {"id": worker_id, "name": name, "now": now})

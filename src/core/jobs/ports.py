@@ -64,7 +64,9 @@ class JobStore(Protocol):
         ...
 
     def start(self, leases: Sequence[Lease], now: datetime) -> list[int]:
-        """Mark held jobs as begun; returns the ids still held (the others must not run)."""
+        """Mark held jobs as begun; returns the ids still held (the others must not run).
+
+        Atomic on its own: it runs in ``single_statements()`` (one round trip in Postgres)."""
         ...
 
     def register_worker(self, worker_id: uuid.UUID, name: str, now: datetime) -> None:

@@ -251,7 +251,8 @@ class JobService:
         if not leases:
             return set()
         now = self.clock.now()
-        with self.uow.transaction():
+        # One statement, atomic on its own: committed before any of these jobs runs.
+        with self.uow.single_statements():
             return set(self.store.start(leases, now))
 
     def wait_for_due_jobs(self, timeout: float) -> bool:

@@ -27,6 +27,7 @@ from townsquare.bootstrap import Services
 from townsquare.core.jobs import ClaimedJob, JobService, Lease, Outcome, execute
 from townsquare.hosts.metrics import Metrics
 from townsquare.hosts.telemetry import Tracing
+from townsquare.hosts.worker.start_window import StartWindow
 
 log = structlog.get_logger("townsquare.worker")
 
@@ -45,8 +46,12 @@ class WorkerOptions:
             re-offered after the worker timeout without spending an attempt.
         max_per_message: jobs carried by one Dramatiq message at most; when few jobs are
             due each message carries one, when many are due they are spread over the threads.
-        start_chunk: jobs an actor marks begun at once (one statement) before running them;
-            when the worker dies, only begun jobs count the lost run as an attempt.
+        start_window: seconds: an actor marks begun at once (one statement, committed before
+            any of them runs) the jobs of a message it expects to start within this long, by
+            each type's recent run times (:class:`StartWindow`). When the worker dies, only
+            begun jobs count the lost run as an attempt: the window bounds how many waiting
+            jobs share that fate with the one running.
+        start_chunk: jobs an actor marks begun at once at most.
         max_running: an optional cap on running jobs across all workers.
         poll_interval: seconds the dispatcher waits when nothing was due (a wake-up on
             enqueue, ``JobService.wait_for_due_jobs``, cuts it short).
@@ -68,7 +73,8 @@ class WorkerOptions:
     claim_batch: int = 500
     max_in_flight: int = 1000
     max_per_message: int = 100
-    start_chunk: int = 10
+    start_window: float = 0.05
+    start_chunk: int = 100
     max_running: int | None = None
     poll_interval: float = 0.2
     consumer_timeout: float = 0.05
@@ -102,6 +108,11 @@ class InFlight:
         with self._lock:
             for job in jobs:
                 self._jobs[job.id] = (job, now)
+
+    def waiting(self, job_ids: Sequence[int]) -> list[ClaimedJob]:
+        """The held, not yet begun jobs among ``job_ids``, in their order."""
+        with self._lock:
+            return [self._jobs[job_id][0] for job_id in job_ids if job_id in self._jobs and job_id not in self._started]
 
     def take(self, job_ids: Sequence[int]) -> list[ClaimedJob]:
         """The held, not yet begun jobs among ``job_ids``, now marked begun here."""
@@ -240,6 +251,7 @@ class WorkerHost:
         self.queue_name = self.queue_of(self.worker_id)
         self.in_flight = InFlight()
         self.completer = Completer(self.jobs, flush_interval=options.flush_interval)
+        self.start_window = StartWindow(window=options.start_window, max_chunk=options.start_chunk)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._room = threading.Event()
@@ -426,9 +438,12 @@ class WorkerHost:
 
     def _run_jobs(self, job_ids: list[int]) -> None:
         service = self.jobs
-        chunk = self.options.start_chunk
-        for first in range(0, len(job_ids), chunk):
-            jobs = self.in_flight.take(job_ids[first : first + chunk])
+        remaining: Sequence[int] = job_ids
+        while remaining:
+            waiting = self.in_flight.waiting(remaining)
+            count = self.start_window.chunk(waiting)
+            remaining = [job.id for job in waiting[count:]]
+            jobs = self.in_flight.take([job.id for job in waiting[:count]])
             if not jobs:
                 continue
             held = self._start(jobs)
@@ -450,8 +465,9 @@ class WorkerHost:
                 else:
                     with self.tracing.job_run(job.job_type, job.id, job.attempt, job.trace_parent):
                         outcome = execute(self.services.job_handlers, job, heartbeat)
+                seconds = time.perf_counter() - started
+                self.start_window.ran(job.job_type, seconds)
                 if self.metrics is not None:
-                    seconds = time.perf_counter() - started
                     self.metrics.job_ran(job.job_type, succeeded=outcome.succeeded, seconds=seconds)
                 if self.report_failures and not outcome.succeeded:
                     _report_failure(job, outcome)
