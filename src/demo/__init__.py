@@ -22,10 +22,20 @@ Seeder = Callable[[Services], None]
 
 def seeders() -> list[Seeder]:
     """The seed functions of every area, in dependency order."""
-    from townsquare.demo import assistant, composer, earnings, events, feed, jobs, notifications
+    from townsquare.demo import assistant, composer, earnings, events, feed, jobs, notifications, reports
 
-    # The assistant last: its conversations call the other areas' operations as tools.
-    return [feed.seed, earnings.seed, jobs.seed, notifications.seed, composer.seed, events.seed, assistant.seed]
+    # The assistant last but for reports: its conversations call the other areas' operations as
+    # tools (the reports demo comes after, so its seeded conversation reads as it did).
+    return [
+        feed.seed,
+        earnings.seed,
+        jobs.seed,
+        notifications.seed,
+        composer.seed,
+        events.seed,
+        assistant.seed,
+        reports.seed,
+    ]
 
 
 def seed_demo_data(services: Services) -> None:
