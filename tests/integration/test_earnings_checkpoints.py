@@ -121,3 +121,23 @@ def test_a_recompute_rebuilds_checkpoints_a_bulk_load_bypassed(pg_services: Serv
     # Then the as-of summary counts every event up to the instant (71 of them: hours 30..100)
     [summary] = pg_services.earnings.summary(ADMIN, "bulk", as_of=as_of)
     assert (summary.total, summary.events) == (7_100, 71)
+
+
+def test_a_recompute_repairs_a_wrong_checkpoint_and_drops_a_stray_one(pg_services: Services, pg_dsn: str) -> None:
+    # Given a creator's sales over two days, then one checkpoint changed and a stray one added
+    for n in range(6):
+        pg_services.earnings.record(
+            SHOP, creator_id="carl", kind="sale", amount=100 + n, currency="USD", idempotency_key=f"s{n}"
+        )
+    right = days(pg_dsn, "carl")
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute("UPDATE earning_days SET total = total + 5 WHERE creator_id = 'carl'")
+        conn.execute(
+            "INSERT INTO earning_days (creator_id, day, currency, shard, total, events) "
+            "VALUES ('carl', '2020-01-01', 'EUR', 0, 9, 1)"
+        )
+    assert days(pg_dsn, "carl") != right
+    # When the creator's ledger is recomputed
+    pg_services.earnings.recompute(ADMIN, "carl")
+    # Then the checkpoints are the events' sums again
+    assert days(pg_dsn, "carl") == right

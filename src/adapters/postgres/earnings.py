@@ -131,18 +131,32 @@ _INSERT_TOTALS = text(
     VALUES (:creator_id, :currency, 0, :total, :captured, :voided, :refunded, :events)
     """
 )
-_DELETE_DAYS = text("DELETE FROM earning_days WHERE creator_id = :creator_id")
-_INSERT_DAYS = text(
+# The checkpoints recomputed from the events, writing only the rows that differ (a daily
+# reconciliation of everyone rewrites nothing when they agree).
+_REBUILD_DAYS = text(
     """
-    INSERT INTO earning_days (creator_id, day, currency, shard, total, captured, voided, refunded, events)
-    SELECT creator_id, (recorded_at AT TIME ZONE 'UTC')::date, currency,
-           position(right(id::text, 1) IN '0123456789abcdef') - 1,
-           coalesce(sum(amount) FILTER (WHERE type = 'earning'), 0),
-           coalesce(sum(amount) FILTER (WHERE type = 'capture'), 0),
-           coalesce(sum(amount) FILTER (WHERE type = 'void'), 0),
-           coalesce(sum(amount) FILTER (WHERE type = 'refund'), 0),
-           count(*)
-    FROM earning_events WHERE creator_id = :creator_id GROUP BY 1, 2, 3, 4
+    WITH recomputed AS (
+        SELECT creator_id, (recorded_at AT TIME ZONE 'UTC')::date AS day, currency,
+               position(right(id::text, 1) IN '0123456789abcdef') - 1 AS shard,
+               coalesce(sum(amount) FILTER (WHERE type = 'earning'), 0) AS total,
+               coalesce(sum(amount) FILTER (WHERE type = 'capture'), 0) AS captured,
+               coalesce(sum(amount) FILTER (WHERE type = 'void'), 0) AS voided,
+               coalesce(sum(amount) FILTER (WHERE type = 'refund'), 0) AS refunded,
+               count(*) AS events
+        FROM earning_events WHERE creator_id = :creator_id GROUP BY 1, 2, 3, 4
+    ),
+    removed AS (
+        DELETE FROM earning_days d WHERE d.creator_id = :creator_id AND NOT EXISTS (
+            SELECT 1 FROM recomputed r WHERE (r.day, r.currency, r.shard) = (d.day, d.currency, d.shard)
+        )
+    )
+    INSERT INTO earning_days AS d (creator_id, day, currency, shard, total, captured, voided, refunded, events)
+    SELECT creator_id, day, currency, shard, total, captured, voided, refunded, events FROM recomputed
+    ON CONFLICT (creator_id, day, currency, shard) DO UPDATE SET
+        total = excluded.total, captured = excluded.captured, voided = excluded.voided,
+        refunded = excluded.refunded, events = excluded.events
+    WHERE (d.total, d.captured, d.voided, d.refunded, d.events)
+          IS DISTINCT FROM (excluded.total, excluded.captured, excluded.voided, excluded.refunded, excluded.events)
     """
 )
 _CREATORS = text("SELECT DISTINCT creator_id FROM earning_totals ORDER BY creator_id")
@@ -295,9 +309,7 @@ class PgEarningsLedger:
             )
 
     def rebuild_checkpoints(self, creator_id: str) -> None:
-        conn = self._db.connection()
-        conn.execute(_DELETE_DAYS, {"creator_id": creator_id})
-        conn.execute(_INSERT_DAYS, {"creator_id": creator_id})
+        self._db.connection().execute(_REBUILD_DAYS, {"creator_id": creator_id})
 
     def timeline(
         self, creator_id: str, where: TimelineFilter, after: TimelinePosition | None, limit: int
