@@ -58,6 +58,12 @@ class WorkerOptions:
         consumer_timeout: seconds an idle Dramatiq consumer waits at most before looking at
             its queue again (Dramatiq's ``worker_timeout``, 1 s by default: on Redis the
             consumer backs off up to it, which made the last job of a burst wait ~1 s).
+        busy_consumer_timeout: the consumer's wait at most (as ``consumer_timeout``) while
+            this process holds claimed jobs not yet run: their messages are on their way, and
+            the consumer's backoff up to 50 ms made every refill of the threads wait for it
+            (the drain's pace, issue 21). Idle, it is ``consumer_timeout`` again, so an idle
+            process polls no more than before. Applies to polling brokers (Redis, stub);
+            RabbitMQ pushes messages.
         flush_interval: seconds the completer waits to batch outcomes.
         schedule_interval: seconds between scheduler rounds (periodic jobs, rescue).
         heartbeat_interval: seconds between the process's heartbeats (well within the
@@ -78,6 +84,7 @@ class WorkerOptions:
     max_running: int | None = None
     poll_interval: float = 0.2
     consumer_timeout: float = 0.05
+    busy_consumer_timeout: float = 0.005
     flush_interval: float = 0.01
     schedule_interval: float = 1.0
     heartbeat_interval: float = 2.0
@@ -276,6 +283,11 @@ class WorkerHost:
                 worker_threads=self.options.threads,
                 worker_timeout=max(1, round(self.options.consumer_timeout * 1000)),
             )
+            # The queue is this process's own and holds only ids of jobs it already holds (at
+            # most max_in_flight): Dramatiq's prefetch (2 messages a thread, there to share a
+            # queue fairly between processes) only made its consumer stop fetching and back
+            # off (up to consumer_timeout) while the threads ran out of work.
+            self._worker.queue_prefetch = self.options.max_in_flight
             self._worker.start()
         loops = (
             ("dispatcher", self._dispatch_loop),
@@ -339,6 +351,19 @@ class WorkerHost:
                 raise
         return len(claimed)
 
+    def consumer_timeout_now(self) -> float | None:
+        """Set the consumer's current wait at most for this process's load; returns it (None
+        when there is no polling consumer: not consuming, not started yet, or RabbitMQ)."""
+        thread = self._worker.consumers.get(self.queue_name) if self._worker is not None else None
+        consumer = getattr(thread, "consumer", None)
+        if consumer is None or not hasattr(consumer, "timeout"):
+            return None
+        options = self.options
+        seconds = options.busy_consumer_timeout if len(self.in_flight) else options.consumer_timeout
+        # Dramatiq's consumers read it (milliseconds) at every empty poll as their backoff's cap.
+        consumer.timeout = max(1, round(seconds * 1000))
+        return seconds
+
     def _dispatch_loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -347,6 +372,7 @@ class WorkerHost:
                 log.exception("jobs.dispatch_failed")
                 sent = 0
                 self._stop.wait(1.0)
+            self.consumer_timeout_now()
             if len(self.in_flight) >= self.options.max_in_flight:
                 # Full: wait until the actors have run some (or the poll interval passes).
                 self._room.wait(self.options.poll_interval)

@@ -1,4 +1,5 @@
-"""The worker host marks jobs begun in chunks sized by their run times (Postgres, stub broker)."""
+"""The worker host's pace (Postgres, stub broker): jobs begun in chunks sized by their run times, and a
+consumer that waits less while jobs are on their way."""
 
 from __future__ import annotations
 
@@ -91,3 +92,42 @@ def test_slow_jobs_are_begun_a_window_at_a_time(services: Services) -> None:
     assert sizes[0] == 1
     assert max(sizes) <= 3
     assert len(sizes) < 40
+
+
+@pytest.mark.postgres
+def test_the_consumer_waits_less_while_the_process_holds_jobs(services: Services) -> None:
+    # Given an idle worker host on a polling broker
+    broker = setup_broker(services.settings, namespace=f"test-{uuid.uuid4().hex[:8]}")
+    options = WorkerOptions(
+        threads=1,
+        poll_interval=0.02,
+        consumer_timeout=0.05,
+        busy_consumer_timeout=0.005,
+        queue_name=f"jobs-{uuid.uuid4().hex[:8]}",
+    )
+    host = WorkerHost(services, broker, options)
+    host.start()
+    try:
+        assert wait_until(lambda: host.consumer_timeout_now() == 0.05)
+        consumer = host._worker.consumers[host.queue_name].consumer  # type: ignore[union-attr]
+        assert consumer.timeout == 50
+        # When it holds jobs (slow ones: 40 x 20 ms), the consumer's cap is the busy one
+        ids = services.jobs.enqueue_many([JobRequest(job_type="test.slow") for _ in range(40)])
+        assert wait_until(lambda: len(host.in_flight) > 0 and consumer.timeout == 5)
+        # And once they are done, the idle one again
+        assert wait_until(
+            lambda: all(services.jobs.get(OPERATOR, job_id).status is JobStatus.COMPLETED for job_id in ids)
+        )
+        assert wait_until(lambda: consumer.timeout == 50)
+    finally:
+        host.stop()
+        broker.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
