@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,26 @@ OPERATOR = system_actor("tests")
 pytestmark = pytest.mark.postgres
 
 
+def run_together(target: Callable[[int], None], count: int, timeout: float) -> list[threading.Thread]:
+    """Run ``target(0..count-1)`` in as many threads at once and wait for them (up to ``timeout`` each)."""
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return threads
+
+
+def every_feed_item(services: Services) -> list[FeedItem]:
+    """Every item in a reader's home feed, page after page."""
+    page = services.feed.home(Actor("reader"), limit=100)
+    items = list(page.items)
+    while page.next_cursor is not None:
+        page = services.feed.home(Actor("reader"), cursor=page.next_cursor, limit=100)
+        items.extend(page.items)
+    return items
+
+
 def test_twenty_concurrent_autosaves_on_one_version_exactly_one_wins(pg_url: str) -> None:
     # Given a draft at version 1 and twenty writers that all read version 1
     services = bootstrap(attrs.evolve(postgres_settings(pg_url), database_pool_size=20))
@@ -54,12 +75,8 @@ def test_twenty_concurrent_autosaves_on_one_version_exactly_one_wins(pg_url: str
             lost.append(number)
 
     # When they all save at once
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(20)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        run_together(writer, 20, timeout=60)
         # Then exactly one save won, the others were told of version 2, and it holds the winner's text
         assert len(won) == 1 and len(lost) == 19
         final = services.composer.get(alice, draft.draft_id)
@@ -96,21 +113,12 @@ def test_eight_threads_publishing_due_posts_in_batches_publish_each_exactly_once
             failures.append(error)
 
     # When eight threads run the posts' jobs at once, each job taking due posts along in a batch
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        threads = run_together(worker, 8, timeout=120)
         # Then nothing failed or waited forever, and every post is in the feed exactly once
         assert not failures and not any(thread.is_alive() for thread in threads)
         assert len(returned) == len(set(returned))
-        items = []
-        page = services.feed.home(Actor("reader"), limit=100)
-        items.extend(page.items)
-        while page.next_cursor is not None:
-            page = services.feed.home(Actor("reader"), cursor=page.next_cursor, limit=100)
-            items.extend(page.items)
+        items = every_feed_item(services)
         assert sorted(item.item_id for item in items) == sorted(f"post:{draft_id}" for draft_id in scheduled)
         # And the batches did the work: far fewer jobs published than there were posts
         assert len(returned) < len(scheduled)
@@ -216,12 +224,7 @@ def test_scheduled_posts_drained_by_three_workers_one_killed_publish_exactly_onc
     recorded = [draft_id for _pid, draft_id in lines]
     assert len(recorded) == len(set(recorded))
     assert set(recorded) <= set(scheduled)
-    items = []
-    page = services.feed.home(Actor("reader"), limit=100)
-    items.extend(page.items)
-    while page.next_cursor is not None:
-        page = services.feed.home(Actor("reader"), cursor=page.next_cursor, limit=100)
-        items.extend(page.items)
+    items = every_feed_item(services)
     assert sorted(item.item_id for item in items) == sorted(f"post:{draft_id}" for draft_id in scheduled)
     # And the killed worker's claimed jobs were taken over after their lease (none lost, none dead)
     assert completed() == 240
