@@ -68,7 +68,12 @@ _IDS_BY_KEY = text("SELECT idempotency_key, id FROM jobs WHERE idempotency_key =
 # and honours per-type limits, taking the limits' advisory lock only while a limit exists.
 # The running cap (max_running) is read inside it, so a dispatcher never overshoots it by a
 # whole batch; concurrent dispatchers may still overshoot by their in-flight claims.
-_CLAIM = text("SELECT * FROM app.jobs_claim(:now, :limit, :token, :lease_expires_at, :worker_id, :max_running)")
+# Called through app.jobs_claim_call (migration 0038), which switches role itself: alone, in
+# autocommit, the claim is one round trip, its rows read through the kept cursor.
+_CLAIM = (
+    "SELECT * FROM app.jobs_claim_call(%(role)s, %(actor)s, %(now)s::timestamptz, %(limit)s::integer,"
+    " %(token)s::uuid, %(lease_expires_at)s::timestamptz, %(worker_id)s::uuid, %(max_running)s::integer)"
+)
 # Marking a chunk begun is one call (migration 0037): alone, in autocommit, one round trip
 # (the worker does it before every chunk it runs).
 _START = (
@@ -321,7 +326,7 @@ class PgJobStore:
             "worker_id": worker_id,
             "max_running": max_running,
         }
-        rows = list(self._db.connection().execute(_CLAIM, params))
+        rows = self._db.call(_CLAIM, params)
         rows.sort(key=lambda row: (row.priority, row.run_at, row.id))
         return [
             ClaimedJob(

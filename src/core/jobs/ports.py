@@ -59,7 +59,8 @@ class JobStore(Protocol):
         Type controls (:meth:`set_control`) hold for every claimer in every process: a paused
         type is not claimed, and a limited type is claimed only up to its limit of running
         jobs (counting the other claimers' committed claims: claims that may hand out a
-        limited type are serialised).
+        limited type are serialised). Atomic on its own: it runs in ``single_statements()``
+        (one round trip in Postgres).
         """
         ...
 

@@ -232,7 +232,8 @@ class JobService:
         if not 1 <= limit <= MAX_BATCH:
             raise InvalidInput(f"limit must be between 1 and {MAX_BATCH}", field="limit")
         now = self.clock.now()
-        with self.uow.transaction():
+        # One statement, atomic on its own (one round trip in Postgres).
+        with self.uow.single_statements():
             return self.store.claim(
                 now,
                 limit=limit,
