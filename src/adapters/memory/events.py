@@ -23,6 +23,7 @@ from townsquare.core.events.models import (
     TicketType,
     WaitlistEntry,
     WaitlistStatus,
+    seats_left,
 )
 
 K = TypeVar("K")
@@ -246,17 +247,12 @@ class MemoryEventStore:
         if self._waitlist.has_waiting(hold.event_id):
             return HoldOutcome.LINE
         held = self.held_seats(hold.event_id, hold.created_at)
-        if (
-            held.get(hold.type_id, 0) + hold.quantity > ticket.quota
-            or sum(held.values()) + hold.quantity > event.details.capacity
-        ):
+        if hold.quantity > seats_left(event, (ticket,), held)[ticket.type_id]:
             return HoldOutcome.FULL
         code = terms.code
-        if code is not None and (code.max_uses is not None or code.per_user_limit is not None):
+        if code is not None and code.limits_uses:
             uses, mine = self.code_uses(code.producer_id, code.code, hold.attendee_id, hold.created_at)
-            if (code.max_uses is not None and uses >= code.max_uses) or (
-                code.per_user_limit is not None and mine >= code.per_user_limit
-            ):
+            if not code.has_use_left(uses, mine):
                 return HoldOutcome.USED_UP
         return HoldOutcome.HELD if self.add_registration(hold) else HoldOutcome.TAKEN
 

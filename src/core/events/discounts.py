@@ -104,6 +104,17 @@ class DiscountCode:
         if quantity < self.min_quantity:
             raise InvalidInput(f"code {self.code!r} needs at least {self.min_quantity} tickets", field="code")
 
+    @property
+    def limits_uses(self) -> bool:
+        """Whether the code has a limit on its uses (overall or per attendee): only then are they counted."""
+        return self.max_uses is not None or self.per_user_limit is not None
+
+    def has_use_left(self, uses: int, user_uses: int) -> bool:
+        """Whether one more use stays within the limits (``uses`` overall, ``user_uses`` the attendee's)."""
+        return (self.max_uses is None or uses < self.max_uses) and (
+            self.per_user_limit is None or user_uses < self.per_user_limit
+        )
+
     def check_uses(self, uses: int, user_uses: int) -> None:
         """Raise :class:`Conflict` naming ``code`` when one more use would pass a limit."""
         if self.max_uses is not None and uses >= self.max_uses:

@@ -699,7 +699,7 @@ class EventService:
         if found is None:
             raise InvalidInput(f"unknown code {code!r}", field="code")
         found.check_applies(event, ticket.type_id, quantity, now)
-        if found.max_uses is not None or found.per_user_limit is not None:  # else nothing to count against
+        if found.limits_uses:  # else nothing to count against
             uses, mine = self._events.code_uses(event.producer_id, code, actor.user_id, now)
             found.check_uses(uses, mine)
         return found.discount_on(ticket.price * quantity)

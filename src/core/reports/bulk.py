@@ -21,6 +21,7 @@ from townsquare.core.events.models import RegistrationStatus
 from townsquare.core.reports.models import RegistrationFilter
 
 MAX_ITEMS = 100_000
+"""The most registrations one bulk action may take."""
 ITEMS_PER_PART = 250
 """A bulk action's items are worked by several jobs, each a range of about this many."""
 MAX_PARTS = 8
@@ -41,9 +42,6 @@ def parts(count: int) -> list[tuple[int, int]]:
         ranges.append((first, last))
         first = last + 1
     return ranges
-
-
-"""The most registrations one bulk action may take."""
 
 
 class BulkKind(StrEnum):

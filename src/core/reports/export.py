@@ -130,11 +130,11 @@ def registrations_csv(rows: Iterable[RegistrationExportRow]) -> str:
     # A row is written as it is unless one of its chosen cells needs the escape (rare).
     csv.writer(buffer).writerows(
         _escaped(row)
-        if row[0].startswith(starts)
-        or row[1].startswith(starts)
-        or row[2].startswith(starts)
-        or row[3].startswith(starts)
-        or (row[12] is not None and row[12].startswith(starts))
+        if row.registration_id.startswith(starts)
+        or row.event_id.startswith(starts)
+        or row.type_id.startswith(starts)
+        or row.attendee_id.startswith(starts)
+        or (row.discount_code is not None and row.discount_code.startswith(starts))
         else row
         for row in rows
     )
